@@ -1,0 +1,1 @@
+"""coedit: several AI agents write one document together."""

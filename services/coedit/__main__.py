@@ -1,0 +1,3 @@
+from coedit.cli import main
+
+main()

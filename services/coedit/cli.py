@@ -1,0 +1,21 @@
+"""`coedit <command>`: one entry point for every service. Each command's flags are
+the fields of its settings model, and each flag is also an environment variable."""
+
+import sys
+
+from pydantic_settings import BaseSettings, CliApp, CliSubCommand
+
+from coedit.text_node.settings import TextNodeSettings
+
+
+class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
+    """coedit: several AI agents write one document together."""
+
+    text_node: CliSubCommand[TextNodeSettings]
+
+    def cli_cmd(self) -> None:
+        CliApp.run_subcommand(self)
+
+
+def main(argv: list[str] | None = None) -> None:
+    CliApp.run(Coedit, cli_args=sys.argv[1:] if argv is None else argv)

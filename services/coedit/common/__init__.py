@@ -1,0 +1,1 @@
+"""Runtime pieces every coedit service shares: settings, logs, tracing, HTTP app, auth."""

@@ -1,0 +1,87 @@
+"""The skeleton every coedit HTTP service is built on."""
+
+import time
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from starlette.responses import Response
+
+from coedit.common.errors import install_error_handlers
+from coedit.common.logging import configure_logging
+from coedit.common.settings import ServiceSettings
+from coedit.common.tracing import init_tracing, instrument_app
+
+HTTP_LATENCY = Histogram(
+    "coedit_http_request_duration_seconds",
+    "HTTP request latency by route and status",
+    ["method", "route", "status"],
+)
+
+Readiness = Callable[[], Awaitable[tuple[bool, dict]]]
+
+
+def create_service_app(
+    service: str,
+    settings: ServiceSettings,
+    *,
+    lifespan=None,
+    readiness: Readiness | None = None,
+    max_body_bytes: int = 1 << 20,
+) -> FastAPI:
+    """A FastAPI app with JSON errors, request ids, tracing, `/metrics`,
+    `/healthz` (the process is alive) and `/readyz` (`readiness()` says so)."""
+    configure_logging(service, settings.log_level)
+    init_tracing(f"coedit-{service}")
+    app = FastAPI(title=f"coedit {service}", lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _limits_and_metrics(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_body_bytes:
+            return JSONResponse(
+                {"error": "payload_too_large", "detail": f"body over {max_body_bytes} bytes"},
+                status_code=413,
+            )
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        HTTP_LATENCY.labels(
+            request.method, getattr(route, "path", "unmatched"), response.status_code
+        ).observe(time.perf_counter() - started)
+        return response
+
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    instrument_app(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz():
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz():
+        ready, checks = (True, {}) if readiness is None else await readiness()
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics():
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run the app under uvicorn with our logging (uvicorn's own config disabled)."""
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )

