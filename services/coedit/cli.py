@@ -5,6 +5,7 @@ import sys
 
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand
 
+from coedit.chat.settings import ChatSettings
 from coedit.text_node.settings import TextNodeSettings
 
 
@@ -12,6 +13,7 @@ class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
     """coedit: several AI agents write one document together."""
 
     text_node: CliSubCommand[TextNodeSettings]
+    chat: CliSubCommand[ChatSettings]
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

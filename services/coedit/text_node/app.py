@@ -1,0 +1,66 @@
+"""`coedit text-node`: the FastAPI app and its life cycle."""
+
+from contextlib import asynccontextmanager
+
+import httpx
+import structlog
+
+from coedit.common.app import create_service_app, serve
+from coedit.common.auth import auth_headers
+from coedit.text_node.node import TextNode
+from coedit.text_node.replication import Replicator
+from coedit.text_node.routers import budget, document, edits, replication
+from coedit.text_node.settings import TextNodeSettings
+from coedit.text_node.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: TextNodeSettings):
+    state = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        store = await _connect_with_retries(settings.database_url)
+        node = TextNode(settings, store)
+        await node.start()
+        client = httpx.AsyncClient(timeout=httpx.Timeout(10, connect=2), headers=auth_headers(settings.auth_token))
+        replicator = Replicator(node, settings.peer_urls, settings.sync_interval, client)
+        app.state.node, app.state.replicator = node, replicator
+        await replicator.catch_up()
+        replicator.start()
+        state["ready"] = True
+        log.info("text node ready", node_id=settings.node_id, version=node.committed.version,
+                 peers=settings.peer_urls)
+        try:
+            yield
+        finally:
+            state["ready"] = False
+            await replicator.stop()
+            await node.stop()
+            await client.aclose()
+            await store.close()
+
+    async def readiness():
+        return state["ready"], {"node_id": settings.node_id}
+
+    app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness)
+    for router in (document.router, edits.router, budget.router, replication.public, replication.internal):
+        app.include_router(router)
+    return app
+
+
+async def _connect_with_retries(database_url: str) -> Store:
+    """Wait for PostgreSQL instead of crash-looping when started first."""
+    from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+    async for attempt in AsyncRetrying(
+        wait=wait_exponential(multiplier=0.2, max=5), stop=stop_after_delay(120),
+        retry=retry_if_exception_type(OSError), reraise=True,
+    ):
+        with attempt:
+            return await Store.connect(database_url)
+
+
+def run(settings: TextNodeSettings) -> None:
+    serve(create_app(settings), settings)

@@ -1,0 +1,136 @@
+"""The text node's public contract (JSON in and out)."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+OpType = Literal["insert_after", "insert_before", "replace", "delete", "append"]
+Identifier = Field(min_length=1, max_length=200, pattern=r"^[\w.:@/-]+$")
+
+
+class EditOp(BaseModel):
+    """An anchored change: `anchor` is text the agent saw; the node finds it in its
+    current text. `occurrence` (1-based) picks one of several matches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: OpType
+    anchor: str = ""
+    text: str = ""
+    occurrence: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _needs_what_it_uses(self) -> "EditOp":
+        if self.type != "append" and not self.anchor:
+            raise ValueError(f"op {self.type!r} needs a non-empty anchor")
+        if self.type in ("insert_after", "insert_before", "append") and not self.text:
+            raise ValueError(f"op {self.type!r} needs non-empty text")
+        return self
+
+
+class EditRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    edit_id: str = Identifier
+    agent_id: str = Identifier
+    op: EditOp
+    tokens: int | None = Field(None, ge=0, description="tokens spent producing this edit")
+    intent_id: str | None = Field(None, max_length=200)
+    summary: str | None = Field(None, max_length=2000, description="why the agent made the edit")
+
+
+class EditAccepted(BaseModel):
+    edit_id: str
+    version: int
+    node_id: str
+
+
+class Document(BaseModel):
+    text: str
+    version: int
+    node_id: str
+
+
+class VersionText(BaseModel):
+    version: int
+    text: str
+
+
+class EditRecord(BaseModel):
+    version: int
+    edit_id: str
+    agent_id: str
+    op: EditOp
+    intent_id: str | None = None
+    summary: str | None = None
+    node_id: str = Field(description="the node that accepted the edit from its agent")
+    created_at: datetime
+
+
+class EditLog(BaseModel):
+    edits: list[EditRecord]
+
+
+class SpendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    spend_id: str = Identifier
+    agent_id: str = Identifier
+    tokens: int = Field(ge=0)
+
+
+class Budget(BaseModel):
+    limit: int
+    spent: int
+    remaining: int
+    exhausted: bool
+
+
+class PeerStatus(BaseModel):
+    url: str
+    node_id: str | None
+    reachable: bool
+    last_success: datetime | None
+    last_error: str | None
+    peer_lacks_edits: int | None = Field(description="edits we hold that the peer lacks")
+    we_lack_edits: int | None = Field(description="edits the peer holds that we lack")
+    lag_seconds: float = Field(description="how long we have lacked the peer's edits")
+
+
+class Replication(BaseModel):
+    node_id: str
+    version: int
+    peers: list[PeerStatus]
+
+
+# --- internal replication routes (node to node) ---
+
+
+class LogRecord(BaseModel):
+    seq: int
+    kind: Literal["edit", "spend"]
+    record_id: str
+    origin: str
+    update: str = Field(description="base64 of the CRDT update")
+
+
+class LogPage(BaseModel):
+    node_id: str
+    epoch: str
+    genesis: str
+    records: list[LogRecord]
+    last_seq: int
+
+
+class SyncRequest(BaseModel):
+    node_id: str
+    genesis: str
+    state_vector: str
+
+
+class SyncResponse(BaseModel):
+    node_id: str
+    epoch: str
+    state_vector: str
+    you_lack_edits: int

@@ -1,0 +1,282 @@
+"""The text node's core: one writer task serialises every change to the document,
+so anchors resolve against the text they commit on, and commits are grouped: all
+the changes queued while the previous commit was in flight share the next one."""
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from coedit.common.errors import ApiError
+from coedit.text_node import history
+from coedit.text_node.anchors import AnchorError
+from coedit.text_node.document import Change, ReplicatedDocument
+from coedit.text_node.models import Budget, EditAccepted, EditRequest, LogRecord, SpendRequest
+from coedit.text_node.settings import TextNodeSettings
+from coedit.text_node.store import Batch, LogRow, Store, decode, encode
+
+log = structlog.get_logger(__name__)
+
+EDITS = Counter("coedit_text_edits_total", "Edits answered by this node", ["outcome"])
+VERSION = Gauge("coedit_text_version", "Edits this node holds (its document version)")
+TOKENS_SPENT = Gauge("coedit_budget_tokens_spent", "Tokens spent in the session, as this node sees it")
+TOKENS_LIMIT = Gauge("coedit_budget_tokens_limit", "The session's token budget")
+COMMIT_SIZE = Histogram(
+    "coedit_text_group_commit_records", "Records per group commit",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
+COMMIT_SECONDS = Histogram("coedit_text_commit_seconds", "Duration of one group commit")
+
+MAX_BATCH = 1000
+COMPACT_EVERY = 2000  # records between compacted CRDT snapshots
+
+
+@dataclass
+class Committed:
+    """What readers see: the state as of the last commit (never an unacknowledged edit)."""
+
+    text: str
+    version: int
+    spent: int
+
+
+@dataclass
+class Work:
+    future: asyncio.Future
+
+
+@dataclass
+class EditWork(Work):
+    request: EditRequest
+
+
+@dataclass
+class SpendWork(Work):
+    request: SpendRequest
+
+
+@dataclass
+class RemoteWork(Work):
+    """Records from `peer`'s log: every record it has after `after_seq` up to
+    `last_seq` (a pulled page or a push), or `after_seq=None` when not contiguous."""
+
+    peer: str
+    epoch: str
+    records: list[LogRecord]
+    after_seq: int | None
+    last_seq: int
+
+
+class TextNode:
+    def __init__(self, settings: TextNodeSettings, store: Store):
+        self.settings = settings
+        self.node_id = settings.node_id
+        self.store = store
+        self.queue: asyncio.Queue[Work] = asyncio.Queue()
+        self.doc = ReplicatedDocument(settings.initial_text)
+        self.committed = Committed(settings.initial_text, 0, 0)
+        self.epoch = ""
+        self.last_seq = 0
+        self.cursors: dict[str, tuple[str, int]] = {}
+        self.on_commit: list = []  # callbacks(prev_seq, [LogRecord]) run after each commit
+        self._history_chars = self._history_versions = self._since_compaction = 0
+        self._writer: asyncio.Task | None = None
+        TOKENS_LIMIT.set(settings.token_budget)
+
+    # -- life cycle --
+    async def start(self) -> None:
+        await self.store.migrate()
+        self.epoch = await self.store.epoch()
+        await self._load()
+        self._writer = asyncio.create_task(self._write_loop(), name="text-node-writer")
+
+    async def stop(self) -> None:
+        if self._writer:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def _load(self) -> None:
+        """Rebuild the document: compacted snapshot, then the records after it."""
+        self.doc = ReplicatedDocument(self.settings.initial_text)
+        snapshot_seq, state = await self.store.crdt_snapshot()
+        if state:
+            self.doc.apply_update(state)
+        self.last_seq, self._since_compaction = snapshot_seq, 0
+        async for seq, update in self.store.updates_after(snapshot_seq):
+            self.doc.apply_update(update)
+            self.last_seq, self._since_compaction = seq, self._since_compaction + 1
+        self.last_seq = max(self.last_seq, await self.store.max_seq())
+        await self.store.commit(Batch(text_snapshot=(0, self.settings.initial_text)))
+        self._history_chars, self._history_versions = await self.store.history_since_snapshot()
+        self.cursors = await self.store.cursors()
+        self._publish()
+        log.info("document loaded", version=self.doc.version, records_replayed=self._since_compaction)
+
+    def _publish(self) -> None:
+        self.committed = Committed(self.doc.current_text(), self.doc.version, self.doc.spent)
+        VERSION.set(self.committed.version)
+        TOKENS_SPENT.set(self.committed.spent)
+
+    # -- the public operations: queue, then wait for the commit --
+    async def submit(self, work_type, **fields):
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put(work_type(future=future, **fields))
+        return await future
+
+    def budget(self) -> Budget:
+        limit, spent = self.settings.token_budget, self.committed.spent
+        return Budget(limit=limit, spent=spent, remaining=max(limit - spent, 0), exhausted=spent >= limit)
+
+    # -- the writer --
+    async def _write_loop(self) -> None:
+        while True:
+            items = [await self.queue.get()]
+            while not self.queue.empty() and len(items) < MAX_BATCH:
+                items.append(self.queue.get_nowait())
+            await self._process(items)
+
+    async def _process(self, items: list[Work]) -> None:
+        batch, outcomes = Batch(), []
+        for item in items:
+            try:
+                outcomes.append(self._apply(item, batch))
+            except ApiError as error:
+                outcomes.append(error)
+        prev_seq = self.last_seq
+        try:
+            with COMMIT_SECONDS.time():
+                seqs = await self.store.commit(batch) if batch else []
+        except Exception:
+            log.exception("commit failed; reloading the document from the database")
+            for item in items:
+                _settle(item.future, ApiError(503, "storage_unavailable", "the commit failed; retry"))
+            await self._reload_until_ok()
+            return
+        COMMIT_SIZE.observe(len(batch.log))
+        self.cursors.update(batch.cursors)
+        self.last_seq = max([self.last_seq, *seqs])
+        self._publish()
+        for item, outcome in zip(items, outcomes):
+            _settle(item.future, outcome)
+        records = [
+            LogRecord(seq=seq, kind=row.kind, record_id=row.record_id, origin=row.origin,
+                      update=encode(row.update))
+            for seq, row in zip(seqs, batch.log) if seq
+        ]
+        if records:
+            for callback in self.on_commit:
+                callback(prev_seq, records)
+        self._since_compaction += len(records)
+        if self._since_compaction >= COMPACT_EVERY:
+            await self.store.save_crdt_snapshot(self.last_seq, self.doc.doc.get_update())
+            self._since_compaction = 0
+
+    async def _reload_until_ok(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._load()
+                return
+            except Exception:
+                log.exception("reload failed", retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    def _apply(self, item: Work, batch: Batch):
+        match item:
+            case EditWork(request=request):
+                return self._apply_edit(request, batch)
+            case SpendWork(request=request):
+                return self._apply_spend(request, batch)
+            case RemoteWork():
+                return self._apply_remote(item, batch)
+        raise AssertionError(item)
+
+    def _apply_edit(self, request: EditRequest, batch: Batch) -> EditAccepted:
+        if (first := self.doc.edit_metadata(request.edit_id)) is not None:
+            EDITS.labels("duplicate").inc()
+            return EditAccepted(
+                edit_id=request.edit_id, version=first["origin_version"], node_id=first["node_id"]
+            )
+        if self.doc.spent >= self.settings.token_budget:
+            EDITS.labels("budget_exhausted").inc()
+            raise ApiError(429, "budget_exhausted", "the session's token budget is spent")
+        grows_by = len(request.op.text) - (len(request.op.anchor) if request.op.type in ("replace", "delete") else 0)
+        if len(self.doc.current_text()) + grows_by > self.settings.max_document_chars:
+            EDITS.labels("document_too_large").inc()
+            raise ApiError(413, "document_too_large",
+                           f"the document may not exceed {self.settings.max_document_chars} characters")
+        try:
+            change = self.doc.apply_edit(request, self.node_id)
+        except AnchorError as error:
+            EDITS.labels(error.code).inc()
+            raise ApiError(409, error.code, error.detail, matches=error.matches) from None
+        self._stage(change, "edit", request.edit_id, self.node_id, batch)
+        EDITS.labels("applied").inc()
+        return EditAccepted(edit_id=request.edit_id, version=self.doc.version, node_id=self.node_id)
+
+    def _apply_spend(self, request: SpendRequest, batch: Batch) -> Budget:
+        if not self.doc.has_spend(request.spend_id):
+            if self.doc.spent >= self.settings.token_budget:
+                raise ApiError(429, "budget_exhausted", "the session's token budget is spent")
+            change = self.doc.apply_spend(request.spend_id, request.agent_id, request.tokens)
+            self._stage(change, "spend", request.spend_id, self.node_id, batch)
+        limit, spent = self.settings.token_budget, self.doc.spent
+        return Budget(limit=limit, spent=spent, remaining=max(limit - spent, 0), exhausted=spent >= limit)
+
+    def _apply_remote(self, work: RemoteWork, batch: Batch) -> int:
+        applied = 0
+        for record in work.records:
+            known = (self.doc.edit_metadata(record.record_id) is not None if record.kind == "edit"
+                     else self.doc.has_spend(record.record_id))
+            if known:
+                continue
+            change = self.doc.apply_update(decode(record.update))
+            self._stage(change, record.kind, record.record_id, record.origin, batch)
+            applied += 1
+        epoch, seq = batch.cursors.get(work.peer) or self.cursors.get(work.peer) or (work.epoch, 0)
+        if epoch != work.epoch:  # the peer's database was recreated: its old positions mean nothing
+            seq = 0
+        if work.after_seq is not None and work.after_seq <= seq:
+            batch.cursors[work.peer] = (work.epoch, max(seq, work.last_seq))
+        return applied
+
+    def _stage(self, change: Change, kind: str, record_id: str, origin: str, batch: Batch) -> None:
+        """Add one integrated record to the batch: its log row and a version row per new edit."""
+        batch.log.append(LogRow(kind, record_id, origin, change.update))
+        first_version = self.doc.version - len(change.new_edits) + 1
+        for offset, (edit_id, metadata) in enumerate(change.new_edits):
+            last = offset == len(change.new_edits) - 1
+            delta = change.delta if last else []  # a record that integrates several edits at once
+            batch.versions.append((first_version + offset, edit_id, metadata, delta))
+            self._history_chars += len(json.dumps(delta, ensure_ascii=False))
+            self._history_versions += 1
+        if change.new_edits and history.snapshot_due(
+            self._history_chars, self._history_versions, len(self.committed.text)
+        ):
+            batch.text_snapshot = (self.doc.version, self.doc.current_text())
+            self._history_chars = self._history_versions = 0
+
+    # -- history --
+    async def text_at(self, version: int) -> str | None:
+        committed = self.committed
+        if version == committed.version:
+            return committed.text
+        if version < 0 or version > committed.version:
+            return None
+        found = await self.store.history_for(version)
+        if found is None:
+            return None
+        _, text, deltas = found
+        return await asyncio.to_thread(history.replay, text, deltas)
+
+
+def _settle(future: asyncio.Future, outcome) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -1,0 +1,195 @@
+"""Replication between text nodes.
+
+- Push: after each commit the new records go to every peer (one sender task per
+  peer, so pushes stay in order and are merged into one request when busy).
+- Pull (catch-up and anti-entropy): each node reads every peer's record log after
+  the position it last reached (a cursor per peer, stored with the records), at
+  start-up and then every `sync_interval` seconds.
+- Check: the nodes exchange CRDT state vectors and report how many edits each side
+  lacks; a node that keeps lacking edits its cursor says it has re-reads the log
+  from the start (repair, not just a metric).
+Pushes are an optimisation; the pull alone converges. A dead peer never blocks writes."""
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from prometheus_client import Gauge
+
+from coedit.common.auth import auth_headers
+from coedit.text_node.models import LogPage, LogRecord, PeerStatus, SyncRequest, SyncResponse
+from coedit.text_node.node import RemoteWork, TextNode
+from coedit.text_node.store import decode, encode
+
+log = structlog.get_logger(__name__)
+
+PEER_UP = Gauge("coedit_replication_peer_up", "1 when the last exchange with the peer worked", ["peer"])
+LAG_EDITS = Gauge(
+    "coedit_replication_lag_edits", "Edits one side lacks (from state vectors)", ["peer", "direction"]
+)
+LAG_SECONDS = Gauge("coedit_replication_lag_seconds", "How long this node has lacked the peer's edits", ["peer"])
+
+PAGE = 1000
+OUTBOX_LIMIT = 10_000  # pushes waiting for a slow peer; beyond it the pull catches up
+REPAIR_AFTER_ROUNDS = 3
+
+
+@dataclass
+class Peer:
+    url: str
+    node_id: str | None = None
+    reachable: bool = False
+    last_success: datetime | None = None
+    last_error: str | None = None
+    peer_lacks: int | None = None
+    we_lack: int | None = None
+    lacking_since: float | None = None
+    rounds_lacking: int = 0
+    outbox: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
+
+    def status(self) -> PeerStatus:
+        lag = time.monotonic() - self.lacking_since if self.lacking_since else 0.0
+        return PeerStatus(
+            url=self.url, node_id=self.node_id, reachable=self.reachable,
+            last_success=self.last_success, last_error=self.last_error,
+            peer_lacks_edits=self.peer_lacks, we_lack_edits=self.we_lack, lag_seconds=lag,
+        )
+
+    @property
+    def label(self) -> str:
+        return self.node_id or self.url
+
+
+class Replicator:
+    def __init__(self, node: TextNode, peer_urls: list[str], interval: float, client: httpx.AsyncClient):
+        self.node = node
+        self.peers = [Peer(url) for url in peer_urls]
+        self.interval = interval
+        self.client = client
+        self._tasks: list[asyncio.Task] = []
+        node.on_commit.append(self._enqueue_push)
+
+    async def catch_up(self) -> None:
+        """One pull round against every peer that answers (start-up, before ready)."""
+        await asyncio.gather(*(self._round(peer) for peer in self.peers))
+
+    def start(self) -> None:
+        for peer in self.peers:
+            self._tasks.append(asyncio.create_task(self._push_loop(peer), name=f"push-{peer.url}"))
+            self._tasks.append(asyncio.create_task(self._sync_loop(peer), name=f"sync-{peer.url}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- push --
+    def _enqueue_push(self, prev_seq: int, records: list[LogRecord]) -> None:
+        for peer in self.peers:
+            try:
+                peer.outbox.put_nowait((prev_seq, records))
+            except asyncio.QueueFull:
+                pass  # the peer is far behind; its pull will fetch these
+
+    async def _push_loop(self, peer: Peer) -> None:
+        while True:
+            prev_seq, records = await peer.outbox.get()
+            while not peer.outbox.empty() and len(records) < PAGE:
+                _, more = peer.outbox.get_nowait()
+                records = records + more
+            body = {
+                "node_id": self.node.node_id, "epoch": self.node.epoch,
+                "genesis": self.node.doc.genesis, "after_seq": prev_seq,
+                "records": [r.model_dump() for r in records],
+            }
+            try:
+                response = await self.client.post(f"{peer.url}/internal/records", json=body)
+                response.raise_for_status()
+            except httpx.HTTPError as error:
+                self._failed(peer, error)
+
+    # -- pull and check --
+    async def _sync_loop(self, peer: Peer) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self._round(peer)
+
+    async def _round(self, peer: Peer) -> None:
+        try:
+            await self._pull(peer)
+            await self._compare(peer)
+        except (httpx.HTTPError, ValueError) as error:
+            self._failed(peer, error)
+        except Exception as error:  # a bad round must never end the loop
+            log.exception("replication round failed", peer=peer.url)
+            self._failed(peer, error)
+
+    async def _pull(self, peer: Peer) -> None:
+        full_resync = peer.rounds_lacking >= REPAIR_AFTER_ROUNDS
+        if full_resync:
+            log.warning("lacking edits the log cursor claims we have; re-reading the peer's log", peer=peer.label)
+            peer.rounds_lacking = 0
+        while True:
+            after = 0 if full_resync else self._cursor(peer)
+            response = await self.client.get(
+                f"{peer.url}/internal/log", params={"after": after, "limit": PAGE}
+            )
+            response.raise_for_status()
+            page = LogPage.model_validate_json(response.content)
+            self._check_genesis(page.genesis)
+            peer.node_id = page.node_id
+            if page.epoch != self.node.cursors.get(page.node_id, (page.epoch, 0))[0] and after:
+                full_resync = True  # the peer's database is new: start from its beginning
+                continue
+            if page.records:
+                await self.node.submit(
+                    RemoteWork, peer=page.node_id, epoch=page.epoch, records=page.records,
+                    after_seq=after, last_seq=page.last_seq,
+                )
+            full_resync = False
+            if len(page.records) < PAGE:
+                return
+
+    async def _compare(self, peer: Peer) -> None:
+        request = SyncRequest(
+            node_id=self.node.node_id, genesis=self.node.doc.genesis,
+            state_vector=encode(self.node.doc.state_vector()),
+        )
+        response = await self.client.post(f"{peer.url}/internal/sync", json=request.model_dump())
+        response.raise_for_status()
+        answer = SyncResponse.model_validate_json(response.content)
+        peer.node_id = answer.node_id
+        peer.peer_lacks = self.node.doc.edits_missing_from(decode(answer.state_vector))
+        peer.we_lack = answer.you_lack_edits
+        if peer.we_lack:
+            peer.lacking_since = peer.lacking_since or time.monotonic()
+            peer.rounds_lacking += 1
+        else:
+            peer.lacking_since, peer.rounds_lacking = None, 0
+        peer.reachable, peer.last_error = True, None
+        peer.last_success = datetime.now(UTC)
+        self._export(peer)
+
+    def _cursor(self, peer: Peer) -> int:
+        return self.node.cursors.get(peer.node_id, ("", 0))[1] if peer.node_id else 0
+
+    def _check_genesis(self, genesis: str) -> None:
+        if genesis != self.node.doc.genesis:
+            raise ValueError("the peer's document started from another initial text; not replicating")
+
+    def _failed(self, peer: Peer, error: Exception) -> None:
+        if peer.reachable or peer.last_error is None:
+            log.warning("peer unreachable", peer=peer.url, error=str(error) or type(error).__name__)
+        peer.reachable = False
+        peer.last_error = str(error) or type(error).__name__
+        self._export(peer)
+
+    def _export(self, peer: Peer) -> None:
+        status = peer.status()
+        PEER_UP.labels(peer.label).set(1 if peer.reachable else 0)
+        LAG_EDITS.labels(peer.label, "peer_lacks").set(peer.peer_lacks or 0)
+        LAG_EDITS.labels(peer.label, "we_lack").set(peer.we_lack or 0)
+        LAG_SECONDS.labels(peer.label).set(status.lag_seconds)

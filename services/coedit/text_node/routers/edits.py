@@ -1,0 +1,34 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from coedit.common.auth import require_token
+from coedit.common.errors import ApiError
+from coedit.text_node.deps import get_node
+from coedit.text_node.models import EditAccepted, EditLog, EditRecord, EditRequest
+from coedit.text_node.node import EditWork, TextNode
+
+router = APIRouter(prefix="/api/edits", tags=["edits"])
+Node = Annotated[TextNode, Depends(get_node)]
+
+
+@router.get("", response_model=EditLog)
+async def list_edits(
+    node: Node,
+    after_version: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EditLog:
+    """The seed's catch-up API: this node's edits after a version, in version order."""
+    rows = await node.store.edits_after(after_version, limit)
+    return EditLog(
+        edits=[EditRecord(version=r["version"], edit_id=r["edit_id"], **r["metadata"]) for r in rows]
+    )
+
+
+@router.post("", status_code=201, response_model=EditAccepted, dependencies=[Depends(require_token)])
+async def submit_edit(node: Node, edit: EditRequest) -> EditAccepted:
+    """Apply an anchored edit. Answered only once the edit is committed; a repeated
+    `edit_id` is applied once and answered as the first time."""
+    if len(edit.op.text) > node.settings.max_edit_chars:
+        raise ApiError(413, "edit_too_large", f"op.text is over {node.settings.max_edit_chars} characters")
+    return await node.submit(EditWork, request=edit)

@@ -1,0 +1,78 @@
+"""Replication: the public status and the node-to-node routes (token required)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from coedit.common.auth import require_token
+from coedit.common.errors import ApiError
+from coedit.text_node.deps import get_node, get_replicator
+from coedit.text_node.models import LogPage, LogRecord, Replication, SyncRequest, SyncResponse
+from coedit.text_node.node import RemoteWork, TextNode
+from coedit.text_node.replication import Replicator
+from coedit.text_node.store import decode, encode
+
+public = APIRouter(prefix="/api/replication", tags=["replication"])
+internal = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_token)])
+Node = Annotated[TextNode, Depends(get_node)]
+
+
+@public.get("", response_model=Replication)
+async def replication_status(node: Node, replicator: Annotated[Replicator, Depends(get_replicator)]):
+    return Replication(
+        node_id=node.node_id, version=node.committed.version,
+        peers=[peer.status() for peer in replicator.peers],
+    )
+
+
+def _same_genesis(node: TextNode, genesis: str) -> None:
+    if genesis != node.doc.genesis:
+        raise ApiError(409, "genesis_mismatch", "this node's document started from another initial text")
+
+
+@internal.get("/log", response_model=LogPage)
+async def log_page(
+    node: Node,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> LogPage:
+    rows = await node.store.log_page(after, limit)
+    records = [
+        LogRecord(seq=r["seq"], kind=r["kind"], record_id=r["record_id"], origin=r["origin"],
+                  update=encode(r["update"]))
+        for r in rows
+    ]
+    return LogPage(
+        node_id=node.node_id, epoch=node.epoch, genesis=node.doc.genesis, records=records,
+        last_seq=records[-1].seq if records else after,
+    )
+
+
+class Push(BaseModel):
+    node_id: str
+    epoch: str
+    genesis: str
+    after_seq: int
+    records: list[LogRecord]
+
+
+@internal.post("/records")
+async def receive_push(node: Node, push: Push) -> dict:
+    _same_genesis(node, push.genesis)
+    if not push.records:
+        return {"applied": 0}
+    applied = await node.submit(
+        RemoteWork, peer=push.node_id, epoch=push.epoch, records=push.records,
+        after_seq=push.after_seq, last_seq=push.records[-1].seq,
+    )
+    return {"applied": applied}
+
+
+@internal.post("/sync", response_model=SyncResponse)
+async def sync(node: Node, request: SyncRequest) -> SyncResponse:
+    _same_genesis(node, request.genesis)
+    return SyncResponse(
+        node_id=node.node_id, epoch=node.epoch, state_vector=encode(node.doc.state_vector()),
+        you_lack_edits=node.doc.edits_missing_from(decode(request.state_vector)),
+    )

@@ -1,0 +1,199 @@
+"""The node's own PostgreSQL: the record log (every CRDT update it integrated, in
+order), one row per version (edit metadata and the text delta it made), plain-text
+snapshots for serving history, one compacted CRDT snapshot for fast start-up, and
+where it stands with each peer."""
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+
+SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE node_meta (key text PRIMARY KEY, value text NOT NULL);
+    CREATE TABLE log (
+        seq bigserial PRIMARY KEY,
+        kind text NOT NULL CHECK (kind IN ('edit', 'spend')),
+        record_id text NOT NULL,
+        origin text NOT NULL,
+        update bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (kind, record_id)
+    );
+    CREATE TABLE versions (
+        version integer PRIMARY KEY,
+        edit_id text NOT NULL UNIQUE,
+        metadata jsonb NOT NULL,
+        delta jsonb NOT NULL
+    );
+    CREATE TABLE text_snapshots (version integer PRIMARY KEY, text text NOT NULL);
+    CREATE TABLE crdt_snapshot (
+        id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, state bytea NOT NULL
+    );
+    CREATE TABLE peer_cursors (peer text PRIMARY KEY, epoch text NOT NULL, seq bigint NOT NULL);
+    """,
+]
+
+
+@dataclass
+class LogRow:
+    kind: str
+    record_id: str
+    origin: str
+    update: bytes
+
+
+@dataclass
+class Batch:
+    """Everything one group commit writes, in one transaction."""
+
+    log: list[LogRow] = field(default_factory=list)
+    versions: list[tuple[int, str, dict, list]] = field(default_factory=list)
+    text_snapshot: tuple[int, str] | None = None
+    cursors: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.log or self.versions or self.cursors)
+
+
+def encode(update: bytes) -> str:
+    return base64.b64encode(update).decode()
+
+
+def decode(update: str) -> bytes:
+    return base64.b64decode(update)
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool):
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, database_url: str) -> "Store":
+        pool = await asyncpg.create_pool(database_url, min_size=2, max_size=8, init=_codecs)
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def migrate(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(727001)")
+            await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+            current = await conn.fetchval("SELECT max(version) FROM schema_version") or 0
+            for number, statement in enumerate(SCHEMA[current:], start=current + 1):
+                await conn.execute(statement)
+                await conn.execute("INSERT INTO schema_version VALUES ($1)", number)
+
+    async def meta(self, key: str, default_factory) -> str:
+        """A node-wide value, created once (e.g. this database's epoch)."""
+        value = await self.pool.fetchval(
+            "INSERT INTO node_meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key"
+            " RETURNING value",
+            key, default_factory(),
+        )
+        return value
+
+    async def epoch(self) -> str:
+        return await self.meta("epoch", lambda: uuid.uuid4().hex)
+
+    async def commit(self, batch: Batch) -> list[int]:
+        """Write the batch atomically; return the log sequence numbers given to its records."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            seqs = []
+            if batch.log:
+                rows = await conn.fetch(
+                    "INSERT INTO log (kind, record_id, origin, update)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
+                    " ON CONFLICT (kind, record_id) DO NOTHING RETURNING seq, kind, record_id",
+                    [r.kind for r in batch.log], [r.record_id for r in batch.log],
+                    [r.origin for r in batch.log], [r.update for r in batch.log],
+                )
+                by_key = {(r["kind"], r["record_id"]): r["seq"] for r in rows}
+                seqs = [by_key.get((r.kind, r.record_id), 0) for r in batch.log]
+            if batch.versions:
+                await conn.executemany(
+                    "INSERT INTO versions VALUES ($1, $2, $3, $4)", batch.versions
+                )
+            if batch.text_snapshot:
+                await conn.execute(
+                    "INSERT INTO text_snapshots VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    *batch.text_snapshot,
+                )
+            for peer, (epoch, seq) in batch.cursors.items():
+                await conn.execute(
+                    "INSERT INTO peer_cursors VALUES ($1, $2, $3) ON CONFLICT (peer) DO UPDATE"
+                    " SET epoch = EXCLUDED.epoch, seq = EXCLUDED.seq",
+                    peer, epoch, seq,
+                )
+            return seqs
+
+    # -- start-up --
+    async def crdt_snapshot(self) -> tuple[int, bytes | None]:
+        row = await self.pool.fetchrow("SELECT seq, state FROM crdt_snapshot WHERE id = 1")
+        return (row["seq"], row["state"]) if row else (0, None)
+
+    async def save_crdt_snapshot(self, seq: int, state: bytes) -> None:
+        await self.pool.execute(
+            "INSERT INTO crdt_snapshot VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE"
+            " SET seq = EXCLUDED.seq, state = EXCLUDED.state WHERE crdt_snapshot.seq < EXCLUDED.seq",
+            seq, state,
+        )
+
+    async def updates_after(self, seq: int):
+        """Every record after `seq`, in log order, streamed (the log can be long)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            async for row in conn.cursor("SELECT seq, update FROM log WHERE seq > $1 ORDER BY seq", seq):
+                yield row["seq"], row["update"]
+
+    async def max_seq(self) -> int:
+        return await self.pool.fetchval("SELECT coalesce(max(seq), 0) FROM log")
+
+    async def history_since_snapshot(self) -> tuple[int, int]:
+        """(characters of deltas, versions) written since the latest text snapshot."""
+        row = await self.pool.fetchrow(
+            "SELECT coalesce(sum(length(delta::text)), 0) AS size, count(*) AS n FROM versions"
+            " WHERE version > (SELECT coalesce(max(version), 0) FROM text_snapshots)"
+        )
+        return row["size"], row["n"]
+
+    async def cursors(self) -> dict[str, tuple[str, int]]:
+        rows = await self.pool.fetch("SELECT peer, epoch, seq FROM peer_cursors")
+        return {r["peer"]: (r["epoch"], r["seq"]) for r in rows}
+
+    # -- reads for the API and for peers --
+    async def log_page(self, after: int, limit: int) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            "SELECT seq, kind, record_id, origin, update FROM log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            after, limit,
+        )
+
+    async def edits_after(self, after_version: int, limit: int) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            "SELECT version, edit_id, metadata FROM versions WHERE version > $1"
+            " ORDER BY version LIMIT $2",
+            after_version, limit,
+        )
+
+    async def history_for(self, version: int) -> tuple[int, str, list[list[dict]]] | None:
+        """The nearest text snapshot at or before `version` and the deltas after it."""
+        async with self.pool.acquire() as conn:
+            snapshot = await conn.fetchrow(
+                "SELECT version, text FROM text_snapshots WHERE version <= $1"
+                " ORDER BY version DESC LIMIT 1",
+                version,
+            )
+            if snapshot is None:
+                return None
+            deltas = await conn.fetch(
+                "SELECT delta FROM versions WHERE version > $1 AND version <= $2 ORDER BY version",
+                snapshot["version"], version,
+            )
+            return snapshot["version"], snapshot["text"], [r["delta"] for r in deltas]
+
+
+async def _codecs(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

@@ -1,0 +1,65 @@
+"""A three-node text cluster, each node a real process on its own PostgreSQL."""
+
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from coedit.local.servers import free_port
+from tests.conftest import AUTH, AUTH_TOKEN
+from tests.support.processes import ServiceProcess
+
+INITIAL_TEXT = "Документ начинается здесь. Роботы-няни читали детям сказки про космос."
+
+
+@dataclass
+class TextCluster:
+    nodes: dict[str, ServiceProcess]
+
+    def __getitem__(self, name: str) -> ServiceProcess:
+        return self.nodes[name]
+
+    def document(self, name: str) -> dict:
+        return httpx.get(f"{self[name].url}/api/document", timeout=10).json()
+
+    def edit(self, name: str, edit_id: str, op: dict, **extra) -> httpx.Response:
+        body = {"edit_id": edit_id, "agent_id": "tester", "op": op, **extra}
+        return httpx.post(f"{self[name].url}/api/edits", json=body, headers=AUTH, timeout=30)
+
+    def texts(self) -> dict[str, tuple[str, int]]:
+        return {name: (d["text"], d["version"]) for name in self.nodes for d in [self.document(name)]}
+
+
+@pytest.fixture
+def text_cluster_factory(postgres_factory, tmp_path):
+    """Call with options (e.g. token_budget=...) to start nodes a, b, c, all peers."""
+
+    def make(token_budget: int = 1_000_000, initial_text: str = INITIAL_TEXT, sync_interval: float = 0.3):
+        names = ["a", "b", "c"]
+        ports = {name: free_port() for name in names}
+        nodes = {}
+        for name in names:
+            database = postgres_factory(f"pg-{name}")
+            peers = ",".join(f"http://127.0.0.1:{ports[p]}" for p in names if p != name)
+            nodes[name] = ServiceProcess(
+                "text-node",
+                ["--node-id", name, "--database-url", database.url, "--peers", peers,
+                 "--token-budget", str(token_budget), "--auth-token", AUTH_TOKEN,
+                 "--initial-text", initial_text, "--sync-interval", str(sync_interval)],
+                tmp_path, name=f"text-{name}", port=ports[name],
+            )
+        for node in nodes.values():
+            node.start(wait_ready=False)
+        for node in nodes.values():
+            node.wait_ready()
+        return TextCluster(nodes)
+
+    return make
+
+
+@pytest.fixture
+def text_cluster(text_cluster_factory) -> TextCluster:
+    cluster = text_cluster_factory()
+    yield cluster
+    for node in cluster.nodes.values():
+        node.stop()
