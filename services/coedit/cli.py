@@ -5,7 +5,9 @@ import sys
 
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand
 
+from coedit.agent.settings import AgentSettings
 from coedit.chat.settings import ChatSettings
+from coedit.fake_llm.settings import FakeLLMSettings
 from coedit.text_node.settings import TextNodeSettings
 
 
@@ -14,6 +16,8 @@ class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
 
     text_node: CliSubCommand[TextNodeSettings]
     chat: CliSubCommand[ChatSettings]
+    agent: CliSubCommand[AgentSettings]
+    fake_llm: CliSubCommand[FakeLLMSettings]
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

@@ -1,0 +1,97 @@
+"""What part of the document each phase is shown: sentence-aligned excerpts, so a
+phase costs tokens for a window of text, not for the whole, growing document."""
+
+import random
+import re
+from dataclasses import dataclass
+
+_SENTENCE = re.compile(r"\S[^.!?…]*(?:[.!?…]+[»”\"')]*|$)")
+
+Span = tuple[int, int]
+
+
+def sentences(text: str) -> list[Span]:
+    """(start, end) of each sentence, trailing blanks excluded."""
+    spans = []
+    for match in _SENTENCE.finditer(text):
+        end = match.start() + len(match.group().rstrip())
+        spans.append((match.start(), end))
+    return spans
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """`text[start:end]` of a document `total` characters long."""
+
+    text: str
+    start: int
+    end: int
+    total: int
+
+    @property
+    def is_whole(self) -> bool:
+        return self.start == 0 and self.end == self.total
+
+
+def excerpt(text: str, start: int, end: int) -> Excerpt:
+    return Excerpt(text[start:end], start, end, len(text))
+
+
+def window_around(text: str, start: int, end: int, radius: int) -> Excerpt:
+    """The sentences touching `[start - radius, end + radius]`, whole."""
+    low, high = max(0, start - radius), min(len(text), end + radius)
+    touching = [(s, e) for s, e in sentences(text) if e >= low and s <= high]
+    if not touching:
+        return excerpt(text, 0, len(text))
+    return excerpt(text, min(touching[0][0], start), max(touching[-1][1], end))
+
+
+def chunks(text: str, size: int) -> list[Span]:
+    """Consecutive sentences grouped into spans of at most `size` characters
+    (a longer sentence is a chunk of its own)."""
+    spans: list[Span] = []
+    for start, end in sentences(text):
+        if spans and end - spans[-1][0] <= size:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans or [(0, len(text))]
+
+
+def overlaps(a: Span, b: Span) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def region_for_intent(text: str, size: int, key: str, claimed: list[Span]) -> Excerpt:
+    """A chunk to look for work in: one that others have claimed least, picked at
+    random (seeded by `key`) so that agents spread over the document."""
+    candidates = chunks(text, size)
+    load = [sum(overlaps(chunk, span) for span in claimed) for chunk in candidates]
+    least = [chunk for chunk, n in zip(candidates, load) if n == min(load)]
+    start, end = random.Random(key).choice(least)
+    return excerpt(text, start, end)
+
+
+def find_all(text: str, anchor: str) -> list[int]:
+    """Start of every occurrence, overlapping ones included (as the text node counts)."""
+    found, index = [], text.find(anchor) if anchor else -1
+    while index != -1:
+        found.append(index)
+        index = text.find(anchor, index + 1)
+    return found
+
+
+@dataclass(frozen=True)
+class Located:
+    span: Span
+    occurrence: int  # 1-based, as the text node's `occurrence`
+    count: int
+
+
+def locate(text: str, anchor: str, near: int = 0) -> Located | None:
+    """The occurrence of `anchor` closest to position `near`, or None if absent."""
+    starts = find_all(text, anchor)
+    if not starts:
+        return None
+    index = min(range(len(starts)), key=lambda i: abs(starts[i] - near))
+    return Located((starts[index], starts[index] + len(anchor)), index + 1, len(starts))

@@ -1,0 +1,73 @@
+import os
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coedit.agent.protocol import Phase
+
+
+class AgentSettings(BaseSettings):
+    """Run one AI agent until the session's token budget is spent."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COEDIT_", cli_kebab_case=True, cli_implicit_flags=True, extra="ignore"
+    )
+
+    agent_id: str = Field("agent-1", pattern=r"^[\w.:@/-]{1,100}$", description="unique in the session")
+    persona: str = Field("a careful co-author", description="who the agent is, in its prompts")
+    topic: str = Field("", description="what the document is about")
+    language: Literal["auto", "ru", "en"] = Field(
+        "auto", description="the prompts' language; auto: the document's"
+    )
+    text_nodes: str = Field(
+        "http://127.0.0.1:8001", description="comma-separated text node URLs, tried in turn"
+    )
+    chat_url: str = Field("http://127.0.0.1:8010", description="the chat service")
+    analytics_url: str = Field("http://127.0.0.1:8020", description="the analytics service")
+    auth_token: SecretStr | None = Field(None, description="the session's bearer token")
+    llm_base_url: str = Field(
+        "https://api.openai.com/v1", description="any OpenAI-compatible API base URL"
+    )
+    llm_api_key: SecretStr | None = Field(
+        default_factory=lambda: os.environ.get("OPENAI_API_KEY"),
+        description="the model's API key (default: $OPENAI_API_KEY)",
+    )
+    model: str = Field("gpt-4o-mini", description="the model name")
+    max_edits: int = Field(0, ge=0, description="stop after this many applied edits (0: no limit)")
+    phases: str = Field(
+        "intent,confirm,generate,review",
+        description="LLM phases to run; generate is required, the others fall back to rules",
+    )
+    context_chars: int = Field(
+        700, ge=100, description="characters of the document one phase is shown"
+    )
+    llm_timeout: float = Field(60.0, gt=0, description="seconds one model call may take")
+    startup_timeout: float = Field(
+        300.0, gt=0, description="seconds to wait for the services at start-up"
+    )
+    log_level: str = Field("info", description="debug, info, warning or error")
+
+    @field_validator("phases")
+    @classmethod
+    def _known_phases(cls, value: str) -> str:
+        names = {p.strip() for p in value.split(",") if p.strip()}
+        unknown = names - set(Phase)
+        if unknown:
+            raise ValueError(f"unknown phases {sorted(unknown)}; known: {[p.value for p in Phase]}")
+        if Phase.GENERATE not in names:
+            raise ValueError("the generate phase cannot be skipped: it writes the edit")
+        return ",".join(p.value for p in Phase if p in names)
+
+    @property
+    def phase_set(self) -> frozenset[Phase]:
+        return frozenset(Phase(p) for p in self.phases.split(","))
+
+    @property
+    def text_node_urls(self) -> list[str]:
+        return [url.strip().rstrip("/") for url in self.text_nodes.split(",") if url.strip()]
+
+    def cli_cmd(self) -> None:
+        from coedit.agent.runner import run
+
+        run(self)
