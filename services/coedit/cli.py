@@ -6,6 +6,7 @@ import sys
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand
 
 from coedit.agent.settings import AgentSettings
+from coedit.analytics.settings import AnalyticsSettings
 from coedit.chat.settings import ChatSettings
 from coedit.fake_llm.settings import FakeLLMSettings
 from coedit.text_node.settings import TextNodeSettings
@@ -15,6 +16,7 @@ class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
     """coedit: several AI agents write one document together."""
 
     text_node: CliSubCommand[TextNodeSettings]
+    analytics: CliSubCommand[AnalyticsSettings]
     chat: CliSubCommand[ChatSettings]
     agent: CliSubCommand[AgentSettings]
     fake_llm: CliSubCommand[FakeLLMSettings]

@@ -1,0 +1,29 @@
+"""`POST /api/events`: one event or a batch, stored all or nothing, idempotently."""
+
+from datetime import UTC, datetime
+
+import asyncpg
+from fastapi import APIRouter, Depends
+from prometheus_client import Counter
+
+from coedit.analytics import store
+from coedit.analytics.db import get_pool
+from coedit.analytics.models import EventsBody, IngestResult
+from coedit.common.auth import require_token
+
+router = APIRouter(prefix="/api/events", tags=["events"])
+
+# Per replica: Prometheus sums them over replicas (`sum(rate(...))`).
+ACCEPTED = Counter("coedit_analytics_events_accepted", "Events stored by this replica")
+DUPLICATES = Counter(
+    "coedit_analytics_events_duplicate", "Events this replica skipped as already stored"
+)
+
+
+@router.post("", dependencies=[Depends(require_token)])
+async def post_events(body: EventsBody, pool: asyncpg.Pool = Depends(get_pool)) -> IngestResult:
+    events = body if isinstance(body, list) else [body]
+    accepted = await store.insert_events(pool, events, datetime.now(UTC))
+    ACCEPTED.inc(accepted)
+    DUPLICATES.inc(len(events) - accepted)
+    return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
