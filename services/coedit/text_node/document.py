@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pycrdt import Decoder, Doc, Map, Text, get_state
+from pycrdt import Decoder, Doc, Map, Text
 
 from coedit.text_node.anchors import resolve
 from coedit.text_node.models import EditRequest
@@ -30,6 +30,18 @@ def decode_state_vector(state_vector: bytes) -> dict[int, int]:
     return dict((decoder.read_var_uint(), decoder.read_var_uint()) for _ in range(pairs))
 
 
+def record_clock(update: bytes) -> tuple[int, int] | None:
+    """(client, first clock + 1) of a single-client update: a replica whose state
+    vector reaches that clock has integrated the record. Read from the header of
+    Yjs' update encoding (clients, then structs count, client id, first clock)."""
+    decoder = Decoder(update)
+    if decoder.read_var_uint() != 1:
+        return None
+    decoder.read_var_uint()
+    client = decoder.read_var_uint()
+    return client, decoder.read_var_uint() + 1
+
+
 def genesis_id(initial_text: str) -> str:
     """Nodes replicate only with peers whose document started from the same text."""
     return hashlib.sha256(initial_text.encode()).hexdigest()[:16]
@@ -41,6 +53,7 @@ class Change:
 
     update: bytes
     new_edits: list[tuple[str, dict]] = field(default_factory=list)
+    clocks: dict[str, tuple[int, int]] = field(default_factory=dict)  # edit id -> (client, end clock)
     delta: list[dict] = field(default_factory=list)
     tokens: int = 0
 
@@ -54,6 +67,7 @@ class ReplicatedDocument:
         self.genesis = genesis_id(initial_text)
         self.spent = 0
         self._edit_clocks: dict[int, list[int]] = {}
+        self._pending_clocks: dict[str, tuple[int, int]] = {}
         self._change: Change | None = None
         self.text.observe(self._on_text)
         self.edits.observe(self._on_edits)
@@ -103,8 +117,15 @@ class ReplicatedDocument:
     def state_vector(self) -> bytes:
         return self.doc.get_state()
 
+    def lacks_anything_from(self, state_vector: bytes) -> bool:
+        """True when a replica with `state_vector` has integrated changes we have not."""
+        ours = decode_state_vector(self.state_vector())
+        return any(clock > ours.get(client, 0) for client, clock in decode_state_vector(state_vector).items())
+
     def edits_missing_from(self, state_vector: bytes) -> int:
-        """How many of our edits a replica with `state_vector` has not integrated."""
+        """How many of our edits a replica with `state_vector` has not integrated
+        (counted from each edit record's own clock; an edit only ever received
+        inside a merged repair diff is not counted)."""
         theirs = decode_state_vector(state_vector)
         return sum(
             len(clocks) - bisect.bisect_right(clocks, theirs.get(client, 0))
@@ -149,8 +170,12 @@ class ReplicatedDocument:
 
         return self._record(write)
 
-    def apply_update(self, update: bytes) -> Change:
-        """Integrate a record from a peer (or from our own log at start-up)."""
+    def apply_update(self, update: bytes, edit_id: str | None = None) -> Change:
+        """Integrate a record from a peer (or from our own log at start-up). For an
+        edit record, remember its clock: it may integrate later, inside another
+        record, once Yrs has what it depends on."""
+        if edit_id is not None and (clock := record_clock(update)):
+            self._pending_clocks[edit_id] = clock
         return self._record(lambda: self.doc.apply_update(update), update)
 
     def _record(self, mutate, update: bytes = b"") -> Change:
@@ -161,7 +186,22 @@ class ReplicatedDocument:
             change = self._change
         finally:
             self._change = None
-        if change.new_edits and change.update:
-            for client, clock in decode_state_vector(get_state(change.update)).items():
-                bisect.insort(self._edit_clocks.setdefault(client, []), clock)
+        for edit_id, _ in change.new_edits:
+            clock = self._pending_clocks.pop(edit_id, None)
+            if clock is None and len(change.new_edits) == 1:
+                clock = record_clock(change.update)
+            if clock is not None:
+                change.clocks[edit_id] = clock
+                self.restore_clock(*clock)
         return change
+
+    def restore_clock(self, client: int, clock: int) -> None:
+        """Remember where an edit sits in its origin's clock."""
+        bisect.insort(self._edit_clocks.setdefault(client, []), clock)
+
+    def reset_clocks(self, clocks: list[tuple[int, int]]) -> None:
+        """At start-up: the clocks recorded with each version (a compacted snapshot
+        integrates many edits at once, so they cannot be read off the records)."""
+        self._edit_clocks = {}
+        for client, clock in clocks:
+            self.restore_clock(client, clock)

@@ -108,8 +108,11 @@ class Replication(BaseModel):
 
 
 class LogRecord(BaseModel):
+    """One CRDT update in a node's log: an edit or a spend as its origin made it, or
+    a `sync` record (a state-vector diff fetched to repair a replica)."""
+
     seq: int
-    kind: Literal["edit", "spend"]
+    kind: Literal["edit", "spend", "sync"]
     record_id: str
     origin: str
     update: str = Field(description="base64 of the CRDT update")
@@ -134,3 +137,8 @@ class SyncResponse(BaseModel):
     epoch: str
     state_vector: str
     you_lack_edits: int
+
+
+class DiffResponse(BaseModel):
+    node_id: str
+    update: str = Field(description="base64 CRDT update with everything the caller lacks")

@@ -104,9 +104,10 @@ class TextNode:
         if state:
             self.doc.apply_update(state)
         self.last_seq, self._since_compaction = snapshot_seq, 0
-        async for seq, update in self.store.updates_after(snapshot_seq):
-            self.doc.apply_update(update)
-            self.last_seq, self._since_compaction = seq, self._since_compaction + 1
+        async for row in self.store.records_after(snapshot_seq):
+            self.doc.apply_update(row["update"], row["record_id"] if row["kind"] == "edit" else None)
+            self.last_seq, self._since_compaction = row["seq"], self._since_compaction + 1
+        self.doc.reset_clocks([(r["client"], r["clock"]) for r in await self.store.edit_clocks()])
         self.last_seq = max(self.last_seq, await self.store.max_seq())
         await self.store.commit(Batch(text_snapshot=(0, self.settings.initial_text)))
         self._history_chars, self._history_versions = await self.store.history_since_snapshot()
@@ -229,11 +230,11 @@ class TextNode:
     def _apply_remote(self, work: RemoteWork, batch: Batch) -> int:
         applied = 0
         for record in work.records:
-            known = (self.doc.edit_metadata(record.record_id) is not None if record.kind == "edit"
-                     else self.doc.has_spend(record.record_id))
-            if known:
+            if self._known(record):
                 continue
-            change = self.doc.apply_update(decode(record.update))
+            change = self.doc.apply_update(
+                decode(record.update), record.record_id if record.kind == "edit" else None
+            )
             self._stage(change, record.kind, record.record_id, record.origin, batch)
             applied += 1
         epoch, seq = batch.cursors.get(work.peer) or self.cursors.get(work.peer) or (work.epoch, 0)
@@ -243,6 +244,14 @@ class TextNode:
             batch.cursors[work.peer] = (work.epoch, max(seq, work.last_seq))
         return applied
 
+    def _known(self, record: LogRecord) -> bool:
+        match record.kind:
+            case "edit":
+                return self.doc.edit_metadata(record.record_id) is not None
+            case "spend":
+                return self.doc.has_spend(record.record_id)
+        return False  # a sync diff: applying it again is harmless, the CRDT deduplicates
+
     def _stage(self, change: Change, kind: str, record_id: str, origin: str, batch: Batch) -> None:
         """Add one integrated record to the batch: its log row and a version row per new edit."""
         batch.log.append(LogRow(kind, record_id, origin, change.update))
@@ -250,7 +259,8 @@ class TextNode:
         for offset, (edit_id, metadata) in enumerate(change.new_edits):
             last = offset == len(change.new_edits) - 1
             delta = change.delta if last else []  # a record that integrates several edits at once
-            batch.versions.append((first_version + offset, edit_id, metadata, delta))
+            client, clock = change.clocks.get(edit_id, (None, None))
+            batch.versions.append((first_version + offset, edit_id, metadata, delta, client, clock))
             self._history_chars += len(json.dumps(delta, ensure_ascii=False))
             self._history_versions += 1
         if change.new_edits and history.snapshot_due(

@@ -16,7 +16,7 @@ SCHEMA = [
     CREATE TABLE node_meta (key text PRIMARY KEY, value text NOT NULL);
     CREATE TABLE log (
         seq bigserial PRIMARY KEY,
-        kind text NOT NULL CHECK (kind IN ('edit', 'spend')),
+        kind text NOT NULL CHECK (kind IN ('edit', 'spend', 'sync')),
         record_id text NOT NULL,
         origin text NOT NULL,
         update bytea NOT NULL,
@@ -27,7 +27,9 @@ SCHEMA = [
         version integer PRIMARY KEY,
         edit_id text NOT NULL UNIQUE,
         metadata jsonb NOT NULL,
-        delta jsonb NOT NULL
+        delta jsonb NOT NULL,
+        client bigint,  -- the edit's CRDT client id and end clock, for counting
+        clock bigint    -- what a peer's state vector lacks
     );
     CREATE TABLE text_snapshots (version integer PRIMARY KEY, text text NOT NULL);
     CREATE TABLE crdt_snapshot (
@@ -51,7 +53,7 @@ class Batch:
     """Everything one group commit writes, in one transaction."""
 
     log: list[LogRow] = field(default_factory=list)
-    versions: list[tuple[int, str, dict, list]] = field(default_factory=list)
+    versions: list[tuple[int, str, dict, list, int | None, int | None]] = field(default_factory=list)
     text_snapshot: tuple[int, str] | None = None
     cursors: dict[str, tuple[str, int]] = field(default_factory=dict)
 
@@ -116,7 +118,7 @@ class Store:
                 seqs = [by_key.get((r.kind, r.record_id), 0) for r in batch.log]
             if batch.versions:
                 await conn.executemany(
-                    "INSERT INTO versions VALUES ($1, $2, $3, $4)", batch.versions
+                    "INSERT INTO versions VALUES ($1, $2, $3, $4, $5, $6)", batch.versions
                 )
             if batch.text_snapshot:
                 await conn.execute(
@@ -143,11 +145,15 @@ class Store:
             seq, state,
         )
 
-    async def updates_after(self, seq: int):
+    async def records_after(self, seq: int):
         """Every record after `seq`, in log order, streamed (the log can be long)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            async for row in conn.cursor("SELECT seq, update FROM log WHERE seq > $1 ORDER BY seq", seq):
-                yield row["seq"], row["update"]
+            query = "SELECT seq, kind, record_id, update FROM log WHERE seq > $1 ORDER BY seq"
+            async for row in conn.cursor(query, seq):
+                yield row
+
+    async def edit_clocks(self) -> list[asyncpg.Record]:
+        return await self.pool.fetch("SELECT client, clock FROM versions WHERE client IS NOT NULL")
 
     async def max_seq(self) -> int:
         return await self.pool.fetchval("SELECT coalesce(max(seq), 0) FROM log")

@@ -8,7 +8,14 @@ from pydantic import BaseModel
 from coedit.common.auth import require_token
 from coedit.common.errors import ApiError
 from coedit.text_node.deps import get_node, get_replicator
-from coedit.text_node.models import LogPage, LogRecord, Replication, SyncRequest, SyncResponse
+from coedit.text_node.models import (
+    DiffResponse,
+    LogPage,
+    LogRecord,
+    Replication,
+    SyncRequest,
+    SyncResponse,
+)
 from coedit.text_node.node import RemoteWork, TextNode
 from coedit.text_node.replication import Replicator
 from coedit.text_node.store import decode, encode
@@ -76,3 +83,11 @@ async def sync(node: Node, request: SyncRequest) -> SyncResponse:
         node_id=node.node_id, epoch=node.epoch, state_vector=encode(node.doc.state_vector()),
         you_lack_edits=node.doc.edits_missing_from(decode(request.state_vector)),
     )
+
+
+@internal.post("/diff", response_model=DiffResponse)
+async def diff(node: Node, request: SyncRequest) -> DiffResponse:
+    """Everything the caller lacks, as one CRDT update computed from its state vector."""
+    _same_genesis(node, request.genesis)
+    update = node.doc.doc.get_update(decode(request.state_vector))
+    return DiffResponse(node_id=node.node_id, update=encode(update))

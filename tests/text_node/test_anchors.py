@@ -1,0 +1,73 @@
+import pytest
+
+from coedit.text_node.anchors import AnchorAmbiguous, AnchorNotFound, Splice, find_all, resolve
+from coedit.text_node.models import EditOp
+
+TEXT = "Роботы 🤖 читали сказки. Роботы 🤖 спали."
+
+
+def apply(document: str, **op) -> str:
+    return resolve(document, EditOp(**op)).apply(document)
+
+
+def test_insert_after_unique_anchor_with_emoji():
+    assert apply(TEXT, type="insert_after", anchor="сказки.", text=" Конец!") == (
+        "Роботы 🤖 читали сказки. Конец! Роботы 🤖 спали."
+    )
+
+
+def test_insert_before():
+    assert apply("Привет, мир", type="insert_before", anchor="мир", text="весь ") == "Привет, весь мир"
+
+
+def test_replace_and_delete():
+    assert apply("Привет, мир 🌍", type="replace", anchor="мир 🌍", text="космос 🚀") == "Привет, космос 🚀"
+    assert apply("Привет, мир 🌍", type="delete", anchor=", мир") == "Привет 🌍"
+
+
+def test_append_ignores_anchor():
+    assert apply("a", type="append", text="😀") == "a😀"
+
+
+def test_ambiguous_without_occurrence():
+    with pytest.raises(AnchorAmbiguous) as caught:
+        apply(TEXT, type="delete", anchor="Роботы 🤖 ")
+    assert caught.value.matches == 2
+
+
+def test_occurrence_picks_a_match():
+    assert apply(TEXT, type="replace", anchor="Роботы", text="Няни", occurrence=2) == (
+        "Роботы 🤖 читали сказки. Няни 🤖 спали."
+    )
+
+
+def test_occurrence_beyond_matches_is_not_found():
+    with pytest.raises(AnchorNotFound):
+        apply(TEXT, type="delete", anchor="Роботы", occurrence=3)
+
+
+def test_absent_anchor():
+    with pytest.raises(AnchorNotFound):
+        apply(TEXT, type="insert_after", anchor="роботы стали счастливыми", text="!")
+
+
+def test_overlapping_matches_count():
+    assert find_all("ааа", "аа") == [0, 1]
+
+
+def test_splice_is_code_point_based():
+    assert Splice(1, 2, "Ж").apply("😀😀😀") == "😀Ж😀"
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"type": "insert_after", "anchor": "", "text": "x"},
+        {"type": "insert_after", "anchor": "x", "text": ""},
+        {"type": "move", "anchor": "x", "text": "y"},
+        {"type": "delete", "anchor": "x", "occurrence": 0},
+    ],
+)
+def test_malformed_ops_are_refused(op):
+    with pytest.raises(ValueError):
+        EditOp(**op)
