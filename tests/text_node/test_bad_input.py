@@ -1,0 +1,92 @@
+"""Every bad request gets its documented status and a JSON body, and changes nothing."""
+
+import httpx
+import pytest
+
+from tests.conftest import AUTH
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    from coedit.local.servers import PostgresServer
+    from tests.support.processes import ServiceProcess
+    from tests.conftest import AUTH_TOKEN
+
+    base = tmp_path_factory.mktemp("bad-input")
+    database = PostgresServer(base / "pg", fsync=False).start()
+    process = ServiceProcess(
+        "text-node",
+        ["--node-id", "a", "--database-url", database.url, "--auth-token", AUTH_TOKEN,
+         "--initial-text", "Один. Два. Один.", "--max-edit-chars", "100",
+         "--max-document-chars", "110"],
+        base,
+    ).start()
+    yield process
+    process.stop()
+    database.stop()
+
+
+def edit(op: dict, **extra) -> dict:
+    return {"edit_id": "e", "agent_id": "agent-1", "op": op, **extra}
+
+
+CASES = [
+    # (name, body, headers, status, error)
+    ("no token", edit({"type": "append", "text": "x"}), {}, 401, "unauthorized"),
+    ("wrong token", edit({"type": "append", "text": "x"}), {"Authorization": "Bearer nope"}, 401, "unauthorized"),
+    ("anchor absent", edit({"type": "insert_after", "anchor": "Три", "text": "x"}), AUTH, 409, "anchor_not_found"),
+    ("anchor twice", edit({"type": "delete", "anchor": "Один"}), AUTH, 409, "anchor_ambiguous"),
+    ("unknown op", edit({"type": "move", "anchor": "Два", "text": "x"}), AUTH, 422, "invalid_request"),
+    ("missing op", {"edit_id": "e", "agent_id": "a"}, AUTH, 422, "invalid_request"),
+    ("empty anchor", edit({"type": "replace", "anchor": "", "text": "x"}), AUTH, 422, "invalid_request"),
+    ("extra field", edit({"type": "append", "text": "x"}, colour="red"), AUTH, 422, "invalid_request"),
+    ("negative tokens", edit({"type": "append", "text": "x"}, tokens=-1), AUTH, 422, "invalid_request"),
+    ("bad edit id", edit({"type": "append", "text": "x"}) | {"edit_id": "has space"}, AUTH, 422, "invalid_request"),
+    ("edit too large", edit({"type": "append", "text": "x" * 101}), AUTH, 413, "edit_too_large"),
+]
+
+
+@pytest.mark.parametrize("body,headers,status,error", [pytest.param(*c[1:], id=c[0]) for c in CASES])
+def test_bad_edits_change_nothing(node, body, headers, status, error):
+    before = httpx.get(f"{node.url}/api/document").json()
+    answer = httpx.post(f"{node.url}/api/edits", json=body, headers=headers)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"] == error
+    assert httpx.get(f"{node.url}/api/document").json() == before
+
+
+def test_growing_past_the_document_limit_is_refused(node):
+    before = httpx.get(f"{node.url}/api/document").json()
+    answer = httpx.post(f"{node.url}/api/edits", headers=AUTH,
+                        json=edit({"type": "append", "text": "x" * 100}) | {"edit_id": "huge"})
+    assert (answer.status_code, answer.json()["error"]) == (413, "document_too_large")
+    assert httpx.get(f"{node.url}/api/document").json() == before
+
+
+def test_not_json_and_oversized_bodies(node):
+    answer = httpx.post(f"{node.url}/api/edits", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()["error"]) == (422, "invalid_request")
+    answer = httpx.post(f"{node.url}/api/edits", content=b"x" * (2 << 20), headers=AUTH)
+    assert (answer.status_code, answer.json()["error"]) == (413, "payload_too_large")
+
+
+def test_unknown_versions_and_bad_queries(node):
+    version = httpx.get(f"{node.url}/api/document").json()["version"]
+    answer = httpx.get(f"{node.url}/api/document/versions/{version + 1}")
+    assert (answer.status_code, answer.json()["error"]) == (404, "version_not_found")
+    answer = httpx.get(f"{node.url}/api/document/versions/-1")
+    assert answer.status_code == 422
+    answer = httpx.get(f"{node.url}/api/edits", params={"after_version": "x"})
+    assert (answer.status_code, answer.json()["error"]) == (422, "invalid_request")
+
+
+def test_internal_routes_need_the_token(node):
+    assert httpx.get(f"{node.url}/internal/log").status_code == 401
+    assert httpx.get(f"{node.url}/internal/log", headers=AUTH).status_code == 200
+
+
+def test_bad_spends(node):
+    for body in ({"spend_id": "s", "agent_id": "a"}, {"spend_id": "s", "agent_id": "a", "tokens": -5}):
+        answer = httpx.post(f"{node.url}/api/budget/spend", json=body, headers=AUTH)
+        assert (answer.status_code, answer.json()["error"]) == (422, "invalid_request")
+    assert httpx.get(f"{node.url}/api/budget").json()["spent"] == 0
