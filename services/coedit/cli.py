@@ -10,6 +10,7 @@ from coedit.analytics.settings import AnalyticsSettings
 from coedit.chat.settings import ChatSettings
 from coedit.fake_llm.settings import FakeLLMSettings
 from coedit.text_node.settings import TextNodeSettings
+from coedit_operator.settings import OperatorSettings
 
 
 class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
@@ -20,6 +21,7 @@ class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
     chat: CliSubCommand[ChatSettings]
     agent: CliSubCommand[AgentSettings]
     fake_llm: CliSubCommand[FakeLLMSettings]
+    operator: CliSubCommand[OperatorSettings]
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

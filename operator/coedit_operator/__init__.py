@@ -1,0 +1,1 @@
+"""The coedit operator: turns a `CoEditSession` custom resource into a running session."""

@@ -1,0 +1,69 @@
+"""One Deployment per agent group. `spec.agents.replicas` (the scale subresource)
+is spread over the groups by weight; all are zero once the budget is spent."""
+
+from coedit_operator import consts
+from coedit_operator.common_objects import (
+    auth_token_env, child_name, coedit_container, config_env, deployment, env, metadata, pod_template, resources,
+    secret_env, selector_labels,
+)
+from coedit_operator.settings import BuildConfig
+from coedit_operator.spec import AgentGroup, Session
+
+
+def spread(total: int, weights: list[int]) -> list[int]:
+    """Split `total` in proportion to `weights` (largest remainder; ties go to the earlier group)."""
+    whole = sum(weights)
+    shares = [total * weight // whole for weight in weights]
+    remainders = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in remainders[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def group_replicas(session: Session, budget_exhausted: bool) -> dict[str, int]:
+    groups = session.spec.agents.groups
+    counts = spread(0 if budget_exhausted else session.spec.agents.replicas, [group.weight for group in groups])
+    return {group.name: count for group, count in zip(groups, counts)}
+
+
+def agent_name(session: Session, group: str) -> str:
+    return child_name(session, "agent", group)
+
+
+def agent_selector(session: Session) -> str:
+    """The label selector of all agent pods, as the scale subresource reports it."""
+    return ",".join(f"{key}={value}" for key, value in selector_labels(session, consts.AGENT).items())
+
+
+def agent_deployment(session: Session, config: BuildConfig, group: AgentGroup, replicas: int, config_hash: str) -> dict:
+    spec = session.spec
+    name = agent_name(session, group.name)
+    key = spec.llm.api_key_secret
+    container = coedit_container(
+        session, config, "agent",
+        [
+            {"name": "COEDIT_AGENT_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            env("COEDIT_PERSONA", group.persona),
+            *config_env(session, "COEDIT_TEXT_NODES", "COEDIT_CHAT_URL", "COEDIT_ANALYTICS_URL", "COEDIT_TOPIC",
+                        "COEDIT_LANGUAGE"),
+            env("COEDIT_LLM_BASE_URL", spec.llm.base_url),
+            env("COEDIT_MODEL", group.model or spec.llm.model),
+            auth_token_env(session),
+            *([secret_env("OPENAI_API_KEY", key.name, key.key)] if key else []),
+        ],
+        resources(spec.agents.resources, {"cpu": "50m", "memory": "128Mi"}, {"memory": "256Mi"}),
+        serves_http=False,
+    )
+    group_label = {consts.LABEL_AGENT_GROUP: group.name}
+    selector = selector_labels(session, consts.AGENT, **group_label)
+    template = pod_template(session, config, metadata(session, name, consts.AGENT, **group_label)["labels"],
+                            [container], [{"name": "tmp", "emptyDir": {}}], config_hash)
+    return deployment(session, name, consts.AGENT, replicas, selector, template, **group_label)
+
+
+def agent_objects(session: Session, config: BuildConfig, config_hash: str, budget_exhausted: bool) -> list[dict]:
+    replicas = group_replicas(session, budget_exhausted)
+    return [
+        agent_deployment(session, config, group, replicas[group.name], config_hash)
+        for group in session.spec.agents.groups
+    ]

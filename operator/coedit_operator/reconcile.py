@@ -1,0 +1,132 @@
+"""Reconciliation as an ordered list of named, idempotent steps: each creates what
+is missing or fixes what drifted, so running them again changes nothing."""
+
+import asyncio
+import copy
+import datetime
+from dataclasses import dataclass, field
+
+import kopf
+
+from coedit_operator import consts
+from coedit_operator.kube import KubeClient, KubeError
+from coedit_operator.objects import desired_objects
+from coedit_operator.reader import TextReader, TextReading
+from coedit_operator.session_objects import internal_secret, new_secret_values
+from coedit_operator.settings import BuildConfig
+from coedit_operator.spec import InvalidSpec, Session, SessionStatus, parse_session, parse_status
+from coedit_operator.status import Child, build_status, failed_status, status_changes, tokens
+
+WARNING_PHASES = {consts.DEGRADED, consts.FAILED}
+APPLY_CONCURRENCY = 8
+
+
+@dataclass
+class Context:
+    body: dict
+    session: Session
+    kube: KubeClient
+    reader: TextReader
+    config: BuildConfig
+    now: str
+    reading: TextReading | None = None
+    children: list[Child] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    status: SessionStatus | None = None
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def subset(desired: object, live: object) -> bool:
+    """Whether `live` holds everything `desired` says (the server may add defaults)."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(subset(value, live.get(key)) for key, value in desired.items())
+    if isinstance(desired, list):
+        return isinstance(live, list) and len(desired) == len(live) and all(map(subset, desired, live))
+    return desired == live
+
+
+def adopted(body: dict, obj: dict) -> dict:
+    kopf.adopt(obj, owner=body)
+    return obj
+
+
+async def ensure_secret(ctx: Context) -> None:
+    """Create the session's Secret once; an existing one is never replaced (no accidental rotation)."""
+    secret = adopted(ctx.body, internal_secret(ctx.session, new_secret_values()))
+    if await ctx.kube.get(secret) is not None:
+        return
+    try:
+        await ctx.kube.create(secret)
+        ctx.applied.append(f"Secret/{secret['metadata']['name']}")
+    except KubeError as error:
+        if error.status != 409:  # 409: someone created it meanwhile, keep theirs
+            raise
+
+
+async def read_text_service(ctx: Context) -> None:
+    """The budget decides the agents' replicas, so it is read before building them."""
+    ctx.reading = await ctx.reader(ctx.session)
+    status = ctx.session.status.model_copy(update={"tokens": tokens(ctx.session, ctx.reading)})
+    ctx.session = ctx.session.model_copy(update={"status": status})
+
+
+async def observe_children(ctx: Context) -> None:
+    desired = [adopted(ctx.body, obj) for obj in desired_objects(ctx.session, ctx.config)]
+    lives = await asyncio.gather(*(ctx.kube.get(obj) for obj in desired))
+    ctx.children = [Child(obj, live) for obj, live in zip(desired, lives)]
+
+
+async def apply_children(ctx: Context) -> None:
+    """Apply each child that is missing or drifted (deleted, hand-edited, or the spec changed)."""
+    limit = asyncio.Semaphore(APPLY_CONCURRENCY)
+
+    async def fix(child: Child) -> Child:
+        if child.live is not None and subset(child.desired, child.live):
+            return child
+        async with limit:
+            live = await ctx.kube.apply(child.desired)
+        ctx.applied.append(f"{child.kind}/{child.name}")
+        return Child(child.desired, live)
+
+    ctx.children = list(await asyncio.gather(*map(fix, ctx.children)))
+
+
+async def update_status(ctx: Context) -> None:
+    ctx.status = build_status(ctx.session, ctx.children, ctx.reading, ctx.now)
+    await write_status(ctx.kube, ctx.body, ctx.session.status, ctx.status)
+    if ctx.applied:
+        kopf.event(ctx.body, type="Normal", reason="Applied",
+                   message=f"applied {len(ctx.applied)}: {', '.join(ctx.applied[:10])}"[:1000])
+
+
+STEPS = [ensure_secret, read_text_service, observe_children, apply_children, update_status]
+
+
+async def write_status(kube: KubeClient, body: dict, old: SessionStatus, new: SessionStatus) -> None:
+    """Patch only what changed; an Event for each phase transition."""
+    changes = status_changes(body.get("status"), new)
+    if not changes:
+        return
+    await kube.patch_status(body, changes)
+    if new.phase != old.phase or not body.get("status"):
+        kind = "Warning" if new.phase in WARNING_PHASES else "Normal"
+        kopf.event(body, type=kind, reason=new.phase, message=new.message[:1000])
+
+
+async def reconcile(body: dict, kube: KubeClient, reader: TextReader, config: BuildConfig) -> Context:
+    """Run every step; an invalid spec sets phase Failed (+ Event) and raises `InvalidSpec`."""
+    body = copy.deepcopy(dict(body))  # kopf bodies are read-only views; builders add to it
+    now = now_rfc3339()
+    try:
+        session = parse_session(body)
+    except InvalidSpec as error:
+        old = parse_status(body)
+        await write_status(kube, body, old, failed_status(old, str(error), now, body["metadata"].get("generation")))
+        raise
+    ctx = Context(body=body, session=session, kube=kube, reader=reader, config=config, now=now)
+    for step in STEPS:
+        await step(ctx)
+    return ctx

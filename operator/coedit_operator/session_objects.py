@@ -1,0 +1,89 @@
+"""Session-wide children: the generated Secret, the ConfigMap and the NetworkPolicies."""
+
+import hashlib
+import json
+import secrets
+
+from coedit_operator import consts
+from coedit_operator.analytics_objects import analytics_url
+from coedit_operator.chat_objects import chat_url
+from coedit_operator.common_objects import child_name, config_map_name, metadata, secret_name, selector_labels
+from coedit_operator.spec import Session
+from coedit_operator.text_node_objects import text_node_urls
+
+SESSION = "session"
+
+
+def new_secret_values() -> dict[str, str]:
+    """Fresh random credentials; the operator creates the Secret once and never replaces it."""
+    return {
+        consts.SECRET_AUTH_TOKEN: secrets.token_urlsafe(32),
+        consts.SECRET_POSTGRES_PASSWORD: secrets.token_urlsafe(24),
+        consts.SECRET_REDIS_PASSWORD: secrets.token_urlsafe(24),
+    }
+
+
+def internal_secret(session: Session, values: dict[str, str]) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(session, secret_name(session), SESSION),
+        "type": "Opaque",
+        "stringData": values,
+    }
+
+
+def config_data(session: Session) -> dict[str, str]:
+    """The session's shared, non-secret settings, named as the services' env vars."""
+    spec = session.spec
+    data = {
+        "COEDIT_SESSION": session.name,
+        "COEDIT_TITLE": spec.document.title,
+        "COEDIT_INITIAL_TEXT": spec.document.initial_text,
+        "COEDIT_TOPIC": spec.document.topic,
+        "COEDIT_LANGUAGE": spec.document.language,
+        "COEDIT_TOKEN_BUDGET": str(spec.budget.tokens),
+        "COEDIT_MAX_LEN": str(spec.chat.max_len),
+        "COEDIT_TEXT_NODES": ",".join(text_node_urls(session)),
+        "COEDIT_CHAT_URL": chat_url(session),
+        "COEDIT_ANALYTICS_URL": analytics_url(session),
+    }
+    return data
+
+
+def config_hash(session: Session) -> str:
+    """Stamped on pod templates so that a ConfigMap change rolls the pods."""
+    return hashlib.sha256(json.dumps(config_data(session), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_map(session: Session) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(session, config_map_name(session), SESSION),
+        "data": config_data(session),
+    }
+
+
+def network_policies(session: Session) -> list[dict]:
+    """Only the session's own pods reach its pods; the web UI is open on its HTTP port;
+    the operator may read the text nodes (budget, version)."""
+    session_pods = lambda: {"matchLabels": {consts.LABEL_INSTANCE: session.name}}
+    http = lambda: [{"protocol": "TCP", "port": consts.HTTP_PORT}]
+
+    def policy(name: str, pod_selector: dict, rules: list[dict]) -> dict:
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": metadata(session, child_name(session, name), SESSION),
+            "spec": {"podSelector": pod_selector, "policyTypes": ["Ingress"], "ingress": rules},
+        }
+
+    return [
+        policy("internal", session_pods(), [{"from": [{"podSelector": session_pods()}]}]),
+        policy("web", {"matchLabels": selector_labels(session, consts.WEB)}, [{"ports": http()}]),
+        policy("operator", {"matchLabels": selector_labels(session, consts.TEXT_NODE)}, [{
+            "from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": dict(consts.OPERATOR_POD_LABELS)}}],
+            "ports": http(),
+        }]),
+    ]

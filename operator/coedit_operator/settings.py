@@ -1,0 +1,67 @@
+"""Operator settings: `coedit operator [flags]` runs the operator, `coedit operator
+render -f SESSION.yaml` prints the children it would apply. Every flag is also an
+environment variable `COEDIT_<FLAG>`."""
+
+import sys
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, CliSubCommand, SettingsConfigDict
+
+
+class BuildConfig(BaseSettings):
+    """What the child objects depend on besides the CR."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COEDIT_", cli_kebab_case=True, cli_implicit_flags=True, extra="ignore"
+    )
+
+    image: str = Field("ghcr.io/coedit/coedit:latest", description="coedit image, unless a session sets spec.image")
+    image_pull_policy: str = Field("IfNotPresent", description="imagePullPolicy of every coedit container")
+    run_as_user: int = Field(10001, ge=1, description="uid the coedit image runs as")
+
+
+class RenderSettings(BuildConfig):
+    """Print, as YAML, every child object the operator would apply for a session."""
+
+    file: Path = Field(validation_alias=AliasChoices("f", "file"), description="the CoEditSession manifest")
+    namespace: str | None = Field(None, description="namespace to render into (default: the manifest's)")
+
+    def cli_cmd(self) -> None:
+        from coedit_operator.render import render_file
+        from coedit_operator.spec import InvalidSpec
+
+        try:
+            print(render_file(self.file, self, namespace=self.namespace), end="")
+        except InvalidSpec as error:
+            sys.exit(f"invalid session in {self.file}: {error}")
+
+
+class OperatorSettings(BuildConfig):
+    """Run the CoEditSession operator (kopf)."""
+
+    render: CliSubCommand[RenderSettings]
+
+    namespaces: list[str] = Field(
+        default_factory=list, description="namespaces to serve (comma-separated; default: the whole cluster)"
+    )
+    standalone: bool = Field(False, description="run without peering (only one operator replica)")
+    peering: str = Field("coedit", description="KopfPeering name that keeps replicas from fighting")
+    liveness: str | None = Field(None, description="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    resync_interval: float = Field(
+        10.0, gt=0, description="seconds between reconciliations of each session (drift, readiness, budget)"
+    )
+    http_timeout: float = Field(5.0, gt=0, description="timeout of calls to the session's text nodes")
+    text_url_template: str = Field(
+        "http://{name}-text-{node}.{namespace}.svc:8000",
+        description="how the operator reaches a text node ({name}, {namespace}, {node})",
+    )
+    log_level: str = Field("info", description="debug, info, warning or error")
+
+    def cli_cmd(self) -> None:
+        if self.render is not None:
+            self.render.cli_cmd()
+            return
+        from coedit_operator.main import run
+
+        run(self)

@@ -1,0 +1,211 @@
+"""Every child builder: valid Kubernetes objects, labels, security, wiring."""
+
+import kubernetes_validate
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coedit_operator import consts
+from coedit_operator.agent_objects import group_replicas, spread
+from coedit_operator.objects import budget_exhausted, desired_objects
+from coedit_operator.render import render_objects
+from coedit_operator.session_objects import config_hash, internal_secret, new_secret_values
+from coedit_operator.spec import parse_session
+from tests.operator.helpers import CONFIG, EXAMPLES, K8S_VERSION, body, load_example, session
+
+PODS = {"Deployment", "StatefulSet"}
+
+
+def by_name(objects: list[dict]) -> dict[str, dict]:
+    return {f"{obj['kind']}/{obj['metadata']['name']}": obj for obj in objects}
+
+
+def containers(obj: dict) -> list[dict]:
+    return obj["spec"]["template"]["spec"]["containers"]
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {item["name"]: item for item in container["env"]}
+
+
+@pytest.fixture(params=EXAMPLES, ids=lambda path: path.name)
+def example_objects(request) -> list[dict]:
+    return render_objects(load_example(request.param), CONFIG)
+
+
+def test_every_rendered_object_is_valid_kubernetes(example_objects):
+    for obj in example_objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_names_are_unique_and_labelled(example_objects):
+    names = [f"{obj['kind']}/{obj['metadata']['name']}" for obj in example_objects]
+    assert len(names) == len(set(names))
+    for obj in example_objects:
+        labels = obj["metadata"]["labels"]
+        assert labels[consts.LABEL_MANAGED_BY] == consts.OPERATOR_NAME
+        assert labels[consts.LABEL_NAME] == "coedit" and labels[consts.LABEL_PART_OF] == "coedit"
+        assert labels[consts.LABEL_INSTANCE] and labels[consts.LABEL_COMPONENT]
+        assert len(obj["metadata"]["name"]) <= 63
+
+
+def test_pods_meet_the_restricted_profile(example_objects):
+    for obj in example_objects:
+        if obj["kind"] not in PODS:
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+
+
+def test_selectors_match_pod_labels(example_objects):
+    for obj in example_objects:
+        if obj["kind"] in PODS:
+            selector = obj["spec"]["selector"]["matchLabels"]
+            assert selector.items() <= obj["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_services_select_their_workloads(example_objects):
+    objects = by_name(example_objects)
+    pods = [obj["spec"]["template"]["metadata"]["labels"] for obj in example_objects if obj["kind"] in PODS]
+    for obj in objects.values():
+        if obj["kind"] == "Service":
+            assert sum(obj["spec"]["selector"].items() <= labels.items() for labels in pods) == 1, obj["metadata"]["name"]
+
+
+def test_each_text_node_is_a_stateful_set_with_its_postgres():
+    objects = by_name(desired_objects(session(), CONFIG))
+    for node_id in "abc":
+        sts = objects[f"StatefulSet/demo-text-{node_id}"]
+        node, postgres = containers(sts)
+        assert node["command"] == ["coedit", "text-node"]
+        env = env_of(node)
+        assert env["COEDIT_NODE_ID"]["value"] == node_id
+        peers = env["COEDIT_PEERS"]["value"].split(",")
+        assert len(peers) == 2 and all(f"text-{node_id}:" not in peer for peer in peers)
+        assert env["COEDIT_DATABASE_URL"]["value"].startswith("postgresql://postgres@127.0.0.1:5432/")
+        assert env["COEDIT_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "demo-internal", "key": "auth-token"}
+        assert node["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert node["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert postgres["image"] == "postgres:16-alpine"
+        assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+        service = objects[f"Service/demo-text-{node_id}"]
+        assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
+    assert objects["PodDisruptionBudget/demo-text"]["spec"]["maxUnavailable"] == 1
+
+
+def test_the_text_node_count_follows_the_spec():
+    objects = by_name(desired_objects(session(textNodes={"count": 5}), CONFIG))
+    assert {name for name in objects if name.startswith("StatefulSet/demo-text-")} == {
+        f"StatefulSet/demo-text-{node_id}" for node_id in "abcde"
+    }
+    assert objects["ConfigMap/demo-config"]["data"]["COEDIT_TEXT_NODES"].count(",") == 4
+
+
+def test_redis_keeps_an_append_only_file_on_its_volume():
+    redis = by_name(desired_objects(session(), CONFIG))["StatefulSet/demo-redis"]
+    args = containers(redis)[0]["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--dir") + 1] == "/data"
+    chat = by_name(desired_objects(session(), CONFIG))["Deployment/demo-chat"]
+    env = env_of(containers(chat)[0])
+    assert env["COEDIT_REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@demo-redis:6379/0"
+    assert list(env).index("REDIS_PASSWORD") < list(env).index("COEDIT_REDIS_URL")  # $(VAR) needs it first
+
+
+def test_analytics_reaches_its_own_postgres_with_the_generated_password():
+    objects = by_name(desired_objects(session(), CONFIG))
+    env = env_of(containers(objects["Deployment/demo-analytics"])[0])
+    assert "@demo-analytics-db:5432/" in env["COEDIT_DATABASE_URL"]["value"]
+    db = env_of(containers(objects["StatefulSet/demo-analytics-db"])[0])
+    assert db["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "postgres-password"
+
+
+def test_agents_get_their_group_persona_model_and_key():
+    spec = {
+        "llm": {"model": "m1", "apiKeySecret": {"name": "openai"}},
+        "agents": {"replicas": 3, "groups": [{"name": "a", "persona": "bold", "weight": 2},
+                                             {"name": "b", "model": "m2"}]},
+    }
+    objects = by_name(desired_objects(session(**spec), CONFIG))
+    a, b = objects["Deployment/demo-agent-a"], objects["Deployment/demo-agent-b"]
+    assert (a["spec"]["replicas"], b["spec"]["replicas"]) == (2, 1)
+    env_a, env_b = env_of(containers(a)[0]), env_of(containers(b)[0])
+    assert env_a["COEDIT_PERSONA"]["value"] == "bold"
+    assert (env_a["COEDIT_MODEL"]["value"], env_b["COEDIT_MODEL"]["value"]) == ("m1", "m2")
+    assert env_a["OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "openai", "key": "OPENAI_API_KEY"}
+    assert env_a["COEDIT_AGENT_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "readinessProbe" not in containers(a)[0]
+
+
+def test_agents_are_at_zero_once_the_budget_is_spent():
+    raw = body(budget={"tokens": 100}, agents={"replicas": 5})
+    raw["status"] = {"tokens": {"used": 100, "limit": 100}}
+    spent = parse_session(raw)
+    assert budget_exhausted(spent)
+    assert group_replicas(spent, budget_exhausted(spent)) == {"writers": 0}
+    raw["spec"]["budget"]["tokens"] = 1000  # a bigger budget lifts it
+    assert not budget_exhausted(parse_session(raw))
+
+
+@given(st.integers(0, 1000), st.lists(st.integers(1, 50), min_size=1, max_size=20))
+def test_spread_hands_out_exactly_the_total_by_weight(total, weights):
+    shares = spread(total, weights)
+    assert sum(shares) == total
+    for share, weight in zip(shares, weights):
+        assert abs(share - total * weight / sum(weights)) < 1
+
+
+def test_web_ingress_has_host_class_and_tls():
+    objects = by_name(desired_objects(session(ingress={
+        "host": "x.example.com", "className": "nginx", "tls": {"secretName": "cert"},
+        "annotations": {"cert-manager.io/cluster-issuer": "le"}}), CONFIG))
+    ingress = objects["Ingress/demo-web"]["spec"]
+    assert ingress["ingressClassName"] == "nginx"
+    assert ingress["tls"] == [{"hosts": ["x.example.com"], "secretName": "cert"}]
+    assert ingress["rules"][0]["host"] == "x.example.com"
+    assert "Ingress/demo-web" not in by_name(desired_objects(session(), CONFIG))
+
+
+def test_network_policies_keep_internal_routes_to_the_session():
+    objects = by_name(desired_objects(session(), CONFIG))
+    internal = objects["NetworkPolicy/demo-internal"]["spec"]
+    assert internal["podSelector"] == {"matchLabels": {consts.LABEL_INSTANCE: "demo"}}
+    assert internal["ingress"] == [{"from": [{"podSelector": {"matchLabels": {consts.LABEL_INSTANCE: "demo"}}}]}]
+    web = objects["NetworkPolicy/demo-web"]["spec"]
+    assert web["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+    operator = objects["NetworkPolicy/demo-operator"]["spec"]["ingress"][0]["from"][0]
+    assert operator["podSelector"]["matchLabels"] == consts.OPERATOR_POD_LABELS
+
+
+def test_a_config_change_rolls_the_pods():
+    before, after = session(), session(document={"topic": "another"})
+    assert config_hash(before) != config_hash(after)
+    template = by_name(desired_objects(after, CONFIG))["Deployment/demo-web"]["spec"]["template"]
+    assert template["metadata"]["annotations"][consts.ANNOTATION_CONFIG_HASH] == config_hash(after)
+
+
+def test_the_image_comes_from_the_spec_or_the_operator():
+    default = by_name(desired_objects(session(), CONFIG))["Deployment/demo-web"]
+    assert containers(default)[0]["image"] == "registry.example/coedit:1.0"
+    own = by_name(desired_objects(session(image="mine:2"), CONFIG))["Deployment/demo-web"]
+    assert containers(own)[0]["image"] == "mine:2"
+
+
+def test_resources_from_the_spec_override_the_defaults():
+    chat = by_name(desired_objects(session(chat={"resources": {"limits": {"memory": "1Gi"}}}), CONFIG))["Deployment/demo-chat"]
+    assert containers(chat)[0]["resources"] == {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}}
+
+
+def test_the_secret_holds_fresh_random_credentials():
+    first, second = new_secret_values(), new_secret_values()
+    assert first.keys() == {"auth-token", "postgres-password", "redis-password"}
+    assert all(first[key] != second[key] and len(first[key]) >= 24 for key in first)
+    kubernetes_validate.validate(internal_secret(session(), first), K8S_VERSION, strict=True)
