@@ -1,6 +1,7 @@
 """What part of the document each phase is shown: sentence-aligned excerpts, so a
 phase costs tokens for a window of text, not for the whole, growing document."""
 
+import difflib
 import random
 import re
 from dataclasses import dataclass
@@ -95,3 +96,28 @@ def locate(text: str, anchor: str, near: int = 0) -> Located | None:
         return None
     index = min(range(len(starts)), key=lambda i: abs(starts[i] - near))
     return Located((starts[index], starts[index] + len(anchor)), index + 1, len(starts))
+
+
+def closest_sentence(text: str, anchor: str, cutoff: float = 0.8) -> str | None:
+    """The sentence of `text` a model most likely meant when it copied `anchor`
+    imperfectly (a changed quote mark, a dropped word), if any is close enough."""
+    candidates = [text[s:e] for s, e in sentences(text)]
+    match = difflib.get_close_matches(anchor, candidates, n=1, cutoff=cutoff)
+    return match[0] if match else None
+
+
+def apply(text: str, op_type: str, span: Span, insert: str) -> str:
+    """`text` with an operation applied at `span`, as the text node applies it."""
+    start, end = span
+    match op_type:
+        case "insert_after":
+            return text[:end] + insert + text[end:]
+        case "insert_before":
+            return text[:start] + insert + text[start:]
+        case "replace":
+            return text[:start] + insert + text[end:]
+        case "delete":
+            return text[:start] + text[end:]
+        case "append":
+            return text + insert
+    raise ValueError(op_type)

@@ -1,0 +1,95 @@
+"""What one agent holds across its edits: its peers, its model, its ids, and the
+bookkeeping every model call needs (budget check before, tokens reported after)."""
+
+import itertools
+import uuid
+import zlib
+from datetime import UTC, datetime
+
+import httpx
+import openai
+import structlog
+from pydantic import BaseModel
+
+from coedit.agent.llm import LLM, Completion
+from coedit.agent.prompts import Author, Messages
+from coedit.agent.protocol import Phase
+from coedit.agent.replies import ReplyError, parse_reply
+from coedit.agent.services import Analytics, BudgetExhausted, Chat, TextNodes, Unavailable
+from coedit.agent.settings import AgentSettings
+from coedit.analytics import models as events
+
+log = structlog.get_logger("coedit.agent")
+
+REMINDER = {
+    "en": "Your last answer was not the JSON object asked for. Answer with that JSON object only.",
+    "ru": "Твой прошлый ответ не был нужным JSON-объектом. Ответь только этим JSON-объектом.",
+}
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, http: httpx.AsyncClient,
+                 model_client: openai.AsyncOpenAI, sleep=None):
+        self.settings = settings
+        self.id = settings.agent_id
+        self.run_id = uuid.uuid4().hex[:8]  # a restarted agent never reuses an id
+        start = zlib.crc32(self.id.encode())  # agents spread over the text nodes
+        self.text = TextNodes(http, settings.text_node_urls, start=start, sleep=sleep)
+        self.chat = Chat(http, [settings.chat_url.rstrip("/")], sleep=sleep)
+        self.analytics = Analytics(http, [settings.analytics_url.rstrip("/")], sleep=sleep)
+        self.llm = LLM(model_client, settings.model, before_attempt=self.check_budget, sleep=sleep)
+        self.author = Author(self.id, settings.persona, settings.topic, settings.language)
+        self._serial = itertools.count(1)
+        self.unsettled: list[tuple[Phase, Completion, str]] = []  # calls not yet in the ledger
+        self.unrecorded_tokens = 0  # used after the budget closed: the ledger refused them
+
+    def new_id(self, kind: str) -> str:
+        return f"{self.id}:{self.run_id}:{kind}{next(self._serial)}"
+
+    def event(self, kind: type[BaseModel], **fields) -> None:
+        self.analytics.record(
+            kind(event_id=self.new_id("ev"), agent_id=self.id, ts=datetime.now(UTC), **fields)
+        )
+
+    async def check_budget(self) -> None:
+        """Before every model call: settle earlier spends, stop if the budget is spent."""
+        await self.settle()
+        if (await self.text.budget())["exhausted"]:
+            raise BudgetExhausted("the session's token budget is spent")
+
+    async def settle(self) -> None:
+        """Record each call's tokens in the ledger, then as an `llm_call` event, so
+        analytics and the text service count the same tokens. A spend refused with
+        429 (the budget closed while the call ran) is counted in `unrecorded_tokens`."""
+        while self.unsettled:
+            phase, completion, spend_id = self.unsettled[0]
+            try:
+                await self.text.spend(spend_id, self.id, completion.tokens)
+            except BudgetExhausted:
+                self.unsettled.pop(0)
+                self.unrecorded_tokens += completion.tokens
+                raise
+            except Unavailable:
+                return  # kept for the next call
+            self.unsettled.pop(0)
+            self.event(
+                events.LlmCall, phase=phase.value, model=self.settings.model,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                latency_ms=round(completion.latency_ms, 3),
+            )
+
+    async def ask(self, phase: Phase, messages: Messages) -> BaseModel:
+        """One phase's reply. A broken answer is repaired; one that cannot be is
+        asked again once with a reminder; then ReplyError."""
+        for last in (False, True):
+            completion = await self.llm.complete(messages)
+            self.unsettled.append((phase, completion, self.new_id("spend")))
+            await self.settle()
+            try:
+                return parse_reply(phase, completion.content)
+            except ReplyError as exc:
+                log.warning("bad_reply", phase=phase.value, error=str(exc)[:300])
+                if last:
+                    raise
+                messages = [*messages, {"role": "user", "content": REMINDER[self.author.language]}]

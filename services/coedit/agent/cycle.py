@@ -1,0 +1,276 @@
+"""One edit, as a small state machine: each state is a method that does one step
+and names the next. Every exit that is not an applied edit goes through `cancel`,
+which explains itself in the chat and in analytics."""
+
+import random
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import structlog
+
+from coedit.agent import context, prompts
+from coedit.agent.agent import Agent
+from coedit.agent.context import Excerpt, Located, Span
+from coedit.agent.protocol import IntentReply, OperationReply, Phase
+from coedit.agent.replies import ReplyError
+from coedit.agent.services import EditRefused
+from coedit.analytics import models as events
+from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, OpenIntent
+
+log = structlog.get_logger("coedit.agent")
+
+
+class State(StrEnum):
+    READ = "read"
+    INTENT = "intent"
+    ANNOUNCE = "announce"
+    CONFIRM = "confirm"
+    GENERATE = "generate"
+    CHECK = "check"
+    REVIEW = "review"
+    SUBMIT = "submit"
+    CANCEL = "cancel"
+    DONE = "done"
+
+
+@dataclass
+class Outcome:
+    applied: bool = False
+    reason: str | None = None  # why it was cancelled
+    edit: dict | None = None  # the text node's answer
+    llm_calls: int = 0
+
+
+@dataclass
+class EditCycle:
+    agent: Agent
+    number: int
+    state: State = State.READ
+    outcome: Outcome = field(default_factory=Outcome)
+    text: str = ""
+    open: list[OpenIntent] = field(default_factory=list)  # everyone's, oldest first
+    others: list[OpenIntent] = field(default_factory=list)
+    intent: IntentReply | None = None
+    intent_id: str | None = None
+    announced: bool = False
+    seen_window: str = ""  # the text around the anchor when the intent was chosen
+    where: Located | None = None
+    operation: OperationReply | None = None
+    occurrence: int | None = None
+
+    async def run(self) -> Outcome:
+        while self.state is not State.DONE:
+            log.debug("cycle_state", cycle=self.number, state=self.state.value)
+            self.state = await getattr(self, f"_{self.state.value}")()
+        return self.outcome
+
+    # --- helpers ---
+
+    @property
+    def phases(self) -> frozenset[Phase]:
+        return self.agent.settings.phase_set
+
+    @property
+    def size(self) -> int:
+        return self.agent.settings.context_chars
+
+    async def _ask(self, phase: Phase, messages):
+        self.outcome.llm_calls += 1
+        return await self.agent.ask(phase, messages)
+
+    async def _refresh(self) -> None:
+        self.open = await self.agent.chat.open_intents()
+        self.others = [i for i in self.open if i.agent_id != self.agent.id]
+        self.text = (await self.agent.text.document())["text"]
+
+    def _spans_of_others(self) -> list[tuple[Span, OpenIntent]]:
+        spans = []
+        for other in self.others:
+            found = context.locate(self.text, other.anchor)
+            if found is not None:
+                spans.append((found.span, other))
+        return spans
+
+    def _claims_in(self, excerpt: Excerpt) -> list[dict]:
+        return [
+            {"agent_id": o.agent_id, "anchor": o.anchor, "summary": o.summary}
+            for span, o in self._spans_of_others()
+            if context.overlaps(span, (excerpt.start, excerpt.end))
+        ]
+
+    def _window(self, radius: int) -> Excerpt:
+        return context.window_around(self.text, *self.where.span, radius)
+
+    def _cancel_because(self, reason: str) -> State:
+        self.outcome.reason = reason
+        return State.CANCEL
+
+    # --- states ---
+
+    async def _read(self) -> State:
+        await self._refresh()
+        return State.INTENT
+
+    async def _intent(self) -> State:
+        claimed = [span for span, _ in self._spans_of_others()]
+        key = f"{self.agent.id}:{self.agent.run_id}:{self.number}"
+        region = context.region_for_intent(self.text, self.size, key, claimed)
+        if Phase.INTENT in self.phases:
+            messages = prompts.build(Phase.INTENT, self.agent.author, region, claimed=self._claims_in(region))
+            try:
+                self.intent = await self._ask(Phase.INTENT, messages)
+            except ReplyError:
+                return self._cancel_because("the model gave no usable intent")
+        else:
+            self.intent = self._rule_intent(region, claimed, key)
+        anchor = self.intent.anchor
+        if anchor not in region.text:
+            anchor = context.closest_sentence(region.text, anchor)
+            if anchor is None:
+                return self._cancel_because("the intent's anchor is not in the text")
+            self.intent = self.intent.model_copy(update={"anchor": anchor})
+        self.where = context.locate(self.text, anchor, near=region.start)
+        self.seen_window = self._window(self.size // 4).text
+        return State.ANNOUNCE
+
+    def _rule_intent(self, region: Excerpt, claimed: list[Span], key: str) -> IntentReply:
+        """Without the intent phase: a sentence of the region nobody has claimed."""
+        spans = [(s + region.start, e + region.start) for s, e in context.sentences(region.text)]
+        free = [s for s in spans if not any(context.overlaps(s, c) for c in claimed)] or spans
+        start, end = random.Random(key).choice(free)
+        return IntentReply(anchor=self.text[start:end], summary="continue the text here")
+
+    async def _announce(self) -> State:
+        self.intent_id = self.agent.new_id("intent")
+        await self.agent.chat.post(EditIntent(
+            agent_id=self.agent.id, message_id=f"{self.intent_id}:open", intent_id=self.intent_id,
+            summary=self.intent.summary or "-", anchor=self.intent.anchor,
+        ))
+        self.announced = True
+        self.agent.event(events.Intent, intent_id=self.intent_id, status="opened")
+        return State.CONFIRM
+
+    async def _confirm(self) -> State:
+        await self._refresh()
+        self.where = context.locate(self.text, self.intent.anchor, near=self.where.span[0])
+        if self.where is None:
+            return self._cancel_because("the anchor changed before I could confirm")
+        window = self._window(self.size // 4)
+        order = [i.intent_id for i in self.open]
+        mine = order.index(self.intent_id) if self.intent_id in order else len(order)
+        for span, other in self._spans_of_others():
+            # The older intent keeps an overlapping place (the list is oldest first).
+            if context.overlaps(span, self.where.span) and order.index(other.intent_id) < mine:
+                return self._cancel_because(f"{other.agent_id} claimed this place first")
+        nearby = self._claims_in(window)
+        if Phase.CONFIRM in self.phases and (nearby or window.text != self.seen_window):
+            messages = prompts.build(
+                Phase.CONFIRM, self.agent.author, window, claimed=nearby, intent=self._intent_json()
+            )
+            try:
+                reply = await self._ask(Phase.CONFIRM, messages)
+            except ReplyError:
+                return self._cancel_because("the model gave no usable confirmation")
+            if not reply.confirm:
+                return self._cancel_because(reply.reason or "not confirmed")
+        await self.agent.chat.post(IntentStatus(
+            agent_id=self.agent.id, message_id=f"{self.intent_id}:confirmed",
+            intent_id=self.intent_id, status="confirmed",
+        ))
+        self.agent.event(events.Intent, intent_id=self.intent_id, status="confirmed")
+        return State.GENERATE
+
+    def _intent_json(self) -> dict:
+        return {"anchor": self.intent.anchor, "summary": self.intent.summary}
+
+    async def _generate(self) -> State:
+        window = self._window(self.size // 3)
+        messages = prompts.build(Phase.GENERATE, self.agent.author, window, intent=self._intent_json())
+        try:
+            self.operation = await self._ask(Phase.GENERATE, messages)
+        except ReplyError:
+            return self._cancel_because("the model gave no usable operation")
+        if self.operation.type != "append" and self.operation.anchor not in window.text:
+            anchor = context.closest_sentence(window.text, self.operation.anchor)
+            if anchor is None:
+                return self._cancel_because("the operation's anchor is not in the text")
+            self.operation = self.operation.model_copy(update={"anchor": anchor})
+        return State.CHECK
+
+    async def _check(self) -> State:
+        """Re-read the document: the anchor must still be there, the change not yet."""
+        self.text = (await self.agent.text.document())["text"]
+        op = self.operation
+        if op.type != "append":
+            found = context.locate(self.text, op.anchor, near=self.where.span[0])
+            if found is None:
+                return self._cancel_because("the anchor is gone: someone changed this place")
+            self.where = found
+            self.occurrence = found.occurrence if found.count > 1 else None
+        if op.type in ("insert_after", "insert_before", "append") and op.text.strip() in self.text:
+            return self._cancel_because("the text is already in the document")
+        return State.REVIEW if Phase.REVIEW in self.phases else State.SUBMIT
+
+    async def _review(self) -> State:
+        op = self.operation
+        span = self.where.span if op.type != "append" else (len(self.text), len(self.text))
+        before = context.window_around(self.text, *span, self.size // 4)
+        local = (span[0] - before.start, span[1] - before.start)
+        after = context.apply(before.text, op.type, local, op.text)
+        messages = prompts.build(
+            Phase.REVIEW, self.agent.author, before, operation=op.model_dump(), after=after
+        )
+        try:
+            reply = await self._ask(Phase.REVIEW, messages)
+        except ReplyError:
+            return self._cancel_because("the model gave no usable review")
+        if not reply.approve:
+            return self._cancel_because(f"review: {reply.reason or 'rejected'}")
+        return State.SUBMIT
+
+    async def _submit(self) -> State:
+        op = self.operation
+        edit_id = self.intent_id.replace(":intent", ":edit")
+        body = {
+            "edit_id": edit_id, "agent_id": self.agent.id, "intent_id": self.intent_id,
+            "summary": self.intent.summary[:2000] or None,
+            "op": {"type": op.type, "anchor": op.anchor, "text": op.text, "occurrence": self.occurrence},
+        }
+        try:
+            answer = await self.agent.text.submit(body)
+        except EditRefused as exc:
+            return self._cancel_because(f"the text node refused the edit: {exc.code}")
+        self.outcome.applied, self.outcome.edit = True, answer
+        await self.agent.chat.post(EditOperation(
+            agent_id=self.agent.id, message_id=f"{self.intent_id}:operation",
+            intent_id=self.intent_id, edit_id=edit_id, version=answer["version"], op=op.type,
+        ))
+        await self.agent.chat.post(IntentStatus(
+            agent_id=self.agent.id, message_id=f"{self.intent_id}:applied",
+            intent_id=self.intent_id, status="applied",
+        ))
+        self.agent.event(events.EditApplied, edit_id=edit_id, version=answer["version"], node_id=answer["node_id"])
+        self.agent.event(events.Intent, intent_id=self.intent_id, status="applied")
+        return State.DONE
+
+    async def _cancel(self) -> State:
+        if self.operation is not None:
+            self.agent.event(events.EditRejected, reason=self.outcome.reason[:2000])
+        await self.release(self.outcome.reason)
+        return State.DONE
+
+    async def release(self, reason: str) -> None:
+        """Close an announced intent, saying why in the chat."""
+        log.info("intent_cancelled", cycle=self.number, reason=reason)
+        if not self.announced:
+            return
+        self.announced = False
+        await self.agent.chat.post(EditComment(
+            agent_id=self.agent.id, message_id=f"{self.intent_id}:comment",
+            text=reason[:3000], ref=self.intent_id,
+        ))
+        await self.agent.chat.post(IntentStatus(
+            agent_id=self.agent.id, message_id=f"{self.intent_id}:cancelled",
+            intent_id=self.intent_id, status="cancelled",
+        ))
+        self.agent.event(events.Intent, intent_id=self.intent_id, status="cancelled")

@@ -1,0 +1,120 @@
+"""`coedit agent`: wait for the services, then edit until the budget (or
+`--max-edits`) ends. Exit code 0 for a clean stop (budget spent, edits done,
+SIGTERM), 1 when the services never came up or the model refuses us for good."""
+
+import asyncio
+import signal
+import sys
+from dataclasses import replace
+
+import httpx
+import openai
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
+
+from coedit.agent.agent import Agent
+from coedit.agent.cycle import EditCycle
+from coedit.agent.llm import RETRYABLE, backoff
+from coedit.agent.prompts import detect_language
+from coedit.agent.services import BudgetExhausted, Unavailable
+from coedit.agent.settings import AgentSettings
+from coedit.analytics import models as events
+from coedit.common.auth import auth_headers
+from coedit.common.logging import configure_logging
+from coedit.common.tracing import init_tracing, shutdown_tracing
+
+log = structlog.get_logger("coedit.agent")
+
+
+async def wait_for_services(agent: Agent, timeout: float, sleep=None) -> bool:
+    """Back off (1, 2, 4, 8, 8 ... s) until every service is ready, so an agent
+    started before them waits instead of crash-looping."""
+    services = {"text node": agent.text, "chat": agent.chat, "analytics": agent.analytics}
+    extra = {} if sleep is None else {"sleep": sleep}
+    retrying = AsyncRetrying(wait=backoff(), stop=stop_after_delay(timeout),
+                             retry=retry_if_exception_type(Unavailable), reraise=True, **extra)
+    try:
+        async for attempt in retrying:
+            with attempt:
+                missing = [name for name, s in services.items() if not await s.ready()]
+                if missing:
+                    log.info("waiting_for_services", missing=missing)
+                    raise Unavailable(", ".join(missing))
+    except Unavailable:
+        return False
+    return True
+
+
+async def run_agent(agent: Agent, sleep=None) -> int:
+    settings = agent.settings
+    if not await wait_for_services(agent, settings.startup_timeout, sleep):
+        log.error("services_not_ready", timeout=settings.startup_timeout)
+        return 1
+    if settings.language == "auto":
+        text = (await agent.text.document())["text"]
+        agent.author = replace(agent.author, language=detect_language(text))
+    agent.event(events.AgentStarted)
+    await agent.analytics.flush()
+    applied, number, code, reason = 0, 0, 0, "max_edits reached"
+    cycle = None
+    try:
+        while not settings.max_edits or applied < settings.max_edits:
+            number += 1
+            cycle = EditCycle(agent, number)
+            try:
+                outcome = await cycle.run()
+            except (Unavailable, httpx.HTTPError, *RETRYABLE) as exc:
+                log.warning("cycle_failed", cycle=number, error=repr(exc))
+                await _release(cycle, f"gave up: {type(exc).__name__}")
+                await (sleep or asyncio.sleep)(1)
+                continue
+            applied += outcome.applied
+            await agent.analytics.flush()
+    except BudgetExhausted:
+        reason = "budget_exhausted"
+        await _release(cycle, "the token budget is spent")
+        agent.event(events.BudgetExhausted)
+    except asyncio.CancelledError:
+        reason = "terminated"
+        await _release(cycle, "the agent was stopped")
+    except openai.APIError as exc:  # not retryable: a wrong key, model or URL
+        code, reason = 1, f"model error: {exc}"[:2000]
+        await _release(cycle, "the model refused the request")
+    if agent.unrecorded_tokens:
+        reason += f" ({agent.unrecorded_tokens} tokens used after the budget closed)"
+    agent.event(events.AgentStopped, reason=reason)
+    log.info("agent_stopped", reason=reason, applied=applied, cycles=number)
+    await agent.analytics.flush()
+    return code
+
+
+async def _release(cycle: EditCycle | None, reason: str) -> None:
+    if cycle is None:
+        return
+    try:
+        await cycle.release(reason)
+    except Exception as exc:  # best effort: the chat's lease expires the intent anyway
+        log.warning("release_failed", error=repr(exc))
+
+
+async def main(settings: AgentSettings) -> int:
+    configure_logging("agent", settings.log_level)
+    init_tracing("coedit-agent")
+    structlog.contextvars.bind_contextvars(agent_id=settings.agent_id)
+    task = asyncio.current_task()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
+    timeout = httpx.Timeout(30.0, connect=5.0)
+    async with (
+        httpx.AsyncClient(timeout=timeout, headers=auth_headers(settings.auth_token)) as http,
+        openai.AsyncOpenAI(base_url=settings.llm_base_url, api_key=key,
+                           timeout=settings.llm_timeout, max_retries=0) as model,
+    ):
+        try:
+            return await run_agent(Agent(settings, http, model))
+        finally:
+            shutdown_tracing()
+
+
+def run(settings: AgentSettings) -> None:
+    sys.exit(asyncio.run(main(settings)))

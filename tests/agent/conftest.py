@@ -1,0 +1,216 @@
+"""In-process peers for the agent's unit tests: one small ASGI app that speaks the
+text node's, the chat's and analytics' HTTP contracts from memory, and a model
+that answers from a script (else like `coedit fake-llm`). No sockets, no sleeps."""
+
+import itertools
+import json
+import random
+from collections import defaultdict
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from openai import AsyncOpenAI
+from pydantic import TypeAdapter
+
+from coedit.agent.agent import Agent
+from coedit.agent.context import apply, find_all
+from coedit.agent.protocol import find_phase
+from coedit.agent.settings import AgentSettings
+from coedit.analytics.models import EventsBody
+from coedit.chat.models import parse_message
+from coedit.fake_llm.responder import answer
+
+EVENTS = TypeAdapter(EventsBody)
+TEXT = ("The robots lived in a quiet city. They read stories to children at night. "
+        "Nobody knew what it meant to be good. The stars were bright.")
+
+
+class Peers:
+    """The session's state, as the three services would hold it."""
+
+    def __init__(self, text: str = TEXT, budget: int = 100_000):
+        self.text, self.budget, self.spends = text, budget, {}
+        self.edits: dict[str, dict] = {}
+        self.messages: list[dict] = []
+        self.events: dict[str, dict] = {}
+        self.down: set[str] = set()  # paths answering 503
+        self.before_edit = None  # a hook: change the text just before an edit lands
+        self._ids = itertools.count(1)
+
+    @property
+    def spent(self) -> int:
+        return sum(self.spends.values())
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.middleware("http")
+        async def outage(request: Request, call_next):
+            if request.url.path in self.down:
+                return JSONResponse({"error": "unavailable"}, 503)
+            return await call_next(request)
+
+        @app.get("/readyz")
+        async def readyz():
+            return {"ready": True}
+
+        @app.get("/api/document")
+        async def document():
+            return {"text": self.text, "version": len(self.edits), "node_id": "a"}
+
+        @app.get("/api/budget")
+        async def budget():
+            return {"limit": self.budget, "spent": self.spent,
+                    "remaining": max(self.budget - self.spent, 0), "exhausted": self.spent >= self.budget}
+
+        @app.post("/api/budget/spend")
+        async def spend(body: dict):
+            if body["spend_id"] not in self.spends:
+                if self.spent >= self.budget:
+                    return JSONResponse({"error": "budget_exhausted"}, 429)
+                self.spends[body["spend_id"]] = body["tokens"]
+            return await budget()
+
+        @app.post("/api/edits", status_code=201)
+        async def edit(body: dict):
+            if body["edit_id"] in self.edits:
+                return self.edits[body["edit_id"]]
+            if self.spent >= self.budget:
+                return JSONResponse({"error": "budget_exhausted"}, 429)
+            if self.before_edit:
+                self.before_edit(self)
+            op = body["op"]
+            starts = find_all(self.text, op["anchor"]) if op["type"] != "append" else [len(self.text)]
+            if not starts:
+                return JSONResponse({"error": "anchor_not_found"}, 409)
+            if len(starts) > 1 and not op.get("occurrence"):
+                return JSONResponse({"error": "anchor_ambiguous"}, 409)
+            start = starts[(op.get("occurrence") or 1) - 1]
+            self.text = apply(self.text, op["type"], (start, start + len(op["anchor"])), op["text"])
+            self.edits[body["edit_id"]] = {"edit_id": body["edit_id"], "version": len(self.edits) + 1, "node_id": "a"}
+            return self.edits[body["edit_id"]]
+
+        @app.post("/api/messages", status_code=201)
+        async def post_message(body: dict):
+            message = parse_message(body).model_dump(mode="json")
+            message["id"] = f"{next(self._ids)}-0"
+            self.messages.append(message)
+            return message
+
+        @app.get("/api/intents/open")
+        async def open_intents():
+            closed = {m["intent_id"] for m in self.messages
+                      if m["type"] == "intent_status" and m["status"] in ("applied", "cancelled")}
+            return {"intents": [{**m, "expires_at": "2100-01-01T00:00:00Z"} for m in self.messages
+                                if m["type"] == "edit_intent" and m["intent_id"] not in closed]}
+
+        @app.post("/api/events")
+        async def post_events(request: Request):
+            parsed = EVENTS.validate_json(await request.body())
+            for event in parsed if isinstance(parsed, list) else [parsed]:
+                self.events.setdefault(event.event_id, event.model_dump(mode="json"))
+            return {"accepted": 1, "duplicates": 0}
+
+        return app
+
+    def of_type(self, kind: str) -> list[dict]:
+        return [m for m in self.messages if m["type"] == kind]
+
+    def events_of(self, kind: str) -> list[dict]:
+        return [e for e in self.events.values() if e["type"] == kind]
+
+
+class ScriptedModel:
+    """An OpenAI-compatible app: per phase, the next scripted answer (a string,
+    or an int for an HTTP error status), then the fake model's own answers."""
+
+    def __init__(self, **script):
+        self.script = defaultdict(list, {k: list(v) for k, v in script.items()})
+        self.calls: list[str] = []
+        self.prompts: list[list[dict]] = []
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def complete(body: dict):
+            messages = body["messages"]
+            phase = find_phase(messages[0]["content"])
+            name = phase.value if phase else "none"
+            self.calls.append(name)
+            self.prompts.append(messages)
+            planned = self.script[name].pop(0) if self.script[name] else None
+            if isinstance(planned, int):
+                return JSONResponse({"error": {"message": "scripted", "type": "x", "code": None}}, planned)
+            content = planned if planned is not None else answer(messages, random.Random(len(self.calls)))
+            return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}}
+
+        return app
+
+
+class Router(httpx.AsyncBaseTransport):
+    """Routes by host to in-process apps; hosts in `dead` refuse connections."""
+
+    def __init__(self, apps: dict[str, FastAPI]):
+        self.apps = {host: httpx.ASGITransport(app=app) for host, app in apps.items()}
+        self.dead: set[str] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host in self.dead or request.url.host not in self.apps:
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.apps[request.url.host].handle_async_request(request)
+
+
+class Sleeps(list):
+    """Stands in for asyncio.sleep: records the waits, waits for nothing."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def peers() -> Peers:
+    return Peers()
+
+
+@pytest.fixture
+def model() -> ScriptedModel:
+    return ScriptedModel()
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+async def make_agent(peers, model, sleeps):
+    """Build an agent wired to the in-process peers (text nodes `a`, `b`, ...)."""
+    clients = []
+
+    def make(nodes=("a",), **settings) -> tuple[Agent, Router]:
+        router = Router({**{n: peers.app() for n in nodes}, "chat": peers.app(),
+                         "analytics": peers.app(), "model": model.app()})
+        http = httpx.AsyncClient(transport=router)
+        llm = AsyncOpenAI(base_url="http://model/v1", api_key="k", max_retries=0,
+                          http_client=httpx.AsyncClient(transport=router))
+        clients.extend([http, llm])
+        config = AgentSettings(
+            _cli_parse_args=False, agent_id="a1", language="en",
+            text_nodes=",".join(f"http://{n}" for n in nodes),
+            chat_url="http://chat", analytics_url="http://analytics", model="m", **settings,
+        )
+        return Agent(config, http, llm, sleep=sleeps), router
+
+    yield make
+    for client in clients:
+        await (client.aclose() if isinstance(client, httpx.AsyncClient) else client.close())
+
+
+def reply(**fields) -> str:
+    return json.dumps(fields)

@@ -1,0 +1,143 @@
+"""One edit cycle, end to end, against in-process peers and a scripted model."""
+
+from coedit.agent.cycle import EditCycle
+from coedit.agent.runner import run_agent
+from tests.agent.conftest import TEXT, reply
+
+ANCHOR = "Nobody knew what it meant to be good."
+
+
+async def test_a_cycle_applies_an_edit_and_tells_everyone(make_agent, peers, model):
+    agent, _ = make_agent()
+    outcome = await EditCycle(agent, 1).run()
+    await agent.analytics.flush()
+    assert outcome.applied, outcome.reason
+    assert peers.text != TEXT and len(peers.edits) == 1
+    kinds = [m["type"] for m in peers.messages]
+    assert kinds == ["edit_intent", "intent_status", "edit_operation", "intent_status"]
+    assert [m["status"] for m in peers.of_type("intent_status")] == ["confirmed", "applied"]
+    operation = peers.of_type("edit_operation")[0]
+    assert operation["intent_id"] == peers.of_type("edit_intent")[0]["intent_id"]
+    # Nobody else claimed anything and the text did not move: confirm needs no model call.
+    assert model.calls == ["intent", "generate", "review"]
+    calls = peers.events_of("llm_call")
+    assert [e["phase"] for e in calls] == model.calls
+    assert sum(e["prompt_tokens"] + e["completion_tokens"] for e in calls) == peers.spent == 330
+    assert [e["status"] for e in peers.events_of("intent")] == ["opened", "confirmed", "applied"]
+    assert len(peers.events_of("edit_applied")) == 1
+
+
+async def test_prompts_carry_an_excerpt_not_the_whole_document(make_agent, peers, model):
+    peers.text = " ".join(f"Sentence number {i} is here." for i in range(300))
+    agent, _ = make_agent(context_chars=300)
+    await EditCycle(agent, 1).run()
+    for messages in model.prompts:
+        assert len(messages[1]["content"]) < 1200 < len(peers.text)
+
+
+async def test_an_older_intent_on_the_same_place_wins(make_agent, peers, model):
+    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    agent, _ = make_agent()
+    cycle = EditCycle(agent, 1)
+    # Another agent claimed the same sentence first (its message is older).
+    peers.messages.append({"type": "edit_intent", "agent_id": "b2", "intent_id": "b2:i1",
+                           "summary": "theirs", "anchor": ANCHOR, "id": "0-1"})
+    outcome = await cycle.run()
+    assert not outcome.applied and "b2 claimed this place first" in outcome.reason
+    comment = peers.of_type("edit_comment")[0]
+    assert comment["ref"] == cycle.intent_id and "b2" in comment["text"]
+    assert peers.of_type("intent_status")[-1]["status"] == "cancelled"
+    assert model.calls == ["intent"] and peers.text == TEXT
+
+
+async def test_confirm_asks_the_model_when_the_place_moved_and_may_cancel(make_agent, peers, model):
+    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    model.script["confirm"] = [reply(confirm=False, reason="already done")]
+    agent, _ = make_agent()
+    cycle = EditCycle(agent, 1)
+    await cycle._read()
+    await cycle._intent()
+    await cycle._announce()
+    peers.text = peers.text.replace("The stars were bright.", "The stars were very bright.")
+    cycle.state = await cycle._confirm()
+    assert model.calls == ["intent", "confirm"]
+    assert cycle.outcome.reason == "already done"
+    await cycle.run()
+    assert peers.of_type("intent_status")[-1]["status"] == "cancelled"
+
+
+async def test_an_anchor_gone_before_submit_cancels_with_a_comment(make_agent, peers, model):
+    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    model.script["generate"] = [reply(type="insert_after", anchor=ANCHOR, text=" So they asked.")]
+
+    def someone_edits(p):
+        p.text = p.text.replace(ANCHOR, "Nobody knew anything.")
+
+    peers.before_edit = someone_edits
+    agent, _ = make_agent(phases="intent,generate")
+    outcome = await EditCycle(agent, 1).run()
+    assert not outcome.applied and "anchor_not_found" in outcome.reason
+    assert peers.of_type("edit_comment") and peers.of_type("intent_status")[-1]["status"] == "cancelled"
+    await agent.analytics.flush()
+    assert peers.events_of("edit_rejected")[0]["reason"].endswith("anchor_not_found")
+
+
+async def test_check_cancels_when_the_anchor_changed_after_generate(make_agent, peers, model):
+    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    agent, _ = make_agent()
+    cycle = EditCycle(agent, 1)
+    for step in ("_read", "_intent", "_announce", "_confirm", "_generate"):
+        await getattr(cycle, step)()
+    peers.text = peers.text.replace(ANCHOR, "Everybody knew.")
+    assert await cycle._check() == "cancel" and "anchor is gone" in cycle.outcome.reason
+
+
+async def test_review_rejection_cancels(make_agent, peers, model):
+    model.script["review"] = [reply(approve=False, reason="off topic")]
+    agent, _ = make_agent()
+    outcome = await EditCycle(agent, 1).run()
+    assert outcome.reason == "review: off topic" and peers.text == TEXT
+    assert peers.of_type("edit_comment")[0]["text"] == "review: off topic"
+
+
+async def test_broken_json_is_repaired_or_asked_again_then_cancelled(make_agent, peers, model):
+    model.script["intent"] = [f"Sure!\n```json\n{{'anchor': '{ANCHOR}', 'summary': 'x',}}\n```"]
+    model.script["generate"] = ["no idea", "still no idea"]
+    agent, _ = make_agent()
+    outcome = await EditCycle(agent, 1).run()
+    assert model.calls == ["intent", "generate", "generate"]
+    assert outcome.reason == "the model gave no usable operation"
+    assert peers.of_type("edit_comment") and peers.spent == 330  # every call is paid for
+
+
+async def test_a_slightly_misquoted_anchor_snaps_to_the_sentence(make_agent, peers, model):
+    model.script["intent"] = [reply(anchor="nobody knew what it meant to be good", summary="x")]
+    agent, _ = make_agent()
+    outcome = await EditCycle(agent, 1).run()
+    assert outcome.applied and peers.of_type("edit_intent")[0]["anchor"] == ANCHOR
+
+
+async def test_only_generate_runs_the_rest_by_rules(make_agent, peers, model):
+    agent, _ = make_agent(phases="generate")
+    outcome = await EditCycle(agent, 1).run()
+    assert outcome.applied and model.calls == ["generate"]
+
+
+async def test_budget_429_stops_the_agent_cleanly(make_agent, peers, model):
+    peers.budget = 500  # a few calls
+    agent, _ = make_agent()
+    assert await run_agent(agent) == 0
+    stopped = peers.events_of("agent_stopped")
+    assert len(stopped) == 1 and stopped[0]["reason"].startswith("budget_exhausted")
+    assert peers.events_of("budget_exhausted") and peers.events_of("agent_started")
+    assert not (await agent.chat.open_intents())  # nothing left claimed
+    billed = sum(e["prompt_tokens"] + e["completion_tokens"] for e in peers.events_of("llm_call"))
+    assert billed == peers.spent
+
+
+async def test_max_edits_ends_the_run(make_agent, peers, model):
+    agent, _ = make_agent(max_edits=2)
+    model.script["review"] = [reply(approve=True)] * 10
+    assert await run_agent(agent) == 0
+    assert len(peers.edits) == 2
+    assert peers.events_of("agent_stopped")[0]["reason"] == "max_edits reached"
