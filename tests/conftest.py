@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from coedit.local.servers import PostgresServer, RedisServer
-from tests.support.processes import ServiceProcess
+from coedit.local.processes import ServiceProcess
 
 AUTH_TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {AUTH_TOKEN}"}

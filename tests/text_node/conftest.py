@@ -7,7 +7,7 @@ import pytest
 
 from coedit.local.servers import free_port
 from tests.conftest import AUTH, AUTH_TOKEN
-from tests.support.processes import ServiceProcess
+from coedit.local.processes import ServiceProcess
 
 INITIAL_TEXT = "Документ начинается здесь. Роботы-няни читали детям сказки про космос."
 

@@ -9,7 +9,7 @@ from tests.conftest import AUTH
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     from coedit.local.servers import PostgresServer
-    from tests.support.processes import ServiceProcess
+    from coedit.local.processes import ServiceProcess
     from tests.conftest import AUTH_TOKEN
 
     base = tmp_path_factory.mktemp("bad-input")

@@ -1,4 +1,5 @@
-"""Start coedit's own commands as real processes, the way a user would."""
+"""coedit's own commands as child processes, the way a user would start them
+(integration tests, benchmarks)."""
 
 import os
 import signal
