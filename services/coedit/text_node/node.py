@@ -145,6 +145,9 @@ class TextNode:
                 outcomes.append(self._apply(item, batch))
             except ApiError as error:
                 outcomes.append(error)
+            except Exception:  # a bug must not stop the writer; the request gets a 500
+                log.exception("could not apply a change", work=type(item).__name__)
+                outcomes.append(ApiError(500, "internal_error", "the node could not apply this change"))
         prev_seq = self.last_seq
         try:
             with COMMIT_SECONDS.time():

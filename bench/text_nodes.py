@@ -1,0 +1,226 @@
+"""Benchmark of the replicated text service (not a test).
+
+    python -m bench.text_nodes [--quick]
+
+Starts three text nodes, each on its own PostgreSQL (fsync on, as in production),
+and prints JSON: cluster throughput (edits acknowledged and replicated to all three),
+latency at 1, 10 and 50 concurrent writers, catch-up of 10,000 missed edits, time
+to serve versions of a 10,000-edit history, budget overshoot under a concurrent
+burst, and PostgreSQL's own single-row insert commit rate from 1 and 10 clients
+(pgbench) measured in the same run, with the ratios."""
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from coedit.local.processes import ServiceProcess
+from coedit.local.servers import PostgresServer, free_port, postgres_bindir
+
+TOKEN = "bench-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+INITIAL = "Документ начинается здесь."
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def pgbench_rate(server: PostgresServer, clients: int, seconds: int) -> float:
+    """Single-row INSERT commits per second, the way pgbench measures them."""
+    bindir = postgres_bindir()
+    subprocess.run([str(bindir / "psql"), server.url, "-qc",
+                    "CREATE TABLE IF NOT EXISTS bench_rows (id bigserial PRIMARY KEY, payload text)"],
+                   check=True, capture_output=True)
+    script = Path(tempfile.mkstemp(suffix=".sql")[1])
+    script.write_text("INSERT INTO bench_rows (payload) VALUES ('one edit worth of text');\n")
+    out = subprocess.run(
+        [str(bindir / "pgbench"), "-n", "-f", str(script), "-c", str(clients), "-j", str(min(clients, 2)),
+         "-T", str(seconds), server.url], check=True, capture_output=True, text=True,
+    ).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+class Cluster:
+    def __init__(self, base: Path, token_budget: int = 10**12):
+        self.base = base
+        names = ["a", "b", "c"]
+        self.databases = {n: PostgresServer(base / f"pg-{n}").start() for n in names}
+        ports = {n: free_port() for n in names}
+        self.nodes = {
+            n: ServiceProcess(
+                "text-node",
+                ["--node-id", n, "--database-url", self.databases[n].url,
+                 "--peers", ",".join(f"http://127.0.0.1:{ports[p]}" for p in names if p != n),
+                 "--token-budget", str(token_budget), "--auth-token", TOKEN,
+                 "--initial-text", INITIAL, "--log-level", "warning"],
+                base, name=f"text-{n}", port=ports[n],
+            )
+            for n in names
+        }
+        for node in self.nodes.values():
+            node.start(wait_ready=False)
+        for node in self.nodes.values():
+            node.wait_ready()
+
+    def urls(self, names: str = "abc") -> list[str]:
+        return [self.nodes[n].url for n in names]
+
+    async def versions(self, client: httpx.AsyncClient) -> dict[str, int]:
+        answers = await asyncio.gather(*(client.get(f"{n.url}/api/document") for n in self.nodes.values()))
+        return {name: a.json()["version"] for name, a in zip(self.nodes, answers)}
+
+    async def wait_all_at(self, client: httpx.AsyncClient, version: int, names: str = "abc") -> float:
+        while True:
+            answers = await asyncio.gather(*(client.get(f"{self.nodes[n].url}/api/document") for n in names))
+            if all(a.json()["version"] >= version for a in answers):
+                return time.perf_counter()
+            await asyncio.sleep(0.02)
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.stop()
+        for database in self.databases.values():
+            database.stop()
+
+
+async def write_load(urls: list[str], writers: int, edits_per_writer: int, prefix: str) -> list[float]:
+    """`writers` concurrent agents, each sending edits one after another to the nodes in turn."""
+    latencies: list[float] = []
+
+    async def writer(w: int, client: httpx.AsyncClient) -> None:
+        for i in range(edits_per_writer):
+            body = {"edit_id": f"{prefix}-{w}-{i}", "agent_id": f"agent-{w}",
+                    "op": {"type": "append", "text": f" Предложение {w}.{i} 🤖."}}
+            started = time.perf_counter()
+            answer = await client.post(f"{urls[(w + i) % len(urls)]}/api/edits", json=body)
+            answer.raise_for_status()
+            latencies.append(time.perf_counter() - started)
+
+    limits = httpx.Limits(max_connections=writers + 10)
+    async with httpx.AsyncClient(headers=AUTH, timeout=60, limits=limits) as client:
+        await asyncio.gather(*(writer(w, client) for w in range(writers)))
+    return latencies
+
+
+async def throughput_and_latency(cluster: Cluster, writers: int, edits: int, start_version: int) -> dict:
+    started = time.perf_counter()
+    latencies = await write_load(cluster.urls(), writers, edits // writers, f"t{writers}")
+    acknowledged = time.perf_counter()
+    async with httpx.AsyncClient(timeout=60) as client:
+        replicated = await cluster.wait_all_at(client, start_version + len(latencies))
+    return {
+        "writers": writers,
+        "edits": len(latencies),
+        "acknowledged_per_s": round(len(latencies) / (acknowledged - started), 1),
+        "replicated_to_all_per_s": round(len(latencies) / (replicated - started), 1),
+        "latency_ms_p50": round(percentile(latencies, 0.5) * 1000, 2),
+        "latency_ms_p99": round(percentile(latencies, 0.99) * 1000, 2),
+    }
+
+
+async def catch_up(cluster: Cluster, missed: int, version: int) -> dict:
+    cluster.nodes["b"].kill()
+    await write_load(cluster.urls("ac"), 20, missed // 20, "missed")
+    target = version + missed
+    async with httpx.AsyncClient(timeout=60) as client:
+        await cluster.wait_all_at(client, target, "ac")
+        started = time.perf_counter()
+        cluster.nodes["b"].start(wait_ready=False)
+        await asyncio.to_thread(cluster.nodes["b"].wait_ready, 120)
+        ready = time.perf_counter()
+        caught_up = await cluster.wait_all_at(client, target, "b")
+    return {"missed_edits": missed, "seconds_from_restart_to_ready": round(ready - started, 2),
+            "seconds_from_restart_to_all_edits": round(caught_up - started, 2), "target_seconds": 3}
+
+
+async def history_reads(cluster: Cluster, samples: int) -> dict:
+    async with httpx.AsyncClient(timeout=60) as client:
+        version = (await cluster.versions(client))["a"]
+        latencies = []
+        for v in random.Random(1).sample(range(version + 1), min(samples, version + 1)):
+            started = time.perf_counter()
+            (await client.get(f"{cluster.nodes['a'].url}/api/document/versions/{v}")).raise_for_status()
+            latencies.append(time.perf_counter() - started)
+    return {"history_versions": version, "samples": len(latencies),
+            "ms_p50": round(percentile(latencies, 0.5) * 1000, 2),
+            "ms_max": round(max(latencies) * 1000, 2), "target_ms": 50}
+
+
+async def budget_overshoot(base: Path, limit: int, writers: int) -> dict:
+    """Every writer spends 100 tokens at a time, across the three nodes, until refused."""
+    cluster = Cluster(base / "budget", token_budget=limit)
+    try:
+        async def spender(w: int, client: httpx.AsyncClient) -> None:
+            for i in range(10**6):
+                body = {"spend_id": f"s-{w}-{i}", "agent_id": f"agent-{w}", "tokens": 100}
+                url = cluster.urls()[(w + i) % 3]
+                if (await client.post(f"{url}/api/budget/spend", json=body)).status_code == 429:
+                    return
+
+        async with httpx.AsyncClient(headers=AUTH, timeout=60) as client:
+            await asyncio.gather(*(spender(w, client) for w in range(writers)))
+            await asyncio.sleep(3)  # let the ledgers converge
+            spent = {n: (await client.get(f"{u}/api/budget")).json()["spent"]
+                     for n, u in zip("abc", cluster.urls())}
+        return {"limit": limit, "writers": writers, "tokens_per_spend": 100, "spent": spent,
+                "overshoot_tokens": max(spent.values()) - limit,
+                "overshoot_fraction": round((max(spent.values()) - limit) / limit, 4)}
+    finally:
+        cluster.stop()
+
+
+async def main(quick: bool) -> dict:
+    scale = 10 if quick else 1
+    base = Path(tempfile.mkdtemp(prefix="coedit-bench-"))
+    cluster = Cluster(base)
+    try:
+        reference = PostgresServer(base / "pg-reference").start()
+        try:
+            pg1 = pgbench_rate(reference, 1, 5)
+            pg10 = pgbench_rate(reference, 10, 5)
+        finally:
+            reference.stop()
+        runs, version = [], 0
+        for writers, edits in ((1, 300), (10, 3000), (50, 5000)):
+            runs.append(await throughput_and_latency(cluster, writers, edits // scale, version))
+            version += runs[-1]["edits"]
+        missed = 10_000 // scale
+        catch = await catch_up(cluster, missed, version)
+        version += missed
+        history = await history_reads(cluster, 100)
+    finally:
+        cluster.stop()
+    overshoot = await budget_overshoot(base, 100_000 // scale, 10)
+    ten = next(r for r in runs if r["writers"] == 10)
+    return {
+        "machine": {"cpus": __import__("os").cpu_count()},
+        "postgres_reference": {"insert_commits_per_s_1_client": pg1, "insert_commits_per_s_10_clients": pg10},
+        "writers": runs,
+        "ratios": {
+            "cluster_10_writers_vs_pg_10_clients": round(ten["replicated_to_all_per_s"] / pg10, 3),
+            "target": 0.1,
+            "cluster_1_writer_vs_pg_1_client": round(runs[0]["replicated_to_all_per_s"] / pg1, 3),
+        },
+        "p99_ms_at_10_writers": {"value": ten["latency_ms_p99"], "target": 100},
+        "catch_up": catch,
+        "history": history,
+        "budget_overshoot": overshoot,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the load, for a smoke run")
+    print(json.dumps(asyncio.run(main(parser.parse_args().quick)), indent=2))
+    sys.exit(0)
