@@ -11,7 +11,7 @@ import pytest
 
 from coedit.local.servers import PostgresServer
 from tests.conftest import AUTH, AUTH_TOKEN
-from tests.support.processes import ServiceProcess
+from coedit.local.processes import ServiceProcess
 
 _eras = itertools.count()
 

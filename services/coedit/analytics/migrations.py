@@ -71,6 +71,14 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION analytics.roll_up();
         """,
     ),
+    (
+        2,
+        "latency index for p95 over long windows",
+        """
+        -- Long windows find their p95 walking down from the slowest calls (store.p95_latency).
+        CREATE INDEX events_type_latency ON analytics.events (type, latency_ms) INCLUDE (ts);
+        """,
+    ),
 )
 
 
