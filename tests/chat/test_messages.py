@@ -5,22 +5,20 @@ import json
 from datetime import datetime
 
 import httpx
-import pytest
 
 from coedit.chat.models import MAX_TEXT_CHARS, parse_message
 from tests.chat.conftest import SAMPLES, STREAM, comment, page, post
 from tests.conftest import AUTH
 
 
-@pytest.mark.parametrize("kind", SAMPLES)
-async def test_every_type_round_trips(client, kind):
-    sent = SAMPLES[kind]
-    stored = await post(client, sent)
-    assert stored == {**sent, "id": stored["id"], "ts": stored["ts"]}
-    assert datetime.fromisoformat(stored["ts"]).utcoffset().total_seconds() == 0
-    assert await page(client) == [stored]
-    message = parse_message(stored)
-    assert message.type == kind and message.id == stored["id"]
+async def test_every_type_round_trips(client):
+    stored = [await post(client, sent) for sent in SAMPLES.values()]
+    for sent, answer in zip(SAMPLES.values(), stored):
+        assert answer == {**sent, "id": answer["id"], "ts": answer["ts"]}
+        assert datetime.fromisoformat(answer["ts"]).utcoffset().total_seconds() == 0
+        message = parse_message(answer)
+        assert (message.type, message.id) == (sent["type"], answer["id"])
+    assert await page(client) == stored
 
 
 async def test_pages_in_stream_order(client):
@@ -91,7 +89,7 @@ BAD_MESSAGES = [
 
 
 async def test_bad_messages_are_refused_and_not_written(client):
-    good = await post(client, SAMPLES["edit_comment"])
+    good = await post(client, {**SAMPLES["edit_comment"], "text": "x" * MAX_TEXT_CHARS})
     for body, status, error in BAD_MESSAGES:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         response = await client.post(
@@ -99,11 +97,6 @@ async def test_bad_messages_are_refused_and_not_written(client):
         )
         assert (response.status_code, response.json()["error"]) == (status, error), body
     assert await page(client) == [good]
-
-
-async def test_text_at_the_limit_is_accepted(client):
-    stored = await post(client, {**SAMPLES["edit_comment"], "text": "x" * MAX_TEXT_CHARS})
-    assert len(stored["text"]) == MAX_TEXT_CHARS
 
 
 async def test_bad_page_queries_are_refused(client):
