@@ -3,6 +3,7 @@
 import time
 from collections.abc import Awaitable, Callable
 
+import structlog
 import uvicorn
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI, Request
@@ -20,6 +21,9 @@ HTTP_LATENCY = Histogram(
     "HTTP request latency by route and status",
     ["method", "route", "status"],
 )
+
+_PROBES = {"/healthz", "/readyz", "/metrics"}  # polled constantly: not worth a log line
+access_log = structlog.get_logger("coedit.access")
 
 Readiness = Callable[[], Awaitable[tuple[bool, dict]]]
 
@@ -50,10 +54,12 @@ def create_service_app(
             )
         started = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        HTTP_LATENCY.labels(
-            request.method, getattr(route, "path", "unmatched"), response.status_code
-        ).observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_LATENCY.labels(request.method, route, response.status_code).observe(seconds)
+        if route not in _PROBES:
+            access_log.info("request", method=request.method, path=request.url.path,
+                            status=response.status_code, ms=round(seconds * 1000, 1))
         return response
 
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

@@ -1,0 +1,87 @@
+"""The service skeleton every coedit service is built on."""
+
+import json
+
+import httpx
+import pytest
+import structlog
+from pydantic import SecretStr
+
+from coedit.common.app import create_service_app
+from coedit.common.auth import require_token
+from coedit.common.errors import ApiError
+from coedit.common.settings import ServiceSettings
+from fastapi import Depends
+
+
+@pytest.fixture
+def app():
+    settings = ServiceSettings(auth_token=SecretStr("s3cret"))
+    state = {"ready": False}
+
+    async def readiness():
+        return state["ready"], {"database": "migrating"}
+
+    app = create_service_app("test", settings, readiness=readiness, max_body_bytes=100)
+
+    @app.post("/api/things", dependencies=[Depends(require_token)])
+    async def create_thing(thing: dict):
+        if thing.get("bad"):
+            raise ApiError(409, "thing_conflict", "that thing exists")
+        structlog.get_logger("test").info("thing created")
+        return {"ok": True}
+
+    app.state.test_state = state
+    return app
+
+
+async def call(app, method, path, **kwargs) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        return await client.request(method, path, **kwargs)
+
+
+async def test_health_and_readiness(app):
+    assert (await call(app, "GET", "/healthz")).json() == {"status": "ok", "service": "test"}
+    answer = await call(app, "GET", "/readyz")
+    assert (answer.status_code, answer.json()) == (503, {"ready": False, "database": "migrating"})
+    app.state.test_state["ready"] = True
+    assert (await call(app, "GET", "/readyz")).status_code == 200
+
+
+async def test_writes_need_the_bearer_token(app):
+    answer = await call(app, "POST", "/api/things", json={})
+    assert (answer.status_code, answer.json()["error"]) == (401, "unauthorized")
+    answer = await call(app, "POST", "/api/things", json={}, headers={"Authorization": "Bearer s3cret"})
+    assert answer.status_code == 200
+
+
+async def test_errors_are_json_with_a_stable_code(app):
+    auth = {"Authorization": "Bearer s3cret"}
+    answer = await call(app, "POST", "/api/things", json={"bad": 1}, headers=auth)
+    assert answer.json() == {"error": "thing_conflict", "detail": "that thing exists"}
+    answer = await call(app, "POST", "/api/things", content=b"[", headers={**auth, "Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()["error"]) == (422, "invalid_request")
+    answer = await call(app, "POST", "/api/things", content=b"x" * 101, headers=auth)
+    assert (answer.status_code, answer.json()["error"]) == (413, "payload_too_large")
+    assert (await call(app, "GET", "/nowhere")).json()["error"] == "not_found"
+
+
+async def test_log_lines_are_json_with_the_request_id(app, capsys):
+    from coedit.common.logging import configure_logging
+
+    configure_logging("test")  # binds the handler to the captured stdout
+    headers = {"Authorization": "Bearer s3cret", "X-Request-ID": "0f0e0d0c0b0a09080706050403020100"}
+    answer = await call(app, "POST", "/api/things", json={}, headers=headers)
+    assert answer.headers["X-Request-ID"] == headers["X-Request-ID"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    ours = [line for line in lines if line.get("request_id") == headers["X-Request-ID"]]
+    assert {line["event"] for line in ours} >= {"thing created", "request"}
+    assert all(line["service"] == "test" and "timestamp" in line for line in ours)
+    assert "s3cret" not in json.dumps(lines)
+
+
+async def test_metrics_are_prometheus_text(app):
+    await call(app, "GET", "/healthz")
+    answer = await call(app, "GET", "/metrics")
+    assert answer.headers["content-type"].startswith("text/plain")
+    assert "coedit_http_request_duration_seconds" in answer.text
