@@ -42,6 +42,7 @@ class Agent:
         self._serial = itertools.count(1)
         self.unsettled: list[tuple[Phase, Completion, str]] = []  # calls not yet in the ledger
         self.unrecorded_tokens = 0  # used after the budget closed: the ledger refused them
+        self.llm_calls, self.llm_ms = 0, 0.0  # for the stop log line (bench.agents reads it)
 
     def new_id(self, kind: str) -> str:
         return f"{self.id}:{self.run_id}:{kind}{next(self._serial)}"
@@ -84,6 +85,7 @@ class Agent:
         asked again once with a reminder; then ReplyError."""
         for last in (False, True):
             completion = await self.llm.complete(messages)
+            self.llm_calls, self.llm_ms = self.llm_calls + 1, self.llm_ms + completion.latency_ms
             self.unsettled.append((phase, completion, self.new_id("spend")))
             await self.settle()
             try:

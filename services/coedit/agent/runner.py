@@ -3,8 +3,10 @@
 SIGTERM), 1 when the services never came up or the model refuses us for good."""
 
 import asyncio
+import logging
 import signal
 import sys
+import time
 from dataclasses import replace
 
 import httpx
@@ -54,6 +56,7 @@ async def run_agent(agent: Agent, sleep=None) -> int:
         text = (await agent.text.document())["text"]
         agent.author = replace(agent.author, language=detect_language(text))
     agent.event(events.AgentStarted)
+    started = time.perf_counter()
     await agent.analytics.flush()
     applied, number, code, reason = 0, 0, 0, "max_edits reached"
     cycle = None
@@ -83,7 +86,9 @@ async def run_agent(agent: Agent, sleep=None) -> int:
     if agent.unrecorded_tokens:
         reason += f" ({agent.unrecorded_tokens} tokens used after the budget closed)"
     agent.event(events.AgentStopped, reason=reason)
-    log.info("agent_stopped", reason=reason, applied=applied, cycles=number)
+    log.info("agent_stopped", reason=reason, applied=applied, cycles=number,
+             llm_calls=agent.llm_calls, llm_ms=round(agent.llm_ms, 1),
+             busy_ms=round((time.perf_counter() - started) * 1000, 1))
     await agent.analytics.flush()
     return code
 
@@ -99,6 +104,7 @@ async def _release(cycle: EditCycle | None, reason: str) -> None:
 
 async def main(settings: AgentSettings) -> int:
     configure_logging("agent", settings.log_level)
+    logging.getLogger("openai").setLevel(logging.WARNING)
     init_tracing("coedit-agent")
     structlog.contextvars.bind_contextvars(agent_id=settings.agent_id)
     task = asyncio.current_task()

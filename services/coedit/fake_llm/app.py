@@ -61,17 +61,20 @@ async def complete(body: CompletionRequest, request: Request):
     settings: FakeLLMSettings = request.app.state.settings
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
     digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
-    # Faults depend on how often this exact request was seen, so a retry can succeed.
+    # The first answer to a request depends on the seed and the request alone; asked
+    # again, it varies (as sampling does), so a retry can succeed and a cycle that
+    # repeats itself does not get the same rejection forever.
     seen: Counter = request.app.state.seen
     seen[digest] += 1
-    faults = random.Random(f"{settings.seed}:{digest}:{seen[digest]}")
+    draw = f"{settings.seed}:{digest}:{seen[digest]}"
+    faults = random.Random(draw + ":faults")
     if settings.latency_ms:
         await asyncio.sleep(settings.latency_ms / 1000)
     if faults.random() < settings.error_rate:
         if faults.random() < 0.5:
             return _error(429, "Rate limit reached, retry later", "requests", "rate_limit_exceeded")
         return _error(500, "The server had an error processing your request", "server_error", None)
-    content = answer(messages, random.Random(f"{settings.seed}:{digest}"))
+    content = answer(messages, random.Random(draw))
     if content.startswith("{") and faults.random() < settings.invalid_json_rate:
         content = corrupt(content, faults)
     return {
