@@ -45,8 +45,11 @@ class Database:
             before_sleep=self._failed,
         ):
             with attempt:
+                # Custom plans always: a window's bounds decide between the index walk
+                # and a sort, and a cached generic plan (after 5 runs) picks badly.
                 pool = await asyncpg.create_pool(
-                    self.url, min_size=1, max_size=self.pool_size, command_timeout=30
+                    self.url, min_size=1, max_size=self.pool_size, command_timeout=30,
+                    server_settings={"plan_cache_mode": "force_custom_plan"},
                 )
                 try:
                     async with pool.acquire() as conn:
