@@ -25,10 +25,11 @@ def whole(text):
     return excerpt(text, 0, len(text))
 
 
-def test_intent_names_a_real_sentence_and_prefers_the_placeholder():
-    reply = json.loads(ask(build(Phase.INTENT, RU, whole(SEED_TEXT))))
-    assert reply["anchor"] == "Документ начинается здесь."
-    assert reply["summary"] in corpus.SUMMARIES["ru"]["drop"]
+def test_intent_names_a_real_sentence_often_the_placeholder():
+    replies = [json.loads(ask(build(Phase.INTENT, RU, whole(SEED_TEXT)), seed)) for seed in range(20)]
+    assert all(r["anchor"] in SEED_TEXT for r in replies)
+    drops = [r for r in replies if r["anchor"] == "Документ начинается здесь."]
+    assert 0 < len(drops) < 20 and any(r["summary"] in corpus.SUMMARIES["ru"]["drop"] for r in drops)
 
 
 def test_intent_avoids_anchors_others_claimed():

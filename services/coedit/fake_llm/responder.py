@@ -51,8 +51,10 @@ def _intent(document: str, claimed: list, language: str, rng: random.Random) -> 
     options = _sentences(document)
     free = [s for s in options if not _claims(s, claimed)] or options or [document]
     placeholders = [s for s in free if _is_placeholder(s)]
-    anchor = placeholders[0] if placeholders else rng.choice(free)
-    kind = "drop" if placeholders else ("rewrite" if rng.random() < 0.3 else "add")
+    if placeholders and rng.random() < 0.5:  # the seed's agents removed it early on
+        return {"anchor": placeholders[0], "summary": rng.choice(corpus.SUMMARIES[language]["drop"])}
+    anchor = rng.choice(free)
+    kind = "rewrite" if rng.random() < 0.3 else "add"
     return {"anchor": anchor, "summary": rng.choice(corpus.SUMMARIES[language][kind])}
 
 
