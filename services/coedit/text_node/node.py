@@ -222,12 +222,17 @@ class TextNode:
         return EditAccepted(edit_id=request.edit_id, version=self.doc.version, node_id=self.node_id)
 
     def _apply_spend(self, request: SpendRequest, batch: Batch) -> Budget:
+        """Record tokens an agent has used. They are recorded even once the budget is
+        spent (they were used; hiding them would hide the overspend), but then the
+        answer is 429 so the agent stops. A repeated `spend_id` is recorded once."""
+        limit = self.settings.token_budget
+        exhausted_before = self.doc.spent >= limit
         if not self.doc.has_spend(request.spend_id):
-            if self.doc.spent >= self.settings.token_budget:
-                raise ApiError(429, "budget_exhausted", "the session's token budget is spent")
             change = self.doc.apply_spend(request.spend_id, request.agent_id, request.tokens)
             self._stage(change, "spend", request.spend_id, self.node_id, batch)
-        limit, spent = self.settings.token_budget, self.doc.spent
+        if exhausted_before:
+            raise ApiError(429, "budget_exhausted", "the session's token budget is spent; tokens recorded")
+        spent = self.doc.spent
         return Budget(limit=limit, spent=spent, remaining=max(limit - spent, 0), exhausted=spent >= limit)
 
     def _apply_remote(self, work: RemoteWork, batch: Batch) -> int:
