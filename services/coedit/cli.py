@@ -10,6 +10,7 @@ from coedit.analytics.settings import AnalyticsSettings
 from coedit.chat.settings import ChatSettings
 from coedit.fake_llm.settings import FakeLLMSettings
 from coedit.text_node.settings import TextNodeSettings
+from coedit.up.config import ExportSettings, StatusSettings, UpSettings
 from coedit_operator.settings import OperatorSettings
 
 
@@ -22,6 +23,9 @@ class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
     agent: CliSubCommand[AgentSettings]
     fake_llm: CliSubCommand[FakeLLMSettings]
     operator: CliSubCommand[OperatorSettings]
+    up: CliSubCommand[UpSettings]
+    status: CliSubCommand[StatusSettings]
+    export: CliSubCommand[ExportSettings]
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

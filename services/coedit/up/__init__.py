@@ -1,0 +1,1 @@
+"""`coedit up`, `coedit status`, `coedit export`: a whole session on one machine."""

@@ -1,0 +1,354 @@
+"""`coedit up`: start the session's servers and processes in order of readiness,
+keep them running (restart with back-off), merge their logs, stop everything on
+Ctrl-C or SIGTERM, leaving the data in the data directory."""
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from coedit.local.servers import PostgresServer, RedisServer, ServerError
+from coedit.up.components import NODES, Component, derive_ports, plan, port_is_free, web_available
+from coedit.up.config import UpSettings, resolve_session
+from coedit.up.console import Console, edit_line, summarise
+from coedit.up.state import ComponentState, DataDirLock, UpState, load_state, reap_orphans
+
+STARTUP_TIMEOUT = 300.0  # seconds; generous, the machine may be shared
+STOP_TIMEOUT = 15.0
+STABLE_AFTER = 60.0  # a process up this long has its crash count reset
+TICK = 2.0
+SHOWN_EDITS = 20  # new versions listed per tick at most
+
+
+def restart_delay(failures: int) -> float:
+    """Back-off before restarting a crashed process: 1, 2, 4, ... capped at 30 s."""
+    return float(min(30, 2 ** max(0, failures - 1)))
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM if `coedit up` dies without stopping us (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Child:
+    """One coedit process, restarted when it crashes (an agent that exits 0 is done)."""
+
+    def __init__(self, component: Component, supervisor: "Supervisor"):
+        self.component = component
+        self.supervisor = supervisor
+        self.process: asyncio.subprocess.Process | None = None
+        self.exit_code: int | None = None
+        self.restarts = 0
+        self.done = False
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+    def state(self) -> ComponentState:
+        running = self.process is not None and self.process.returncode is None
+        return ComponentState(
+            name=self.name, kind=self.component.kind, url=self.component.url,
+            port=self.component.port, pid=self.process.pid if running else None,
+            exit_code=self.exit_code, restarts=self.restarts,
+        )
+
+    async def start(self) -> None:
+        env = {**os.environ, **self.component.env, "PYTHONUNBUFFERED": "1"}
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "coedit", *self.component.argv,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
+            preexec_fn=_die_with_parent, limit=1 << 20,
+        )
+        self.exit_code = None
+        self.supervisor.save_state()
+
+    async def supervise(self) -> None:
+        failures = 0
+        while True:
+            started = time.monotonic()
+            await self.start()
+            await self._pump(self.process.stdout)
+            self.exit_code = await self.process.wait()
+            self.supervisor.save_state()
+            if self.supervisor.stopping.is_set():
+                return
+            if self.component.kind == "agent" and self.exit_code == 0:
+                self.done = True
+                self.supervisor.console.line(self.name, "finished")
+                return
+            failures = 1 if time.monotonic() - started > STABLE_AFTER else failures + 1
+            delay = restart_delay(failures)
+            self.supervisor.console.line(
+                self.name, f"exited with code {self.exit_code}; restarting in {delay:.0f} s", "warning")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.supervisor.stopping.wait(), delay)
+                return
+            self.restarts += 1
+
+    async def _pump(self, stream: asyncio.StreamReader) -> None:
+        log_path = self.supervisor.data_dir / "logs" / f"{self.name}.log"
+        with open(log_path, "ab") as log:
+            while True:
+                try:
+                    raw = await stream.readline()
+                except ValueError:  # a line over the limit: take what is there
+                    raw = await stream.read(1 << 20)
+                if not raw:
+                    return
+                log.write(raw)
+                log.flush()
+                shown = summarise(raw.decode(errors="replace").rstrip("\n"),
+                                  self.supervisor.settings.access_log)
+                if shown:
+                    self.supervisor.console.line(self.name, shown[1], shown[0])
+
+    async def stop(self) -> None:
+        """SIGTERM to the process group, SIGKILL after a grace period (or at once
+        after a second Ctrl-C)."""
+        if self.process is None or self.process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        waiting = asyncio.ensure_future(self.process.wait())
+        forced = asyncio.ensure_future(self.supervisor.force.wait())
+        await asyncio.wait({waiting, forced}, timeout=STOP_TIMEOUT,
+                           return_when=asyncio.FIRST_COMPLETED)
+        forced.cancel()
+        # Kill the whole group even when the leader exited: nothing of it may outlive us.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        await waiting
+
+
+class Server:
+    """A PostgreSQL or Redis server (blocking API, run in threads), restarted if it dies."""
+
+    def __init__(self, name: str, server: PostgresServer | RedisServer):
+        self.name, self.server = name, server
+
+    def state(self) -> ComponentState:
+        process = self.server.process
+        alive = process is not None and process.poll() is None
+        return ComponentState(name=self.name, kind="server", url=self.server.url,
+                              port=self.server.port, pid=process.pid if alive else None)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.server.start)
+
+    async def supervise(self, supervisor: "Supervisor") -> None:
+        failures = 0
+        while not supervisor.stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(supervisor.stopping.wait(), 1.0)
+                return
+            if self.server.process is None or self.server.process.poll() is None:
+                continue
+            failures += 1
+            supervisor.console.line(self.name, "server exited; restarting", "warning")
+            await asyncio.sleep(restart_delay(failures))
+            try:
+                await self.start()
+                supervisor.save_state()
+            except Exception as exc:  # try again after the next back-off
+                supervisor.console.line(self.name, f"restart failed: {exc}", "error")
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.server.stop)
+
+
+class Supervisor:
+    def __init__(self, settings: UpSettings):
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir).resolve()
+        self.stopping = asyncio.Event()
+        self.force = asyncio.Event()
+        self.servers: list[Server] = []
+        self.children: list[Child] = []
+        self.tasks: list[asyncio.Task] = []
+        self.console = Console(["up"])
+        self.token = ""
+        self.ready = False
+        self.ready_names: list[str] = []
+        self.web_url: str | None = None
+
+    def save_state(self, running: bool = True) -> None:
+        UpState(
+            pid=os.getpid(), running=running, ready=self.ready, web_url=self.web_url,
+            auth_token=self.token,
+            components=[s.state() for s in self.servers] + [c.state() for c in self.children],
+        ).save(self.data_dir)
+
+    def _on_signal(self) -> None:
+        if self.stopping.is_set():
+            self.force.set()
+            self.console.say("stopping now (second signal)")
+        else:
+            self.console.done()
+            self.console.say("stopping (Ctrl-C again to kill)")
+            self.stopping.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._on_signal)
+        try:
+            return await self._run()
+        finally:
+            self.stopping.set()
+            await self._shutdown()
+
+    async def _run(self) -> int:
+        settings, started = self.settings, time.monotonic()
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        session, warnings = resolve_session(settings)
+        self.token = session.auth_token
+        for warning in warnings:
+            self.console.line("up", warning, "warning")
+        if not port_is_free(settings.port):
+            self.console.line("up", f"port {settings.port} is in use: pass another --port", "error")
+            return 1
+        self.servers = [Server(f"pg-{n}", PostgresServer(self.data_dir / f"pg-{n}"))
+                        for n in (*NODES, "analytics")]
+        self.servers.append(Server("redis", RedisServer(self.data_dir / "redis")))
+        components = plan(settings, session, derive_ports(settings.port),
+                          {s.name: s.server.url for s in self.servers}, web_available())
+        self.children = [Child(c, self) for c in components]
+        self.web_url = next((c.url for c in components if c.name == "web"), None)
+        self.console = Console(["up", "edits", *(s.name for s in self.servers), *(c.name for c in components)])
+        self.console.progress([], ["servers"], 0)
+        self.save_state()
+        try:
+            await asyncio.gather(*(s.start() for s in self.servers))
+        except ServerError as exc:
+            self.console.line("up", f"a server did not start: {exc}", "error")
+            return 1
+        self.ready_names.append("servers")
+        self.console.progress(self.ready_names, [], time.monotonic() - started)
+        self.save_state()
+        self.tasks += [asyncio.create_task(s.supervise(self)) for s in self.servers]
+        stages = [[c for c in self.children if c.component.kind == "service" and c.name != "web"],
+                  [c for c in self.children if c.name == "web"],
+                  [c for c in self.children if c.component.kind == "agent"]]
+        for stage in stages:
+            self.tasks += [asyncio.create_task(c.supervise()) for c in stage]
+            if not await self._wait_ready([c for c in stage if c.component.url], started):
+                return 0 if self.stopping.is_set() else 1
+        self.ready = True
+        self.save_state()
+        self.console.done()
+        self._announce(session, time.monotonic() - started)
+        await self._tick()
+        return 0
+
+    async def _wait_ready(self, stage: list[Child], started: float) -> bool:
+        waiting = {c.name: c for c in stage}
+        async with httpx.AsyncClient(timeout=2) as client:
+            while waiting:
+                if self.stopping.is_set():
+                    return False
+                if time.monotonic() - started > STARTUP_TIMEOUT:
+                    self.console.line("up", f"not ready after {STARTUP_TIMEOUT:.0f} s: "
+                                      f"{', '.join(waiting)} (logs in {self.data_dir / 'logs'})", "error")
+                    return False
+                for name, child in list(waiting.items()):
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get(f"{child.component.url}/readyz")).status_code == 200:
+                            del waiting[name]
+                            self.ready_names.append(name)
+                self.console.progress(self.ready_names, list(waiting), time.monotonic() - started)
+                if waiting:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), 0.2)
+        return True
+
+    def _announce(self, session, seconds: float) -> None:
+        agents = sum(c.component.kind == "agent" for c in self.children)
+        text_a = self.children[0].component.url
+        self.console.say(f"ready in {seconds:.1f} s: {agents} agents writing, "
+                         f"budget {session.budget:,} tokens, data in {self.data_dir}")
+        if self.web_url:
+            self.console.say(f"open {self.web_url}")
+        else:
+            self.console.say(f"no web UI in this build; the document is at {text_a}/api/document")
+        self.console.say("Ctrl-C stops the session (the data stays)")
+
+    async def _tick(self) -> None:
+        """Report each new version (who did what) and the budget as they change."""
+        last: dict = {}
+        finished_said = False
+        nodes = [c.component.url for c in self.children if c.name.startswith("text-")]
+        agents = [c for c in self.children if c.component.kind == "agent"]
+        async with httpx.AsyncClient(timeout=2) as client:
+            while not self.stopping.is_set():
+                for url in nodes:
+                    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                        await self._report(client, url, last)
+                        break
+                if agents and not finished_said and all(a.done for a in agents):
+                    finished_said = True
+                    self.console.say("every agent has finished; the session stays up for "
+                                     "reading. Ctrl-C to stop")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), TICK)
+
+    async def _report(self, client: httpx.AsyncClient, url: str, last: dict) -> None:
+        """One tick: the edits after the last one shown, then version and budget if
+        they changed. `last` carries what was shown between ticks."""
+        version = (await client.get(f"{url}/api/document")).json()["version"]
+        budget = (await client.get(f"{url}/api/budget")).json()
+        shown = last.setdefault("edit", version)  # the history before we started is not news
+        edits = (await client.get(f"{url}/api/edits", params={
+            "after_version": shown, "limit": SHOWN_EDITS})).json()["edits"]
+        for edit in edits:
+            self.console.line("edits", edit_line(edit))
+            last["edit"] = edit["version"]
+        if len(edits) == SHOWN_EDITS and version > last["edit"]:
+            self.console.line("edits", f"... and {version - last['edit']} more")
+            last["edit"] = version
+        if (version, budget["spent"]) != last.get("status"):
+            self.console.say(f"document v{version} · tokens {budget['spent']:,} / {budget['limit']:,}"
+                             + (" (budget spent)" if budget["exhausted"] else ""))
+            last["status"] = (version, budget["spent"])
+
+    async def _shutdown(self) -> None:
+        """Agents first (they cancel their intents), then the web UI, the services,
+        and last the servers; the data directory keeps everything."""
+        self.console.done()
+        for group in (
+            [c for c in self.children if c.component.kind == "agent"],
+            [c for c in self.children if c.name == "web"],
+            [c for c in self.children if c.component.kind == "service" and c.name != "web"],
+        ):
+            await asyncio.gather(*(c.stop() for c in group))
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)
+        self.ready = False
+        if self.token:
+            self.save_state(running=False)
+        self.console.say("stopped; data kept in " + str(self.data_dir))
+
+
+def main(settings: UpSettings) -> None:
+    data_dir = Path(settings.data_dir)
+    lock = DataDirLock(data_dir)
+    if not lock.acquire():
+        sys.exit(f"coedit up is already running on {data_dir} (see `coedit status --data-dir {data_dir}`)")
+    try:
+        previous = load_state(data_dir)
+        if previous and (reaped := reap_orphans(previous)):
+            print(f"stopped what an earlier coedit up left running: {', '.join(reaped)}")
+        code = asyncio.run(Supervisor(settings).run())
+    finally:
+        lock.release()
+    sys.exit(code)
