@@ -11,6 +11,7 @@ from coedit.chat.settings import ChatSettings
 from coedit.fake_llm.settings import FakeLLMSettings
 from coedit.text_node.settings import TextNodeSettings
 from coedit.up.config import ExportSettings, StatusSettings, UpSettings
+from coedit.web.settings import WebSettings
 from coedit_operator.settings import OperatorSettings
 
 
@@ -26,6 +27,7 @@ class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
     up: CliSubCommand[UpSettings]
     status: CliSubCommand[StatusSettings]
     export: CliSubCommand[ExportSettings]
+    web: CliSubCommand[WebSettings]
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

@@ -1,0 +1,413 @@
+"""The web server's live view of the session, kept by background tasks and pushed
+to browsers through the hub:
+
+- the text nodes are checked every `--poll-interval` (version, replication lag,
+  budget), and the edit log of the first node that is up is followed with
+  `after_version`, replaying each edit into the authorship view;
+- the chat's SSE stream is relayed (one upstream connection for all browsers),
+  resuming after the last id it saw when the chat comes back;
+- analytics figures are refreshed every `--analytics-interval`.
+
+Pages render from this state, so a page load makes few or no upstream calls."""
+
+import asyncio
+import json
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+
+from coedit.web import views
+from coedit.web.authorship import UNKNOWN, Authorship
+from coedit.web.hub import Event, Hub
+from coedit.web.settings import WebSettings
+from coedit.web.upstream import Unavailable, Upstream
+
+log = structlog.get_logger(__name__)
+
+EDIT_PAGE = 1000  # the text node's largest /api/edits page
+RECENT_MESSAGES = 200
+TEXT_CACHE = 64  # past versions' texts kept for the slider and diffs
+ACTIVE_SECONDS = 60  # an agent seen within this is "active", else "idle"
+
+
+@dataclass
+class NodeState:
+    url: str
+    node_id: str | None = None
+    up: bool | None = None  # None: not checked yet
+    version: int | None = None
+    lag_seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class ServiceState:
+    configured: bool
+    up: bool | None = None
+    error: str | None = None
+
+
+@dataclass
+class Agent:
+    agent_id: str
+    state: str
+    last_action: str | None = None
+    last_type: str | None = None
+    last_seen: datetime | None = None
+    edits: int | None = None
+    tokens: int | None = None
+
+
+def stream_id_key(message_id: str) -> tuple[int, int]:
+    ms, _, seq = message_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def describe(message: dict) -> str:
+    """One line saying what a chat message did."""
+    match message.get("type"):
+        case "edit_intent":
+            return f"intent: {message.get('summary', '')}"
+        case "edit_comment":
+            return f"comment: {message.get('text', '')}"
+        case "edit_operation":
+            return f"{message.get('op')} -> version {message.get('version')}"
+        case "intent_status":
+            return f"intent {message.get('intent_id')} {message.get('status')}"
+    return str(message.get("type"))
+
+
+def _parse_ts(value) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+@dataclass
+class Monitor:
+    settings: WebSettings
+    upstream: Upstream
+    hub: Hub
+    nodes: list[NodeState] = field(init=False)
+    chat: ServiceState = field(init=False)
+    analytics: ServiceState = field(init=False)
+    budget: dict | None = None
+    summary: dict | None = None  # analytics, last hour
+    agent_figures: list[dict] = field(default_factory=list)  # analytics, last 24 h
+    agent_status: dict[str, dict] = field(default_factory=dict)  # from --agents-status-url
+    edits: list[dict] = field(default_factory=list)  # edits[v - 1] made version v
+    followed: str | None = None
+    authorship: Authorship | None = None
+    messages: deque = field(default_factory=lambda: deque(maxlen=RECENT_MESSAGES))
+    last_message: dict[str, dict] = field(default_factory=dict)  # per agent
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    _texts: OrderedDict = field(default_factory=OrderedDict)  # version -> text, LRU
+    _last_status: str = ""
+    _last_analytics: str = ""
+
+    def __post_init__(self) -> None:
+        self.nodes = [NodeState(url) for url in self.settings.text_node_urls]
+        self.chat = ServiceState(self.settings.chat_url is not None)
+        self.analytics = ServiceState(self.settings.analytics_url is not None)
+
+    # --- derived state -------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.authorship.version if self.authorship else 0
+
+    @property
+    def max_version(self) -> int:
+        return max((n.version or 0 for n in self.nodes if n.up), default=self.version)
+
+    def node_lag(self, node: NodeState) -> int | None:
+        """Edits this node lacks compared with the most advanced node that is up."""
+        return None if not node.up or node.version is None else self.max_version - node.version
+
+    @property
+    def degraded(self) -> list[str]:
+        """What is down, in words; empty when all is well."""
+        problems = [f"text node {n.node_id or n.url} down" for n in self.nodes if n.up is False]
+        for name, state in (("chat", self.chat), ("analytics", self.analytics)):
+            if state.configured and state.up is False:
+                problems.append(f"{name} down")
+        return problems
+
+    @property
+    def phase(self) -> str:
+        if not any(n.up for n in self.nodes):
+            return "starting" if any(n.up is None for n in self.nodes) or not self.nodes else "down"
+        if self.budget and self.budget.get("exhausted"):
+            return "completed"
+        return "degraded" if self.degraded else "running"
+
+    def agents(self, now: datetime | None = None) -> list[Agent]:
+        """Every agent seen in chat, analytics or the runner's status, with a state:
+        the runner's when given, else `stopped` once the budget is spent, else
+        `writing` with an open intent, `active` if seen within a minute, `idle`."""
+        now = now or datetime.now(UTC)
+        figures = {f["agent_id"]: f for f in self.agent_figures}
+        names = sorted(set(figures) | set(self.last_message) | set(self.agent_status))
+        agents = []
+        for name in names:
+            message = self.last_message.get(name)
+            seen = [t for t in (_parse_ts(message and message.get("ts")),
+                                _parse_ts(figures.get(name, {}).get("last_seen"))) if t]
+            last_seen = max(seen) if seen else None
+            if name in self.agent_status:
+                state = self.agent_status[name].get("state", "unknown")
+            elif self.budget and self.budget.get("exhausted"):
+                state = "stopped"
+            elif last_seen and (now - last_seen).total_seconds() < ACTIVE_SECONDS:
+                open_intent = message and (message["type"] == "edit_intent" or (
+                    message["type"] == "intent_status" and message.get("status") == "confirmed"))
+                state = "writing" if open_intent else "active"
+            else:
+                state = "idle"
+            detail = self.agent_status.get(name, {}).get("detail")
+            agents.append(Agent(
+                agent_id=name, state=state,
+                last_action=describe(message) if message else detail,
+                last_type=message and message["type"], last_seen=last_seen,
+                edits=figures.get(name, {}).get("edits_applied"),
+                tokens=figures.get(name, {}).get("tokens"),
+            ))
+        return agents
+
+    def edit(self, version: int) -> dict | None:
+        return self.edits[version - 1] if 0 < version <= len(self.edits) else None
+
+    def edits_between(self, low: int, high: int, limit: int) -> list[dict]:
+        """The edits that made versions low+1 .. high, oldest first, at most `limit`."""
+        return self.edits[max(low, 0) : min(high, len(self.edits))][:limit]
+
+    def edits_page(self, before: int | None = None, size: int = 50) -> list[dict]:
+        """A page of the edit log, newest first: the `size` versions below `before`."""
+        end = len(self.edits) if before is None else min(before - 1, len(self.edits))
+        return self.edits[max(end - size, 0) : max(end, 0)][::-1]
+
+    async def version_text(self, version: int) -> str:
+        """The text of `version`, from the followed node first, then the others
+        (a node that is behind answers 404 for versions it lacks)."""
+        if self.authorship and version == self.authorship.version:
+            return self.authorship.text
+        if version in self._texts:
+            self._texts.move_to_end(version)
+            return self._texts[version]
+        nodes = sorted((n for n in self.nodes if n.up is not False), key=lambda n: n.url != self.followed)
+        error: Unavailable = Unavailable("no text node is up")
+        for node in nodes:
+            try:
+                text = (await self.upstream.get(f"{node.url}/api/document/versions/{version}"))["text"]
+            except Unavailable as failure:
+                error = failure
+                continue
+            self._texts[version] = text
+            while len(self._texts) > TEXT_CACHE:
+                self._texts.popitem(last=False)
+            return text
+        raise error
+
+    # --- publishing ----------------------------------------------------------
+
+    def status_event(self) -> Event:
+        payload = {"phase": self.phase, "degraded": self.degraded, "version": self.version,
+                   "html": views.status_fragments(self)}
+        return Event("status", "status", json.dumps(payload, ensure_ascii=False))
+
+    def document_event(self) -> Event:
+        payload = {"version": self.version, "html": views.document_fragments(self)}
+        return Event("document", "version", json.dumps(payload, ensure_ascii=False))
+
+    def analytics_event(self) -> Event:
+        payload = {"up": self.analytics.up, "html": views.analytics_fragments(self)}
+        return Event("analytics", "analytics", json.dumps(payload, ensure_ascii=False))
+
+    def chat_event(self, message: dict) -> Event:
+        payload = {"agent_id": message["agent_id"], "type": message["type"],
+                   "html": views.chat_message(message)}
+        return Event("chat", "chat", json.dumps(payload, ensure_ascii=False), id=message["id"])
+
+    def publish_status(self) -> None:
+        event = self.status_event()
+        if event.data != self._last_status:
+            self._last_status = event.data
+            self.hub.publish(event)
+
+    def messages_after(self, last_id: str) -> list[dict] | None:
+        """Recent messages after `last_id`, or None if it is older than what is kept."""
+        key = stream_id_key(last_id)
+        if self.messages and stream_id_key(self.messages[0]["id"]) > key:
+            return None
+        return [m for m in self.messages if stream_id_key(m["id"]) > key]
+
+    # --- background tasks ----------------------------------------------------
+
+    async def run(self) -> None:
+        tasks = [self._watch_nodes()]
+        if self.chat.configured:
+            tasks.append(self._relay_chat())
+        if self.analytics.configured or self.settings.agents_status_url:
+            tasks.append(self._refresh_analytics())
+        await asyncio.gather(*tasks)
+
+    async def _watch_nodes(self) -> None:
+        while True:
+            try:
+                await self.check_nodes()
+                if await self.follow():
+                    self.hub.publish(self.document_event())
+                self.publish_status()
+            except Exception:  # a bug here must not stop the live view
+                log.exception("node watch failed")
+            self.started.set()
+            await asyncio.sleep(self.settings.poll_interval)
+
+    async def check_nodes(self) -> None:
+        budgets = await asyncio.gather(*(self._check(node) for node in self.nodes))
+        budgets = [b for b in budgets if b]
+        if budgets:
+            self.budget = max(budgets, key=lambda b: b["spent"])
+
+    async def _check(self, node: NodeState) -> dict | None:
+        try:
+            replication, budget = await asyncio.gather(
+                self.upstream.get(f"{node.url}/api/replication"),
+                self.upstream.get(f"{node.url}/api/budget"),
+            )
+        except Unavailable as error:
+            if node.up is not False:
+                log.warning("text node unavailable", url=node.url, error=str(error))
+            node.up, node.error = False, str(error)
+            return None
+        node.up, node.error = True, None
+        node.node_id, node.version = replication["node_id"], replication["version"]
+        node.lag_seconds = max((p["lag_seconds"] for p in replication["peers"]), default=0.0)
+        return budget
+
+    async def follow(self) -> bool:
+        """Read new edits from the first node that is up and replay them; True if
+        the version moved. At the node's current version the replay is checked
+        against its text (and corrected, attributing the difference to no one)."""
+        source = next((n for n in self.nodes if n.up), None)
+        if source is None:
+            return False
+        if source.url != self.followed:
+            log.info("following text node", url=source.url, node_id=source.node_id)
+            self.followed = source.url
+        if self.authorship is None:
+            initial = await self.upstream.get(f"{source.url}/api/document/versions/0")
+            self.authorship = Authorship(initial["text"])
+        before = self.version
+        while True:
+            page = (await self.upstream.get(
+                f"{source.url}/api/edits", after_version=self.version, limit=EDIT_PAGE))["edits"]
+            for edit in page:
+                await self._replay(source.url, edit)
+            if len(page) < EDIT_PAGE:
+                break
+        if self.version == before:
+            return False
+        document = await self.upstream.get(f"{source.url}/api/document")
+        if document["version"] == self.version and document["text"] != self.authorship.text:
+            log.info("replay differs from the node's text; corrected", version=self.version)
+            self.authorship.correct(self.version, UNKNOWN, document["text"])
+        return True
+
+    async def _replay(self, url: str, edit: dict) -> None:
+        version = edit["version"]
+        if version != self.version + 1:
+            return  # already have it (or a gap; the next page fills it)
+        self.edits.append({k: edit.get(k) for k in (
+            "version", "edit_id", "agent_id", "op", "intent_id", "summary", "node_id", "created_at")})
+        if not self.authorship.apply(version, edit["agent_id"], edit["op"]):
+            actual = await self.upstream.get(f"{url}/api/document/versions/{version}")
+            self.authorship.correct(version, edit["agent_id"], actual["text"])
+
+    async def _relay_chat(self) -> None:
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(initial=0.2, max=2),
+            retry=retry_if_exception_type((Unavailable, httpx.HTTPError, ValueError)),
+            before_sleep=self._chat_down,
+        ):
+            with attempt:
+                await self._follow_chat()
+
+    def _chat_down(self, retry_state) -> None:
+        error = retry_state.outcome.exception()
+        if self.chat.up is not False:
+            log.warning("chat unavailable", error=str(error))
+        self.chat.up, self.chat.error = False, f"{type(error).__name__}: {error}"
+        self.publish_status()
+
+    async def _follow_chat(self) -> None:
+        url = self.settings.chat_url.rstrip("/")
+        if not self.messages:
+            page = await self.upstream.get(f"{url}/api/messages", limit=RECENT_MESSAGES)
+            for message in page["messages"]:
+                self._remember(message)
+        after = self.messages[-1]["id"] if self.messages else "0"
+        timeout = httpx.Timeout(self.settings.upstream_timeout, read=45)  # the chat pings every 15 s
+        async with self.upstream.http.stream(
+            "GET", f"{url}/api/messages/stream", params={"after": after}, timeout=timeout
+        ) as response:
+            if response.status_code != 200:
+                raise Unavailable(f"chat stream: HTTP {response.status_code}")
+            self.chat.up, self.chat.error = True, None
+            self.publish_status()
+            data: list[str] = []
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    data.append(line[5:].removeprefix(" "))
+                elif not line and data:
+                    message = json.loads("\n".join(data))
+                    data = []
+                    self._remember(message)
+                    self.hub.publish(self.chat_event(message))
+                    self.publish_status()
+        raise Unavailable("chat stream ended")
+
+    def _remember(self, message: dict) -> None:
+        if self.messages and stream_id_key(message["id"]) <= stream_id_key(self.messages[-1]["id"]):
+            return
+        self.messages.append(message)
+        self.last_message[message["agent_id"]] = message
+
+    async def _refresh_analytics(self) -> None:
+        while True:
+            await asyncio.gather(self._fetch_analytics(), self._fetch_agent_status())
+            event = self.analytics_event()
+            if event.data != self._last_analytics:
+                self._last_analytics = event.data
+                self.hub.publish(event)
+            self.publish_status()
+            await asyncio.sleep(self.settings.analytics_interval)
+
+    async def _fetch_analytics(self) -> None:
+        if not self.analytics.configured:
+            return
+        url = self.settings.analytics_url.rstrip("/")
+        try:
+            self.summary, agents = await asyncio.gather(
+                self.upstream.get(f"{url}/api/summary", window="1h"),
+                self.upstream.get(f"{url}/api/agents", window="24h"),
+            )
+        except Unavailable as error:
+            self.analytics.up, self.analytics.error = False, str(error)
+            return
+        self.agent_figures = agents["agents"]
+        self.analytics.up, self.analytics.error = True, None
+
+    async def _fetch_agent_status(self) -> None:
+        if not self.settings.agents_status_url:
+            return
+        try:
+            answer = await self.upstream.get(self.settings.agents_status_url)
+        except Unavailable as error:
+            log.warning("agent status unavailable", error=str(error))
+            return
+        self.agent_status = {a["agent_id"]: a for a in answer.get("agents", [])}
