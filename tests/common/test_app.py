@@ -80,8 +80,8 @@ async def test_log_lines_are_json_with_the_request_id(app, capsys):
     assert "s3cret" not in json.dumps(lines)
 
 
-async def test_metrics_are_prometheus_text(app):
-    await call(app, "GET", "/healthz")
+async def test_metrics_are_prometheus_text_labelled_by_route(app):
+    await call(app, "POST", "/api/things", json={})
     answer = await call(app, "GET", "/metrics")
     assert answer.headers["content-type"].startswith("text/plain")
-    assert "coedit_http_request_duration_seconds" in answer.text
+    assert 'coedit_http_request_duration_seconds_count{method="POST",route="/api/things",status="401"}' in answer.text

@@ -80,7 +80,7 @@ class Database:
         return True, {"database": "ok"}
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+async def get_pool(request: Request) -> asyncpg.Pool:
     """FastAPI dependency: the pool, or 503 while the database is not yet migrated."""
     pool = request.app.state.db.pool
     if pool is None:

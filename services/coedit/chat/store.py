@@ -183,5 +183,5 @@ def stream_key(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def get_store(request: Request) -> ChatStore:
+async def get_store(request: Request) -> ChatStore:
     return request.app.state.store

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 import uvicorn
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from starlette.responses import Response
@@ -28,6 +28,42 @@ access_log = structlog.get_logger("coedit.access")
 Readiness = Callable[[], Awaitable[tuple[bool, dict]]]
 
 
+class RequestLimitsAndMetrics:
+    """Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware on every
+    request): refuses bodies over the limit by their Content-Length, times each
+    request for Prometheus and writes one access-log line."""
+
+    def __init__(self, app, max_body_bytes: int):
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body_bytes:
+            response = JSONResponse(
+                {"error": "payload_too_large", "detail": f"body over {self.max_body_bytes} bytes"},
+                status_code=413,
+            )
+            return await response(scope, receive, send)
+        started, status = time.perf_counter(), [500]
+
+        async def send_and_note_status(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_LATENCY.labels(scope["method"], route, status[0]).observe(seconds)
+            if route not in _PROBES:
+                access_log.info("request", method=scope["method"], path=scope["path"],
+                                status=status[0], ms=round(seconds * 1000, 1))
+
+
 def create_service_app(
     service: str,
     settings: ServiceSettings,
@@ -44,24 +80,7 @@ def create_service_app(
     app.state.settings = settings
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _limits_and_metrics(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_body_bytes:
-            return JSONResponse(
-                {"error": "payload_too_large", "detail": f"body over {max_body_bytes} bytes"},
-                status_code=413,
-            )
-        started = time.perf_counter()
-        response = await call_next(request)
-        seconds = time.perf_counter() - started
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_LATENCY.labels(request.method, route, response.status_code).observe(seconds)
-        if route not in _PROBES:
-            access_log.info("request", method=request.method, path=request.url.path,
-                            status=response.status_code, ms=round(seconds * 1000, 1))
-        return response
-
+    app.add_middleware(RequestLimitsAndMetrics, max_body_bytes=max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     instrument_app(app)
 

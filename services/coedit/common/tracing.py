@@ -37,7 +37,9 @@ def init_tracing(service: str) -> None:
 
 
 def instrument_app(app) -> None:
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+    )
 
 
 def shutdown_tracing() -> None:

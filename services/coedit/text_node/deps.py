@@ -6,9 +6,9 @@ from coedit.text_node.node import TextNode
 from coedit.text_node.replication import Replicator
 
 
-def get_node(request: Request) -> TextNode:
+async def get_node(request: Request) -> TextNode:
     return request.app.state.node
 
 
-def get_replicator(request: Request) -> Replicator:
+async def get_replicator(request: Request) -> Replicator:
     return request.app.state.replicator
