@@ -1,0 +1,86 @@
+"""The runner's pure parts: log summaries, ports, back-off, Markdown, the session
+config kept across runs."""
+
+import json
+
+import pytest
+
+from coedit.up.components import PORT_OFFSETS, derive_ports
+from coedit.up.config import SEED_TEXT, UpSettings, load_session, resolve_session
+from coedit.up.console import edit_line, summarise
+from coedit.up.export import fenced
+from coedit.up.supervisor import restart_delay
+
+
+def test_json_lines_are_summarised_without_the_noise():
+    line = json.dumps({"event": "intent_cancelled", "cycle": 2, "reason": "the budget is spent",
+                       "agent_id": "agent-1", "level": "info", "timestamp": "t", "service": "agent"})
+    assert summarise(line) == ("info", 'intent_cancelled cycle=2 reason="the budget is spent"')
+
+
+def test_access_lines_are_hidden_unless_asked_or_failing():
+    ok = json.dumps({"event": "request", "method": "GET", "path": "/api/document", "status": 200,
+                     "ms": 1.5, "level": "info"})
+    failed = json.dumps({"event": "request", "method": "POST", "path": "/api/edits", "status": 500,
+                         "ms": 3, "level": "info"})
+    assert summarise(ok) is None
+    assert summarise(ok, access_log=True) == ("info", "GET /api/document 200 1.5 ms")
+    assert summarise(failed) == ("info", "POST /api/edits 500 3 ms")
+    assert summarise(json.dumps({"event": "Application startup complete."})) is None
+
+
+def test_plain_lines_pass_through():
+    assert summarise("Traceback (most recent call last):") == (
+        "info", "Traceback (most recent call last):")
+
+
+def test_edit_line_names_the_agent_the_operation_and_why():
+    edit = {"version": 7, "agent_id": "agent-2", "summary": "убрать заглушку",
+            "op": {"type": "replace", "anchor": "Документ начинается здесь.", "text": "x"}}
+    assert edit_line(edit) == "v7 agent-2 replace «Документ начинается здесь.» убрать заглушку"
+
+
+def test_ports_follow_the_web_port_unless_taken():
+    taken = {8001, 8010}
+    ports = derive_ports(8000, is_free=lambda port: port not in taken)
+    assert ports["text-b"] == 8002 and ports["analytics"] == 8020 and ports["fake-llm"] == 8090
+    assert ports["text-a"] not in taken and ports["chat"] not in taken
+    assert set(ports) == set(PORT_OFFSETS)
+
+
+def test_restart_back_off_doubles_and_is_capped():
+    assert [restart_delay(n) for n in (1, 2, 3, 4, 5, 6, 7)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_fence_outgrows_backticks_in_the_text():
+    assert fenced("plain") == "```text\nplain\n```"
+    assert fenced("a ```` b").startswith("`````text\n")
+
+
+def test_first_run_creates_the_session_with_the_seed_text(tmp_path):
+    session, warnings = resolve_session(UpSettings(data_dir=tmp_path))
+    assert session.initial_text == SEED_TEXT and warnings == []
+    assert load_session(tmp_path) == session
+    assert (tmp_path / "session.json").stat().st_mode & 0o077 == 0  # it holds the token
+
+
+def test_second_run_keeps_genesis_and_token_but_takes_a_new_topic(tmp_path):
+    first, _ = resolve_session(UpSettings(data_dir=tmp_path, budget=1000, initial_text="Начало."))
+    second, warnings = resolve_session(
+        UpSettings(data_dir=tmp_path, budget=5, initial_text="Другое.", topic="новая тема"))
+    assert (second.budget, second.initial_text, second.auth_token) == (
+        1000, "Начало.", first.auth_token)
+    assert second.topic == "новая тема"
+    assert len(warnings) == 2 and "--budget ignored" in " ".join(warnings)
+
+
+def test_initial_text_from_a_file(tmp_path):
+    (tmp_path / "start.txt").write_text("Из файла.", encoding="utf-8")
+    session, _ = resolve_session(
+        UpSettings(data_dir=tmp_path / "d", initial_text_file=tmp_path / "start.txt"))
+    assert session.initial_text == "Из файла."
+
+
+def test_initial_text_twice_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not both"):
+        UpSettings(initial_text="a", initial_text_file=tmp_path / "f")

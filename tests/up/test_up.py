@@ -1,0 +1,222 @@
+"""`coedit up` as a user runs it: a real process with three text nodes on their own
+PostgreSQL servers, chat on Redis, analytics, the fake model and three agents.
+One module-wide life cycle (start, write, crash a component, status, export,
+Ctrl-C, status and export while stopped, start again) shared by the assertions,
+so the suite pays for two start-ups, not ten."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coedit.local.servers import free_port
+from coedit.up.config import SEED_TEXT
+from coedit.up.state import group_alive, load_state
+
+BUDGET = 12_000
+SERVICES = {"text-a", "text-b", "text-c", "chat", "analytics", "fake-llm"}
+
+
+@dataclass
+class Observed:
+    data_dir: Path
+    state: dict = field(default_factory=dict)
+    version_while_running: int = 0
+    chat_pids: tuple[int, int] | None = None
+    status_running: dict = field(default_factory=dict)
+    export_running: dict = field(default_factory=dict)
+    export_markdown: str = ""
+    exit_code: int | None = None
+    survivors: list[str] = field(default_factory=list)
+    status_stopped: dict = field(default_factory=dict)
+    export_stopped: dict = field(default_factory=dict)
+    resumed: dict = field(default_factory=dict)
+    second_log: str = ""
+
+
+def coedit(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "coedit", *args], capture_output=True,
+                          text=True, timeout=timeout, check=True)
+
+
+def start_up(data_dir: Path, log: Path, *args: str) -> subprocess.Popen:
+    """`coedit up` in its own process group, as a shell runs a foreground job."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "coedit", "up", "--data-dir", str(data_dir),
+         "--port", str(free_port()), "--fake-latency-ms", "0", *args],
+        stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def wait_for(condition, timeout: float, what: str, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not after {timeout} s\n{log.read_text()[-4000:] if log else ''}")
+
+
+def ready_state(data_dir: Path, up: subprocess.Popen, log: Path):
+    def ready():
+        assert up.poll() is None, f"coedit up exited {up.returncode}:\n{log.read_text()[-4000:]}"
+        state = load_state(data_dir)
+        return state if state and state.ready else None
+    return wait_for(ready, 240, "ready", log)
+
+
+def ctrl_c(up: subprocess.Popen, log: Path) -> int:
+    assert up.poll() is None, f"coedit up exited {up.returncode} by itself:\n{log.read_text()[-4000:]}"
+    os.killpg(up.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    return up.wait(120)
+
+
+def document(url: str) -> dict:
+    return httpx.get(f"{url}/api/document", timeout=10).json()
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(cmdline)
+    return found
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory) -> Observed:
+    root = tmp_path_factory.mktemp("up")
+    seen = Observed(data_dir=root / "session")
+    log = root / "first.log"
+    up = start_up(seen.data_dir, log, "--agents", "3", "--budget", str(BUDGET))
+    try:
+        state = ready_state(seen.data_dir, up, log)
+        seen.state = state.model_dump()
+        text_a = state.component("text-a").url
+        seen.version_while_running = wait_for(
+            lambda: document(text_a)["version"] >= 2 and document(text_a)["version"], 180,
+            "two versions", log)
+
+        chat = state.component("chat")
+        os.killpg(chat.pid, signal.SIGKILL)
+        restarted = wait_for(lambda: (c := load_state(seen.data_dir).component("chat")).pid
+                             not in (None, chat.pid) and c, 60, "chat restarted", log)
+        wait_for(lambda: httpx.get(f"{chat.url}/readyz", timeout=5).status_code == 200
+                 if _answers(chat.url) else False, 60, "chat ready again", log)
+        seen.chat_pids = (chat.pid, restarted.pid)
+        # Every process of the run, including ones restarted since the first snapshot.
+        all_pids = {c.pid for c in [*state.components, *load_state(seen.data_dir).components] if c.pid}
+
+        seen.status_running = json.loads(coedit("status", "--json", "--data-dir", str(seen.data_dir)).stdout)
+        out = root / "running.json"
+        coedit("export", "--format", "json", "--data-dir", str(seen.data_dir), "-o", str(out))
+        seen.export_running = json.loads(out.read_text())
+        seen.export_markdown = coedit("export", "--format", "md", "--data-dir", str(seen.data_dir)).stdout
+    finally:
+        seen.exit_code = ctrl_c(up, log)
+    seen.survivors = [str(pid) for pid in all_pids if group_alive(pid)]
+    seen.survivors += processes_mentioning(str(seen.data_dir))
+
+    seen.status_stopped = json.loads(coedit("status", "--json", "--data-dir", str(seen.data_dir)).stdout)
+    seen.export_stopped = json.loads(
+        coedit("export", "--format", "json", "--data-dir", str(seen.data_dir)).stdout)
+
+    log = root / "second.log"
+    up = start_up(seen.data_dir, log, "--agents", "0", "--budget", "5")
+    try:
+        state = ready_state(seen.data_dir, up, log)
+        text_b = state.component("text-b").url
+        seen.resumed = {
+            "version": document(text_b)["version"],
+            "budget": httpx.get(f"{text_b}/api/budget", timeout=10).json(),
+            "version_1": httpx.get(f"{text_b}/api/document/versions/1", timeout=10).json()["text"],
+            "token": state.auth_token,
+        }
+    finally:
+        ctrl_c(up, log)
+        seen.second_log = log.read_text()
+    return seen
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/healthz", timeout=5)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def test_up_starts_every_component(observed):
+    names = {c["name"] for c in observed.state["components"]}
+    assert SERVICES | {"agent-1", "agent-2", "agent-3"} <= names
+    assert {"pg-a", "pg-b", "pg-c", "pg-analytics", "redis"} <= names
+    assert all(c["pid"] for c in observed.state["components"] if c["kind"] != "agent")
+
+
+def test_agents_write_the_document(observed):
+    assert observed.version_while_running >= 2
+
+
+def test_a_crashed_component_is_restarted(observed):
+    before, after = observed.chat_pids
+    assert after != before
+
+
+def test_status_of_a_running_session(observed):
+    status = observed.status_running
+    by_name = {c["name"]: c for c in status["components"]}
+    assert all(by_name[name]["healthy"] and by_name[name]["url"] for name in SERVICES)
+    assert {"agent-1", "agent-2", "agent-3"} <= set(by_name)
+    assert status["document_version"] >= observed.version_while_running
+    assert status["budget"]["limit"] == BUDGET and status["budget"]["spent"] > 0
+
+
+def test_export_of_a_running_session_has_every_version(observed):
+    exported = observed.export_running
+    versions = exported["versions"]
+    assert len(versions) == exported["document"]["version"] + 1
+    assert versions[0] == {"version": 0, "edit": None, "text": SEED_TEXT}
+    assert versions[-1]["text"] == exported["document"]["text"]
+    assert all(v["edit"]["agent_id"].startswith("agent-") for v in versions[1:])
+    assert "auth_token" not in exported["session"]
+    markdown = observed.export_markdown
+    assert "## History" in markdown and "### Version 1\n" in markdown
+
+
+def test_ctrl_c_stops_everything_and_leaves_nothing_behind(observed):
+    assert observed.exit_code == 0
+    assert observed.survivors == []
+
+
+def test_status_of_a_stopped_session(observed):
+    status = observed.status_stopped
+    assert not status["running"]
+    assert not any(c["healthy"] for c in status["components"])
+    assert status["document_version"] >= observed.status_running["document_version"]
+    assert status["budget"]["limit"] == BUDGET
+
+
+def test_export_of_a_stopped_session_keeps_the_history(observed):
+    running, stopped = observed.export_running["versions"], observed.export_stopped["versions"]
+    assert stopped[: len(running)] == running
+
+
+def test_second_run_resumes_with_history_and_token(observed):
+    resumed = observed.resumed
+    assert resumed["version"] >= observed.status_stopped["document_version"]
+    assert resumed["version_1"] == observed.export_running["versions"][1]["text"]
+    assert resumed["budget"]["limit"] == BUDGET  # the flag cannot change a session's genesis
+    assert "--budget ignored" in observed.second_log
+    assert resumed["token"] == observed.state["auth_token"]
