@@ -226,20 +226,25 @@ class Supervisor:
         self.console = Console(["up", "edits", *(s.name for s in self.servers), *(c.name for c in components)])
         self.console.progress([], ["servers"], 0)
         self.save_state()
+        stages = [[c for c in self.children if c.component.kind == "service" and c.name != "web"],
+                  [c for c in self.children if c.name == "web"],
+                  [c for c in self.children if c.component.kind == "agent"]]
+        # The services are launched with the servers: they wait for their database
+        # with retries, so Python's start-up overlaps PostgreSQL's. The web UI waits
+        # for every service to be ready, the agents for the web UI.
+        servers = asyncio.gather(*(s.start() for s in self.servers))
+        self.tasks += [asyncio.create_task(c.supervise()) for c in stages[0]]
         try:
-            await asyncio.gather(*(s.start() for s in self.servers))
+            await servers
         except ServerError as exc:
             self.console.line("up", f"a server did not start: {exc}", "error")
             return 1
         self.ready_names.append("servers")
-        self.console.progress(self.ready_names, [], time.monotonic() - started)
         self.save_state()
         self.tasks += [asyncio.create_task(s.supervise(self)) for s in self.servers]
-        stages = [[c for c in self.children if c.component.kind == "service" and c.name != "web"],
-                  [c for c in self.children if c.name == "web"],
-                  [c for c in self.children if c.component.kind == "agent"]]
-        for stage in stages:
-            self.tasks += [asyncio.create_task(c.supervise()) for c in stage]
+        for number, stage in enumerate(stages):
+            if number:
+                self.tasks += [asyncio.create_task(c.supervise()) for c in stage]
             if not await self._wait_ready([c for c in stage if c.component.url], started):
                 return 0 if self.stopping.is_set() else 1
         self.ready = True
