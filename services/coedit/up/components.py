@@ -10,7 +10,9 @@ from coedit.up.config import PERSONAS, SessionConfig, UpSettings
 NODES = ("a", "b", "c")
 # Offsets from --port (the web UI's): text nodes on 8001-8003, chat 8010, analytics
 # 8020, the fake model 8090 by default, the URLs `coedit agent` assumes by default.
-PORT_OFFSETS = {"text-a": 1, "text-b": 2, "text-c": 3, "chat": 10, "analytics": 20, "fake-llm": 90}
+# `up` is the runner's own status API (agents' process states, for the web UI).
+PORT_OFFSETS = {"text-a": 1, "text-b": 2, "text-c": 3, "chat": 10, "analytics": 20, "fake-llm": 90,
+                "up": 99}
 SERVERS = ("pg-a", "pg-b", "pg-c", "pg-analytics", "redis")
 
 
@@ -97,7 +99,8 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
         components.append(Component(
             "web", "web",
             ["--text-nodes", text_nodes, "--chat-url", service_urls["chat"],
-             "--analytics-url", service_urls["analytics"], "--session-name", session.session_name],
+             "--analytics-url", service_urls["analytics"], "--session-name", session.session_name,
+             "--agents-status-url", f"http://127.0.0.1:{ports['up']}/api/agents"],
             port=settings.port, env=token_env,
         ))
     personas = PERSONAS["en" if session.language == "en" else "ru"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from coedit.local.servers import PostgresServer, RedisServer, ServerError
+from coedit.up import api
 from coedit.up.components import NODES, Component, derive_ports, plan, port_is_free, web_available
 from coedit.up.config import UpSettings, resolve_session
 from coedit.up.console import Console, edit_line, summarise
@@ -179,6 +180,7 @@ class Supervisor:
         self.ready = False
         self.ready_names: list[str] = []
         self.web_url: str | None = None
+        self.api: api.Server | None = None
 
     def save_state(self, running: bool = True) -> None:
         UpState(
@@ -219,8 +221,11 @@ class Supervisor:
         self.servers = [Server(f"pg-{n}", PostgresServer(self.data_dir / f"pg-{n}"))
                         for n in (*NODES, "analytics")]
         self.servers.append(Server("redis", RedisServer(self.data_dir / "redis")))
-        components = plan(settings, session, derive_ports(settings.port),
+        ports = derive_ports(settings.port)
+        components = plan(settings, session, ports,
                           {s.name: s.server.url for s in self.servers}, web_available())
+        self.api = api.server(self, ports["up"])
+        self.tasks.append(asyncio.create_task(self.api.serve()))
         self.children = [Child(c, self) for c in components]
         self.web_url = next((c.url for c in components if c.name == "web"), None)
         self.console = Console(["up", "edits", *(s.name for s in self.servers), *(c.name for c in components)])
@@ -334,6 +339,8 @@ class Supervisor:
             [c for c in self.children if c.component.kind == "service" and c.name != "web"],
         ):
             await asyncio.gather(*(c.stop() for c in group))
+        if self.api:
+            self.api.should_exit = True
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
