@@ -32,7 +32,9 @@ class TextCluster:
 
 @pytest.fixture
 def text_cluster_factory(postgres_factory, tmp_path):
-    """Call with options (e.g. token_budget=...) to start nodes a, b, c, all peers."""
+    """Call with options (e.g. token_budget=...) to start nodes a, b, c, all peers.
+    Every node started is stopped at teardown, whatever the test did."""
+    started: list[ServiceProcess] = []
 
     def make(token_budget: int = 1_000_000, initial_text: str = INITIAL_TEXT, sync_interval: float = 0.3):
         names = ["a", "b", "c"]
@@ -48,18 +50,18 @@ def text_cluster_factory(postgres_factory, tmp_path):
                  "--initial-text", initial_text, "--sync-interval", str(sync_interval)],
                 tmp_path, name=f"text-{name}", port=ports[name],
             )
+        started.extend(nodes.values())
         for node in nodes.values():
             node.start(wait_ready=False)
         for node in nodes.values():
             node.wait_ready()
         return TextCluster(nodes)
 
-    return make
+    yield make
+    for node in started:
+        node.stop()
 
 
 @pytest.fixture
 def text_cluster(text_cluster_factory) -> TextCluster:
-    cluster = text_cluster_factory()
-    yield cluster
-    for node in cluster.nodes.values():
-        node.stop()
+    return text_cluster_factory()

@@ -1,6 +1,7 @@
 """coedit's own commands as child processes, the way a user would start them
 (integration tests, benchmarks)."""
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -11,6 +12,16 @@ from pathlib import Path
 import httpx
 
 from coedit.local.servers import free_port
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when the process that
+    started it dies, so a killed test run or benchmark leaves no services behind."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 class ServiceProcess:
@@ -34,6 +45,7 @@ class ServiceProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "coedit", self.command, "--port", str(self.port), *self.args],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         if wait_ready:
             self.wait_ready(timeout)
