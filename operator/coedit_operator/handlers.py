@@ -17,20 +17,24 @@ from coedit_operator.spec import InvalidSpec
 RESOURCE = (consts.GROUP, consts.VERSION, consts.PLURAL)
 
 
-def configure(kopf_settings: kopf.OperatorSettings) -> None:
+def configure(kopf_settings: kopf.OperatorSettings) -> kopf.OperatorSettings:
     # Progress and diff-base in annotations: the CRD's status schema holds only our own fields.
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=consts.GROUP)
     kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=consts.GROUP)
     kopf_settings.posting.level = 20  # logging.INFO: Events for what operators care about, not debug noise
     kopf_settings.watching.server_timeout = 300
+    return kopf_settings
 
 
 def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs) -> kopf.ConnectionInfo | None:
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
-        configure(settings)
         if memo.get("kube") is None:
             memo.kube = KubeClient.from_environment(settings)
         if memo.get("reader") is None:

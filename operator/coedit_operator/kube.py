@@ -144,3 +144,10 @@ class KubeClient:
             f"{path_of(obj)}/status", content=json.dumps({"status": changes}).encode(),
             headers={"Content-Type": "application/merge-patch+json"},
         ))
+
+    async def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict]:
+        response = await self.http.get(object_path(api_version, kind, namespace),
+                                       params={"labelSelector": label_selector})
+        if response.status_code == 404:  # a kind the API does not serve (yet) holds nothing
+            return []
+        return self._check(response).get("items") or []

@@ -74,9 +74,13 @@ async def read_text_service(ctx: Context) -> None:
 
 
 async def observe_children(ctx: Context) -> None:
+    """One labelled LIST per kind rather than a GET per child."""
     desired = [adopted(ctx.body, obj) for obj in desired_objects(ctx.session, ctx.config)]
-    lives = await asyncio.gather(*(ctx.kube.get(obj) for obj in desired))
-    ctx.children = [Child(obj, live) for obj, live in zip(desired, lives)]
+    kinds = sorted({(obj["apiVersion"], obj["kind"]) for obj in desired})
+    selector = f"{consts.LABEL_INSTANCE}={ctx.session.name},{consts.LABEL_MANAGED_BY}={consts.OPERATOR_NAME}"
+    listed = await asyncio.gather(*(ctx.kube.list(*kind, ctx.session.namespace, selector) for kind in kinds))
+    live = {(kind, item["metadata"]["name"]): item for kind, items in zip(kinds, listed) for item in items}
+    ctx.children = [Child(obj, live.get(((obj["apiVersion"], obj["kind"]), obj["metadata"]["name"]))) for obj in desired]
 
 
 async def apply_children(ctx: Context) -> None:

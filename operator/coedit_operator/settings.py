@@ -40,13 +40,14 @@ class RenderSettings(BuildConfig):
 class OperatorSettings(BuildConfig):
     """Run the CoEditSession operator (kopf)."""
 
-    render: CliSubCommand[RenderSettings]
-
     namespaces: list[str] = Field(
         default_factory=list, description="namespaces to serve (comma-separated; default: the whole cluster)"
     )
     standalone: bool = Field(False, description="run without peering (only one operator replica)")
-    peering: str = Field("coedit", description="KopfPeering name that keeps replicas from fighting")
+    peering: str | None = Field(
+        None, description="KopfPeering that keeps replicas from fighting (required then; default: kopf's "
+        "'default' peering if its CRD exists, else standalone)"
+    )
     liveness: str | None = Field(None, description="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     resync_interval: float = Field(
         10.0, gt=0, description="seconds between reconciliations of each session (drift, readiness, budget)"
@@ -57,6 +58,12 @@ class OperatorSettings(BuildConfig):
         description="how the operator reaches a text node ({name}, {namespace}, {node})",
     )
     log_level: str = Field("info", description="debug, info, warning or error")
+
+
+class OperatorCommand(OperatorSettings):
+    """Run the CoEditSession operator (kopf); `render` prints a session's children instead."""
+
+    render: CliSubCommand[RenderSettings]
 
     def cli_cmd(self) -> None:
         if self.render is not None:

@@ -12,7 +12,7 @@ from coedit.fake_llm.settings import FakeLLMSettings
 from coedit.text_node.settings import TextNodeSettings
 from coedit.up.config import ExportSettings, StatusSettings, UpSettings
 from coedit.web.settings import WebSettings
-from coedit_operator.settings import OperatorSettings
+from coedit_operator.settings import OperatorCommand
 
 
 class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
@@ -23,7 +23,7 @@ class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
     chat: CliSubCommand[ChatSettings]
     agent: CliSubCommand[AgentSettings]
     fake_llm: CliSubCommand[FakeLLMSettings]
-    operator: CliSubCommand[OperatorSettings]
+    operator: CliSubCommand[OperatorCommand]
     up: CliSubCommand[UpSettings]
     status: CliSubCommand[StatusSettings]
     export: CliSubCommand[ExportSettings]

@@ -17,7 +17,8 @@ def body(name: str = "demo", namespace: str = "ns", **spec) -> dict:
     return {
         "apiVersion": "coedit.io/v1alpha1",
         "kind": "CoEditSession",
-        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "generation": 1},
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "generation": 1,
+                     "resourceVersion": "1"},  # kopf's patches test it; kmock keeps it as given
         "spec": spec,
     }
 

@@ -1,0 +1,186 @@
+"""The real operator (kopf) against the kmock Kubernetes emulator, plus a stub text
+service answering `/api/budget` and `/api/document` for every node. Shared by the
+integration tests and `bench/operator.py`."""
+
+import asyncio
+import contextlib
+import itertools
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import attrs
+import httpx
+import kopf
+import yaml
+from aiohttp import web
+from kmock import KubernetesEmulator, action
+from kmock._internal.k8s import KubernetesError
+
+from coedit_operator import consts
+from coedit_operator.main import operate
+from coedit_operator.settings import OperatorSettings
+
+CES = f"/apis/{consts.API_VERSION}/namespaces/{{ns}}/{consts.PLURAL}"
+
+
+@attrs.define(kw_only=True)
+class Emulator(KubernetesEmulator):
+    """kmock plus what kopf relies on: a resourceVersion bumped on every write (kopf
+    waits for its own patches to come back through the watch), `generation` bumped on
+    spec changes, and names for objects created with generateName (Events)."""
+
+    _versions: itertools.count = attrs.field(factory=lambda: itertools.count(2), init=False)
+
+    async def _handle(self, request):
+        if request.resource is not None and isinstance(request.data, (dict, list)):
+            version = str(next(self._versions))
+            if request.action == action.CREATE and isinstance(request.data, dict):
+                meta = request.data.setdefault("metadata", {})
+                meta["resourceVersion"] = version
+                meta.setdefault("generation", 1)
+                if not meta.get("name") and meta.get("generateName"):
+                    meta["name"] = f"{meta['generateName']}{version}"
+            elif request.action == action.UPDATE and isinstance(request.data, list):
+                self._check_tests(request)
+                request.data.append({"op": "add", "path": "/metadata/resourceVersion", "value": version})
+            elif request.action == action.UPDATE:
+                meta = request.data.setdefault("metadata", {})
+                meta["resourceVersion"] = version
+                key = (request.resource, request.namespace, request.name)
+                if "spec" in request.data and request.subresource != "status" and key in self.objects:
+                    meta["generation"] = (self.objects[key].get("metadata", {}).get("generation") or 0) + 1
+        return await super()._handle(request)
+
+    def _check_tests(self, request) -> None:
+        """A JSON patch whose `test` fails is 422 Unprocessable, as kube-apiserver answers."""
+        key = (request.resource, request.namespace, request.name)
+        current = self.objects[key].raw if key in self.objects and not self.objects[key].deleted else {}
+        for op in request.data:
+            if op.get("op") == "test" and op.get("path") == "/metadata/resourceVersion":
+                if current.get("metadata", {}).get("resourceVersion") != op.get("value"):
+                    raise KubernetesError(status=422, reason="Invalid", message="the test operation failed")
+
+
+def declare_resources(kmock) -> None:
+    """kmock serves discovery for what is declared; kopf needs the CRD's resource."""
+    info = kmock.resources[f"{consts.GROUP}/{consts.VERSION}/{consts.PLURAL}"]
+    info.kind, info.namespaced, info.singular = consts.KIND, True, consts.SINGULAR
+    info.verbs.update({"list", "watch", "get", "patch", "create", "delete"})
+    info.shortnames.add(consts.SHORT_NAME)
+    info.subresources.update({"status", "scale"})
+    for resource, kind in (("v1/namespaces", "Namespace"),
+                           ("apiextensions.k8s.io/v1/customresourcedefinitions", "CustomResourceDefinition")):
+        info = kmock.resources[resource]  # kopf's backbone: it waits for these to be discoverable
+        info.kind, info.namespaced = kind, False
+        info.verbs.update({"list", "watch"})
+    events = kmock.resources["v1/events"]
+    events.kind, events.namespaced = "Event", True
+    events.verbs.update({"create"})
+
+
+def write_kubeconfig(path: Path, server: str) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "kmock",
+        "clusters": [{"name": "kmock", "cluster": {"server": server}}],
+        "users": [{"name": "kmock", "user": {}}],
+        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@dataclass
+class TextService:
+    """Per node id: what /api/budget and /api/document answer."""
+
+    spent: int = 0
+    limit: int = 100_000
+    version: int = 0
+    url: str = ""
+    _runner: web.AppRunner | None = field(default=None, repr=False)
+
+    async def start(self) -> "TextService":
+        app = web.Application()
+        app.router.add_get("/{node}/api/budget", self._budget)
+        app.router.add_get("/{node}/api/document", self._document)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    async def _budget(self, _request) -> web.Response:
+        return web.json_response({"limit": self.limit, "spent": self.spent,
+                                  "remaining": max(self.limit - self.spent, 0), "exhausted": self.spent >= self.limit})
+
+    async def _document(self, request) -> web.Response:
+        return web.json_response({"text": "…", "version": self.version, "node_id": request.match_info["node"]})
+
+
+@contextlib.asynccontextmanager
+async def running_operator(kmock, workdir: Path, text: TextService, **overrides) -> AsyncIterator[None]:
+    """The operator as `coedit operator` runs it, in a thread with its own event loop
+    (as kopf's KopfRunner does: kopf cancels stray tasks of its loop when it exits),
+    until the block ends."""
+    declare_resources(kmock)
+    kubeconfig = write_kubeconfig(workdir / "kubeconfig", str(kmock.url).rstrip("/"))
+    settings = OperatorSettings(**{
+        "standalone": True, "namespaces": ["ns"], "resync_interval": 0.5,
+        "text_url_template": f"{text.url}/{{node}}", "image": "coedit:test", **overrides,
+    })
+    kopf_settings = kopf.OperatorSettings()
+    kopf_settings.scanning.disabled = True  # kmock has no CRDs or namespaces to scan
+    kopf_settings.queueing.exit_timeout = 0.5
+    stop, ready = threading.Event(), threading.Event()
+    with _env("KUBECONFIG", str(kubeconfig)):
+        thread = threading.Thread(target=asyncio.run, name="operator", args=(
+            operate(settings, kopf.Memo(), stop_flag=stop, ready_flag=ready, kopf_settings=kopf_settings),))
+        thread.start()
+        try:
+            assert await asyncio.to_thread(ready.wait, 60), "the operator did not start"
+            yield
+        finally:
+            stop.set()
+            await asyncio.to_thread(thread.join, 60)
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str):
+    import os
+
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def api(kmock) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=str(kmock.url).rstrip("/"), timeout=10)
+
+
+async def eventually(check, timeout: float = 120.0, interval: float = 0.05):
+    """Poll `check()` (sync or async) until it returns something truthy; generous on a busy machine."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {getattr(check, '__name__', check)}")
+        await asyncio.sleep(interval)

@@ -1,0 +1,225 @@
+"""The real operator (kopf) against the kmock Kubernetes emulator: create, ready,
+scale, self-healing, spec change, budget spent, invalid spec, delete."""
+
+import pytest
+
+from coedit_operator import consts
+from tests.operator.emulator import CES, Emulator, TextService, api, eventually, running_operator
+from tests.operator.helpers import body
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.kmock(cls=Emulator)]
+
+NS = "ns"
+CR = f"{CES.format(ns=NS)}/demo"
+WORKLOADS = {"apps/v1/statefulsets", "apps/v1/deployments"}
+
+
+@pytest.fixture
+async def text():
+    service = await TextService().start()
+    yield service
+    await service.stop()
+
+
+@pytest.fixture
+async def client(kmock):
+    async with api(kmock) as http:
+        yield http
+
+
+@pytest.fixture
+async def operator(kmock, tmp_path, text, client):
+    async with running_operator(kmock, tmp_path, text):
+        yield
+
+
+def live(kmock, resource: str, name: str) -> dict | None:
+    for (res, namespace, obj_name), obj in list(kmock.objects.items()):
+        if f"{res.group}/{res.version}/{res.plural}".lstrip("/") == resource and namespace == NS and obj_name == name:
+            return None if obj.deleted else obj.raw
+    return None
+
+
+def children(kmock) -> dict[str, dict]:
+    """name -> object, for everything the session owns."""
+    found = {}
+    for (res, namespace, name), obj in list(kmock.objects.items()):
+        if namespace == NS and not obj.deleted and res.plural not in (consts.PLURAL, "events"):
+            found[f"{res.plural}/{name}"] = obj.raw
+    return found
+
+
+async def session(client, kmock) -> dict:
+    response = await client.get(CR)
+    return response.json()
+
+
+async def create(client, **spec) -> None:
+    response = await client.post(CES.format(ns=NS), json=body(namespace=NS, **spec))
+    assert response.status_code in (200, 201), response.text
+
+
+async def phase(client) -> str | None:
+    return ((await client.get(CR)).json().get("status") or {}).get("phase")
+
+
+async def mark_ready(client, kmock) -> None:
+    """kmock runs no controllers: play the StatefulSet and Deployment controllers."""
+    for key, obj in children(kmock).items():
+        plural, name = key.split("/")
+        if plural in ("statefulsets", "deployments"):
+            replicas = obj["spec"]["replicas"]
+            response = await client.patch(
+                f"/apis/apps/v1/namespaces/{NS}/{plural}/{name}/status",
+                json={"status": {"replicas": replicas, "readyReplicas": replicas}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            assert response.status_code == 200, response.text
+
+
+def event_reasons(kmock) -> list[str]:
+    return [obj["reason"] for (res, namespace, _), obj in list(kmock.objects.items())
+            if res.plural == "events" and namespace == NS and not obj.deleted]
+
+
+def agents(kmock) -> dict[str, int]:
+    return {name.removeprefix("deployments/demo-agent-"): obj["spec"]["replicas"]
+            for name, obj in children(kmock).items() if name.startswith("deployments/demo-agent-")}
+
+
+EXPECTED = {
+    "configmaps/demo-config", "secrets/demo-internal", "poddisruptionbudgets/demo-text",
+    "networkpolicies/demo-internal", "networkpolicies/demo-web", "networkpolicies/demo-operator",
+    *(f"{kind}/demo-text-{node}" for node in "abc" for kind in ("statefulsets", "services")),
+    "statefulsets/demo-redis", "services/demo-redis", "deployments/demo-chat", "services/demo-chat",
+    "statefulsets/demo-analytics-db", "services/demo-analytics-db", "deployments/demo-analytics",
+    "services/demo-analytics", "deployments/demo-web", "services/demo-web", "deployments/demo-agent-writers",
+}
+
+
+async def test_create_makes_every_child_owned_and_provisioning(kmock, operator, client):
+    await create(client)
+    await eventually(lambda: EXPECTED <= children(kmock).keys())
+    for name, obj in children(kmock).items():
+        (owner,) = obj["metadata"]["ownerReferences"]
+        assert owner == {"apiVersion": consts.API_VERSION, "kind": consts.KIND, "name": "demo", "uid": "uid-demo",
+                         "controller": True, "blockOwnerDeletion": True}, name
+    assert await eventually(lambda: phase(client)) == "Provisioning"
+    status = (await session(client, kmock))["status"]
+    assert status["nodes"] == {"ready": 0, "desired": 3}
+    assert status["agents"]["summary"] == "0/3"
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "False" and conditions["Progressing"]["status"] == "True"
+    assert status["observedGeneration"] == 1
+
+
+async def test_ready_children_make_it_running_with_the_text_service_figures(kmock, operator, client, text):
+    text.spent, text.version = 1234, 17
+    await create(client)
+    await eventually(lambda: EXPECTED <= children(kmock).keys())
+    await mark_ready(client, kmock)
+
+    async def running():
+        return await phase(client) == "Running"
+
+    await eventually(running)
+    status = (await session(client, kmock))["status"]
+    assert status["documentVersion"] == 17
+    assert status["tokens"] == {"used": 1234, "limit": 100_000, "summary": "1234/100000"}
+    assert status["agents"]["summary"] == "3/3" and status["nodes"] == {"ready": 3, "desired": 3}
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "True", "Progressing": "False", "BudgetExhausted": "False"}
+    await eventually(lambda: {"Provisioning", "Running"} <= set(event_reasons(kmock)))
+
+
+async def test_scaling_the_session_scales_the_agent_groups(kmock, operator, client):
+    await create(client, agents={"replicas": 3, "groups": [{"name": "a", "weight": 2}, {"name": "b"}]})
+    await eventually(lambda: agents(kmock) == {"a": 2, "b": 1})
+    # What `kubectl scale ces/demo --replicas 9` does: the scale subresource writes spec.agents.replicas.
+    response = await client.patch(f"{CR}/scale", json={"spec": {"agents": {"replicas": 9}}},
+                                  headers={"Content-Type": "application/merge-patch+json"})
+    assert response.status_code == 200
+    await eventually(lambda: agents(kmock) == {"a": 6, "b": 3})
+
+
+async def test_a_deleted_or_edited_child_is_restored(kmock, operator, client):
+    await create(client)
+    await eventually(lambda: EXPECTED <= children(kmock).keys())
+    assert (await client.delete(f"/apis/apps/v1/namespaces/{NS}/statefulsets/demo-text-b")).status_code == 200
+    assert (await client.patch(f"/apis/apps/v1/namespaces/{NS}/deployments/demo-web", json={"spec": {"replicas": 7}},
+                               headers={"Content-Type": "application/merge-patch+json"})).status_code == 200
+    await eventually(lambda: "statefulsets/demo-text-b" in children(kmock))
+    await eventually(lambda: children(kmock)["deployments/demo-web"]["spec"]["replicas"] == 1)
+
+
+async def test_the_secret_is_created_once_and_never_rotated(kmock, operator, client):
+    await create(client)
+    await eventually(lambda: EXPECTED <= children(kmock).keys())
+    secret = children(kmock)["secrets/demo-internal"]
+    token = secret["stringData"]["auth-token"]
+    await client.patch(CR, json={"spec": {"budget": {"tokens": 5000}}},
+                       headers={"Content-Type": "application/merge-patch+json"})
+    await eventually(lambda: children(kmock)["configmaps/demo-config"]["data"]["COEDIT_TOKEN_BUDGET"] == "5000")
+    assert children(kmock)["secrets/demo-internal"]["stringData"]["auth-token"] == token
+
+
+async def test_a_spec_change_updates_the_children(kmock, operator, client):
+    await create(client, textNodes={"count": 3})
+    await eventually(lambda: EXPECTED <= children(kmock).keys())
+    await client.patch(CR, json={"spec": {"textNodes": {"count": 4}, "image": "coedit:v2",
+                                          "document": {"topic": "lighthouses"}}},
+                       headers={"Content-Type": "application/merge-patch+json"})
+    await eventually(lambda: "statefulsets/demo-text-d" in children(kmock))
+    web = await eventually(lambda: (obj := children(kmock)["deployments/demo-web"])
+                           ["spec"]["template"]["spec"]["containers"][0]["image"] == "coedit:v2" and obj)
+    peers = [e for e in children(kmock)["statefulsets/demo-text-a"]["spec"]["template"]["spec"]["containers"][0]["env"]
+             if e["name"] == "COEDIT_PEERS"][0]["value"]
+    assert peers.count(",") == 2  # b, c and the new d
+    assert children(kmock)["configmaps/demo-config"]["data"]["COEDIT_TOPIC"] == "lighthouses"
+    assert web["spec"]["template"]["metadata"]["annotations"][consts.ANNOTATION_CONFIG_HASH]
+
+
+async def test_a_spent_budget_stops_the_agents_and_completes_the_session(kmock, operator, client, text):
+    await create(client, budget={"tokens": 1000}, agents={"replicas": 4})
+    await eventually(lambda: agents(kmock) == {"writers": 4})
+    await mark_ready(client, kmock)
+    text.spent, text.limit, text.version = 1003, 1000, 31
+
+    async def completed():
+        return await phase(client) == "Completed"
+
+    await eventually(completed)
+    assert agents(kmock) == {"writers": 0}
+    status = (await session(client, kmock))["status"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["BudgetExhausted"]["status"] == "True"
+    assert status["tokens"]["summary"] == "1003/1000" and status["documentVersion"] == 31
+    assert "statefulsets/demo-text-a" in children(kmock)  # the document and its history remain
+
+
+async def test_an_invalid_spec_fails_with_a_condition_and_an_event(kmock, operator, client):
+    # The schema cannot catch duplicate group names in kmock (no schema there) nor a too-long name.
+    await create(client, agents={"groups": [{"name": "x"}, {"name": "x"}]})
+
+    async def failed():
+        return await phase(client) == "Failed"
+
+    await eventually(failed)
+    status = (await session(client, kmock))["status"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "InvalidSpec" and "unique" in ready["message"]
+    assert not any(name.startswith("statefulsets/") for name in children(kmock))
+    await eventually(lambda: "Failed" in event_reasons(kmock))
+    # Fixing the spec recovers.
+    await client.patch(CR, json={"spec": {"agents": {"groups": [{"name": "x"}]}}},
+                       headers={"Content-Type": "application/merge-patch+json"})
+    await eventually(lambda: EXPECTED - {"deployments/demo-agent-writers"} <= children(kmock).keys())
+
+
+async def test_deleting_the_session_leaves_only_owned_children(kmock, operator, client):
+    await create(client)
+    await eventually(lambda: EXPECTED <= children(kmock).keys())
+    assert (await client.delete(CR)).status_code == 200
+    await eventually(lambda: live(kmock, f"{consts.GROUP}/{consts.VERSION}/{consts.PLURAL}", "demo") is None)
+    # kmock has no garbage collector: Kubernetes deletes these through their controller ownerReference.
+    assert all(obj["metadata"]["ownerReferences"][0]["uid"] == "uid-demo" for obj in children(kmock).values())
