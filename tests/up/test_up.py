@@ -30,6 +30,7 @@ class Observed:
     state: dict = field(default_factory=dict)
     version_while_running: int = 0
     chat_pids: tuple[int, int] | None = None
+    agents_api: dict = field(default_factory=dict)
     status_running: dict = field(default_factory=dict)
     export_running: dict = field(default_factory=dict)
     export_markdown: str = ""
@@ -119,6 +120,7 @@ def observed(tmp_path_factory) -> Observed:
         # Every process of the run, including ones restarted since the first snapshot.
         all_pids = {c.pid for c in [*state.components, *load_state(seen.data_dir).components] if c.pid}
 
+        seen.agents_api = httpx.get(f"{state.api_url}/api/agents", timeout=10).json()
         seen.status_running = json.loads(coedit("status", "--json", "--data-dir", str(seen.data_dir)).stdout)
         out = root / "running.json"
         coedit("export", "--format", "json", "--data-dir", str(seen.data_dir), "-o", str(out))
@@ -172,6 +174,12 @@ def test_agents_write_the_document(observed):
 def test_a_crashed_component_is_restarted(observed):
     before, after = observed.chat_pids
     assert after != before
+
+
+def test_the_runner_reports_its_agents(observed):
+    agents = {a["agent_id"]: a["state"] for a in observed.agents_api["agents"]}
+    assert set(agents) == {"agent-1", "agent-2", "agent-3"}
+    assert set(agents.values()) <= {"running", "finished"}
 
 
 def test_status_of_a_running_session(observed):

@@ -30,6 +30,7 @@ class UpState(BaseModel):
     running: bool
     ready: bool = False
     web_url: str | None = None
+    api_url: str | None = None  # the runner's own API (GET /api/agents)
     auth_token: str
     components: list[ComponentState]
 

@@ -185,6 +185,7 @@ class Supervisor:
     def save_state(self, running: bool = True) -> None:
         UpState(
             pid=os.getpid(), running=running, ready=self.ready, web_url=self.web_url,
+            api_url=f"http://127.0.0.1:{self.api.config.port}" if self.api else None,
             auth_token=self.token,
             components=[s.state() for s in self.servers] + [c.state() for c in self.children],
         ).save(self.data_dir)
