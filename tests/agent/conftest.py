@@ -67,10 +67,11 @@ class Peers:
 
         @app.post("/api/budget/spend")
         async def spend(body: dict):
-            if body["spend_id"] not in self.spends:
-                if self.spent >= self.budget:
-                    return JSONResponse({"error": "budget_exhausted"}, 429)
-                self.spends[body["spend_id"]] = body["tokens"]
+            # As the text node: recorded once per spend_id, even when already spent.
+            exhausted_before = self.spent >= self.budget
+            self.spends.setdefault(body["spend_id"], body["tokens"])
+            if exhausted_before:
+                return JSONResponse({"error": "budget_exhausted"}, 429)
             return await budget()
 
         @app.post("/api/edits", status_code=201)
@@ -154,16 +155,26 @@ class ScriptedModel:
 
 
 class Router(httpx.AsyncBaseTransport):
-    """Routes by host to in-process apps; hosts in `dead` refuse connections."""
+    """Routes by host to in-process apps; hosts in `dead` refuse connections; a host
+    in `lose_answers` handles the next request(s), then the answer is lost (a read
+    timeout, as when a node dies after receiving a request)."""
 
     def __init__(self, apps: dict[str, FastAPI]):
         self.apps = {host: httpx.ASGITransport(app=app) for host, app in apps.items()}
         self.dead: set[str] = set()
+        self.lose_answers: dict[str, int] = defaultdict(int)
+        self.hosts: list[str] = []  # every request's host, in order
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.host in self.dead or request.url.host not in self.apps:
+        host = request.url.host
+        self.hosts.append(host)
+        if host in self.dead or host not in self.apps:
             raise httpx.ConnectError("connection refused", request=request)
-        return await self.apps[request.url.host].handle_async_request(request)
+        response = await self.apps[host].handle_async_request(request)
+        if self.lose_answers[host]:
+            self.lose_answers[host] -= 1
+            raise httpx.ReadTimeout("no answer", request=request)
+        return response
 
 
 class Sleeps(list):

@@ -1,6 +1,6 @@
 """One edit cycle, end to end, against in-process peers and a scripted model."""
 
-from coedit.agent.cycle import EditCycle
+from coedit.agent.cycle import EditCycle, State
 from coedit.agent.runner import run_agent
 from tests.agent.conftest import TEXT, reply
 
@@ -141,3 +141,29 @@ async def test_max_edits_ends_the_run(make_agent, peers, model):
     assert await run_agent(agent) == 0
     assert len(peers.edits) == 2
     assert peers.events_of("agent_stopped")[0]["reason"] == "max_edits reached"
+
+
+async def test_an_edit_with_an_unknown_outcome_is_cancelled_with_a_comment(make_agent, peers, model, sleeps):
+    agent, router = make_agent(nodes=("a", "b"), unsure_edit_timeout=20)
+    cycle = EditCycle(agent, 1)
+    for step in ("_read", "_intent", "_announce", "_confirm", "_generate", "_check", "_review"):
+        await getattr(cycle, step)()
+    agent.text.current = 0
+    router.lose_answers["a"] = 1000  # a takes the edit and never answers again
+    cycle.state, sent = State.SUBMIT, len(router.hosts)
+    await cycle.run()
+    assert not cycle.outcome.applied and "outcome unknown" in cycle.outcome.reason
+    assert "outcome unknown" in peers.of_type("edit_comment")[0]["text"]
+    assert peers.of_type("intent_status")[-1]["status"] == "cancelled"
+    assert set(router.hosts[sent:]) == {"a", "chat"} and sum(sleeps) >= 20  # never to b
+    assert len(peers.edits) == 1  # a applied it (its answer was lost): once
+
+
+async def test_when_others_hold_every_sentence_the_model_is_not_asked(make_agent, peers, model):
+    for n, sentence in enumerate(TEXT.split(". ")):
+        peers.messages.append({"type": "edit_intent", "agent_id": f"b{n}", "intent_id": f"b{n}:i1",
+                               "summary": "x", "anchor": sentence.rstrip("."), "id": f"0-{n}"})
+    agent, _ = make_agent()
+    outcome = await EditCycle(agent, 1).run()
+    assert outcome.busy and not outcome.applied and model.calls == []
+    assert peers.of_type("edit_intent") == peers.messages  # nothing announced

@@ -1,6 +1,7 @@
 """What one agent holds across its edits: its peers, its model, its ids, and the
 bookkeeping every model call needs (budget check before, tokens reported after)."""
 
+import asyncio
 import itertools
 import uuid
 import zlib
@@ -33,16 +34,23 @@ class Agent:
         self.settings = settings
         self.id = settings.agent_id
         self.run_id = uuid.uuid4().hex[:8]  # a restarted agent never reuses an id
+        self._sleep = asyncio.sleep if sleep is None else sleep
         start = zlib.crc32(self.id.encode())  # agents spread over the text nodes
-        self.text = TextNodes(http, settings.text_node_urls, start=start, sleep=sleep)
-        self.chat = Chat(http, [settings.chat_url.rstrip("/")], sleep=sleep)
-        self.analytics = Analytics(http, [settings.analytics_url.rstrip("/")], sleep=sleep)
-        self.llm = LLM(model_client, settings.model, before_attempt=self.check_budget, sleep=sleep)
+        self.text = TextNodes(http, settings.text_node_urls, start=start, sleep=self.pause,
+                              unsure_timeout=settings.unsure_edit_timeout)
+        self.chat = Chat(http, [settings.chat_url.rstrip("/")], sleep=self.pause)
+        self.analytics = Analytics(http, [settings.analytics_url.rstrip("/")], sleep=self.pause)
+        self.llm = LLM(model_client, settings.model, before_attempt=self.check_budget, sleep=self.pause)
         self.author = Author(self.id, settings.persona, settings.topic, settings.language)
         self._serial = itertools.count(1)
         self.unsettled: list[tuple[Phase, Completion, str]] = []  # calls not yet in the ledger
-        self.unrecorded_tokens = 0  # used after the budget closed: the ledger refused them
-        self.llm_calls, self.llm_ms = 0, 0.0  # for the stop log line (bench.agents reads it)
+        # for the stop log line (bench.agents reads it)
+        self.llm_calls, self.llm_ms, self.paused_ms = 0, 0.0, 0.0
+
+    async def pause(self, seconds: float) -> None:
+        """Every deliberate wait (backoff, start spread, waiting for a free place)."""
+        self.paused_ms += seconds * 1000
+        await self._sleep(seconds)
 
     def new_id(self, kind: str) -> str:
         return f"{self.id}:{self.run_id}:{kind}{next(self._serial)}"
@@ -60,18 +68,19 @@ class Agent:
 
     async def settle(self) -> None:
         """Record each call's tokens in the ledger, then as an `llm_call` event, so
-        analytics and the text service count the same tokens. A spend refused with
-        429 (the budget closed while the call ran) is counted in `unrecorded_tokens`."""
+        analytics and the text service count the same tokens. The ledger records a
+        spend even when the budget was already spent (answer 429) and a spend that
+        crosses the limit answers `exhausted`: both stop the agent (BudgetExhausted)
+        once the call is in both places."""
+        exhausted = False
         while self.unsettled:
             phase, completion, spend_id = self.unsettled[0]
             try:
-                await self.text.spend(spend_id, self.id, completion.tokens)
+                exhausted = (await self.text.spend(spend_id, self.id, completion.tokens))["exhausted"]
             except BudgetExhausted:
-                self.unsettled.pop(0)
-                self.unrecorded_tokens += completion.tokens
-                raise
+                exhausted = True
             except Unavailable:
-                return  # kept for the next call
+                break  # kept for the next call
             self.unsettled.pop(0)
             self.event(
                 events.LlmCall, phase=phase.value, model=self.settings.model,
@@ -79,6 +88,8 @@ class Agent:
                 completion_tokens=completion.completion_tokens,
                 latency_ms=round(completion.latency_ms, 3),
             )
+        if exhausted:
+            raise BudgetExhausted("the session's token budget is spent")
 
     async def ask(self, phase: Phase, messages: Messages) -> BaseModel:
         """One phase's reply. A broken answer is repaired; one that cannot be is

@@ -63,10 +63,19 @@ def overlaps(a: Span, b: Span) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def region_for_intent(text: str, size: int, key: str, claimed: list[Span]) -> Excerpt:
-    """A chunk to look for work in: one that others have claimed least, picked at
-    random (seeded by `key`) so that agents spread over the document."""
-    candidates = chunks(text, size)
+def free_sentences(text: str, claimed: list[Span]) -> list[Span]:
+    """The sentences no claim overlaps: the places still open to a new intent."""
+    return [s for s in sentences(text) if not any(overlaps(s, c) for c in claimed)]
+
+
+def region_for_intent(text: str, size: int, key: str, claimed: list[Span]) -> Excerpt | None:
+    """A chunk to look for work in: among those with a free sentence, one that others
+    have claimed least, picked at random (seeded by `key`) so that agents spread over
+    the document. None when every sentence is claimed."""
+    free = free_sentences(text, claimed)
+    candidates = [c for c in chunks(text, size) if any(overlaps(c, s) for s in free)]
+    if not candidates:
+        return None
     load = [sum(overlaps(chunk, span) for span in claimed) for chunk in candidates]
     least = [chunk for chunk, n in zip(candidates, load) if n == min(load)]
     start, end = random.Random(key).choice(least)

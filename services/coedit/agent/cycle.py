@@ -13,7 +13,7 @@ from coedit.agent.agent import Agent
 from coedit.agent.context import Excerpt, Located, Span
 from coedit.agent.protocol import IntentReply, OperationReply, Phase
 from coedit.agent.replies import ReplyError
-from coedit.agent.services import EditRefused
+from coedit.agent.services import EditRefused, OutcomeUnknown
 from coedit.analytics import models as events
 from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, OpenIntent
 
@@ -36,6 +36,7 @@ class State(StrEnum):
 @dataclass
 class Outcome:
     applied: bool = False
+    busy: bool = False  # every place was claimed by others: nothing was asked or announced
     reason: str | None = None  # why it was cancelled
     edit: dict | None = None  # the text node's answer
     llm_calls: int = 0
@@ -115,6 +116,9 @@ class EditCycle:
         claimed = [span for span, _ in self._spans_of_others()]
         key = f"{self.agent.id}:{self.agent.run_id}:{self.number}"
         region = context.region_for_intent(self.text, self.size, key, claimed)
+        if region is None:  # asking the model now would only buy a conflict
+            self.outcome.busy = True
+            return State.DONE
         if Phase.INTENT in self.phases:
             messages = prompts.build(Phase.INTENT, self.agent.author, region, claimed=self._claims_in(region))
             try:
@@ -135,8 +139,8 @@ class EditCycle:
 
     def _rule_intent(self, region: Excerpt, claimed: list[Span], key: str) -> IntentReply:
         """Without the intent phase: a sentence of the region nobody has claimed."""
-        spans = [(s + region.start, e + region.start) for s, e in context.sentences(region.text)]
-        free = [s for s in spans if not any(context.overlaps(s, c) for c in claimed)] or spans
+        free = [s for s in context.free_sentences(self.text, claimed)
+                if context.overlaps(s, (region.start, region.end))]
         start, end = random.Random(key).choice(free)
         return IntentReply(anchor=self.text[start:end], summary="continue the text here")
 
@@ -240,6 +244,8 @@ class EditCycle:
             answer = await self.agent.text.submit(body)
         except EditRefused as exc:
             return self._cancel_because(f"the text node refused the edit: {exc.code}")
+        except OutcomeUnknown as exc:
+            return self._cancel_because(f"outcome unknown, not retried elsewhere: {exc}")
         self.outcome.applied, self.outcome.edit = True, answer
         await self.agent.chat.post(EditOperation(
             agent_id=self.agent.id, message_id=f"{self.intent_id}:operation",

@@ -4,6 +4,7 @@ SIGTERM), 1 when the services never came up or the model refuses us for good."""
 
 import asyncio
 import logging
+import random
 import signal
 import sys
 import time
@@ -60,7 +61,9 @@ async def run_agent(agent: Agent, sleep=None) -> int:
     await agent.analytics.flush()
     applied, number, code, reason = 0, 0, 0, "max_edits reached"
     cycle = None
+    pause = agent.pause
     try:
+        await pause(random.uniform(0, settings.start_spread))
         while not settings.max_edits or applied < settings.max_edits:
             number += 1
             cycle = EditCycle(agent, number)
@@ -69,10 +72,13 @@ async def run_agent(agent: Agent, sleep=None) -> int:
             except (Unavailable, httpx.HTTPError, *RETRYABLE) as exc:
                 log.warning("cycle_failed", cycle=number, error=repr(exc))
                 await _release(cycle, f"gave up: {type(exc).__name__}")
-                await (sleep or asyncio.sleep)(1)
+                await pause(1)
                 continue
             applied += outcome.applied
             await agent.analytics.flush()
+            if outcome.busy:  # others hold every place: wait for one, minding the budget
+                await agent.check_budget()
+                await pause(random.uniform(0.2, 1.0))
     except BudgetExhausted:
         reason = "budget_exhausted"
         await _release(cycle, "the token budget is spent")
@@ -83,14 +89,23 @@ async def run_agent(agent: Agent, sleep=None) -> int:
     except openai.APIError as exc:  # not retryable: a wrong key, model or URL
         code, reason = 1, f"model error: {exc}"[:2000]
         await _release(cycle, "the model refused the request")
-    if agent.unrecorded_tokens:
-        reason += f" ({agent.unrecorded_tokens} tokens used after the budget closed)"
+    await _settle_last(agent)
     agent.event(events.AgentStopped, reason=reason)
     log.info("agent_stopped", reason=reason, applied=applied, cycles=number,
-             llm_calls=agent.llm_calls, llm_ms=round(agent.llm_ms, 1),
+             llm_calls=agent.llm_calls, llm_ms=round(agent.llm_ms, 1), paused_ms=round(agent.paused_ms, 1),
              busy_ms=round((time.perf_counter() - started) * 1000, 1))
     await agent.analytics.flush()
     return code
+
+
+async def _settle_last(agent: Agent) -> None:
+    """Whatever the stop, the tokens already used go to the ledger and analytics."""
+    try:
+        await agent.settle()
+    except BudgetExhausted:
+        pass
+    except Exception as exc:  # best effort: the services may be gone
+        log.warning("settle_failed", pending=len(agent.unsettled), error=repr(exc))
 
 
 async def _release(cycle: EditCycle | None, reason: str) -> None:

@@ -1,11 +1,12 @@
 """The agent's HTTP peers: the text nodes (with failover), the chat and analytics.
 Transient failures (network errors, 5xx) back off like model calls do."""
 
-import structlog
 import httpx
+import structlog
 from pydantic import TypeAdapter
+from tenacity import AsyncRetrying, retry_if_exception_type
 
-from coedit.agent.llm import retrying
+from coedit.agent.llm import backoff, retrying
 from coedit.analytics.models import Event
 from coedit.chat.models import ChatMessage, OpenIntent
 
@@ -21,6 +22,19 @@ class BudgetExhausted(Exception):
 
 class Unavailable(Exception):
     """No node of a service answered (network error or 5xx), even after backing off."""
+
+
+class Unsure(Exception):
+    """A write reached `url`, which then failed to answer: it may have been applied."""
+
+    def __init__(self, url: str, error: str):
+        super().__init__(f"{url}: {error}")
+        self.url = url
+
+
+class OutcomeUnknown(Exception):
+    """An edit reached a node that stayed unreachable past the deadline: it may or may
+    not have been applied (the node, once back, replicates it if it was)."""
 
 
 class EditRefused(Exception):
@@ -44,9 +58,24 @@ def _check_budget(response: httpx.Response) -> httpx.Response:
     return response
 
 
+# The request certainly never reached the node: safe to send it elsewhere.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _idle_for_at_least(seconds: float):
+    """A tenacity stop: once the waits between attempts add up to `seconds` (counted
+    from the waits themselves, so an injected sleep makes it instant in tests)."""
+    return lambda state: state.idle_for >= seconds
+
+
 class Service:
     """One or more interchangeable base URLs: a request goes to the current one and
-    moves on to the next when it fails; a round where all fail backs off."""
+    moves on to the next when it fails; a round where all fail backs off.
+
+    A write that is not safe to repeat elsewhere (`unsure_ok=False`) moves on only
+    when the node certainly did not get it (connection refused, connect timeout, a
+    5xx answer); after a failure once it was sent (read timeout, connection reset)
+    it raises `Unsure` instead, so that the caller asks the same node again."""
 
     def __init__(self, http: httpx.AsyncClient, urls: list[str], start: int = 0,
                  sleep=None, attempts: int = 6):
@@ -54,18 +83,20 @@ class Service:
         self.current = start % len(urls)
         self.sleep, self.attempts = sleep, attempts
 
-    async def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    async def request(self, method: str, path: str, unsure_ok: bool = True, **kwargs) -> httpx.Response:
         async for attempt in retrying(self.sleep, self.attempts, (Unavailable,)):
             with attempt:
-                return await self._round(method, path, **kwargs)
+                return await self._round(method, path, unsure_ok, **kwargs)
 
-    async def _round(self, method: str, path: str, **kwargs) -> httpx.Response:
+    async def _round(self, method: str, path: str, unsure_ok: bool, **kwargs) -> httpx.Response:
         errors = []
         for _ in self.urls:
             url = self.urls[self.current]
             try:
                 response = await self.http.request(method, url + path, **kwargs)
             except httpx.TransportError as exc:
+                if not (unsure_ok or isinstance(exc, NOT_SENT)):
+                    raise Unsure(url, type(exc).__name__) from exc
                 errors.append(f"{url}: {type(exc).__name__}")
             else:
                 if response.status_code < 500:
@@ -87,6 +118,10 @@ class Service:
 
 
 class TextNodes(Service):
+    def __init__(self, *args, unsure_timeout: float = 30.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unsure_timeout = unsure_timeout
+
     async def document(self) -> dict:
         response = await self.request("GET", "/api/document")
         response.raise_for_status()
@@ -97,18 +132,48 @@ class TextNodes(Service):
         response.raise_for_status()
         return response.json()
 
-    async def spend(self, spend_id: str, agent_id: str, tokens: int) -> None:
+    async def spend(self, spend_id: str, agent_id: str, tokens: int) -> dict:
+        """Record tokens in the ledger; the budget as it stands after them. The ledger
+        merges spends by `spend_id` across nodes, so failing over is always safe. The
+        tokens are recorded even when the answer is 429 `budget_exhausted`."""
         body = {"spend_id": spend_id, "agent_id": agent_id, "tokens": tokens}
-        _check_budget(await self.request("POST", "/api/budget/spend", json=body)).raise_for_status()
+        response = _check_budget(await self.request("POST", "/api/budget/spend", json=body))
+        response.raise_for_status()
+        return response.json()
 
     async def submit(self, edit: dict) -> dict:
-        """The node's answer {edit_id, version, node_id}; the same `edit_id` retried
-        (here or on another node) is applied once."""
-        response = _check_budget(await self.request("POST", "/api/edits", json=edit))
+        """The node's answer {edit_id, version, node_id}. A node applies an `edit_id`
+        once, but another node only knows it after replication: so an edit goes to
+        another node only when the first certainly did not get it; after an unsure
+        failure the same node is asked again (it answers the first outcome, or
+        applies the edit now) until `unsure_timeout` s of waits, then OutcomeUnknown."""
+        try:
+            response = await self.request("POST", "/api/edits", unsure_ok=False, json=edit)
+        except Unsure as exc:
+            log.warning("edit_outcome_unsure", edit_id=edit["edit_id"], error=str(exc))
+            response = await self._again(exc.url, "/api/edits", edit)
+        _check_budget(response)
         if response.status_code >= 400:
             body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
             raise EditRefused(_error_code(response), str(body.get("detail", "")))
         return response.json()
+
+
+    async def _again(self, url: str, path: str, body: dict) -> httpx.Response:
+        extra = {} if self.sleep is None else {"sleep": self.sleep}
+        retrying_same = AsyncRetrying(
+            wait=backoff(), stop=_idle_for_at_least(self.unsure_timeout), reraise=True,
+            retry=retry_if_exception_type((httpx.TransportError, Unavailable)), **extra,
+        )
+        try:
+            async for attempt in retrying_same:
+                with attempt:
+                    response = await self.http.post(url + path, json=body)
+                    if response.status_code >= 500:
+                        raise Unavailable(f"{url}: {response.status_code}")
+                    return response
+        except (httpx.TransportError, Unavailable) as exc:
+            raise OutcomeUnknown(f"{url} got the edit, then stopped answering ({exc!r})") from exc
 
 
 class Chat(Service):

@@ -6,6 +6,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coedit.agent.protocol import Phase
 
+OPENAI_API_KEY = "$OPENAI_API_KEY"
+
 
 class AgentSettings(BaseSettings):
     """Run one AI agent until the session's token budget is spent."""
@@ -30,8 +32,7 @@ class AgentSettings(BaseSettings):
         "https://api.openai.com/v1", description="any OpenAI-compatible API base URL"
     )
     llm_api_key: SecretStr | None = Field(
-        default_factory=lambda: os.environ.get("OPENAI_API_KEY"),
-        description="the model's API key (default: $OPENAI_API_KEY)",
+        OPENAI_API_KEY, validate_default=True, description="the model's API key"
     )
     model: str = Field("gpt-4o-mini", description="the model name")
     max_edits: int = Field(0, ge=0, description="stop after this many applied edits (0: no limit)")
@@ -42,11 +43,25 @@ class AgentSettings(BaseSettings):
     context_chars: int = Field(
         700, ge=100, description="characters of the document one phase is shown"
     )
+    start_spread: float = Field(
+        2.0, ge=0, description="wait a random 0..N s before the first edit, so agents "
+        "started together do not all claim the same places at once",
+    )
+    unsure_edit_timeout: float = Field(
+        30.0, ge=0, description="how long to keep asking the node that got an edit and "
+        "then failed to answer before the edit's outcome is reported unknown",
+    )
     llm_timeout: float = Field(60.0, gt=0, description="seconds one model call may take")
     startup_timeout: float = Field(
         300.0, gt=0, description="seconds to wait for the services at start-up"
     )
     log_level: str = Field("info", description="debug, info, warning or error")
+
+    @field_validator("llm_api_key", mode="before")
+    @classmethod
+    def _key_from_openai_env(cls, value):
+        """The default reads OpenAI's own variable, as the `openai` client does."""
+        return os.environ.get("OPENAI_API_KEY") if value == OPENAI_API_KEY else value
 
     @field_validator("phases")
     @classmethod
