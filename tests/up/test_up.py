@@ -6,9 +6,11 @@ so the suite pays for two start-ups, not ten."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,8 +99,17 @@ def processes_mentioning(text: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def observed(tmp_path_factory) -> Observed:
-    root = tmp_path_factory.mktemp("up")
+def observed() -> Observed:
+    # Not under pytest's basetemp: a pytest starting meanwhile (another engineer's, on
+    # this shared machine) chmods it 0700, and PostgreSQL runs as another user here.
+    root = Path(tempfile.mkdtemp(prefix="coedit-up-test-"))
+    try:
+        return run_life_cycle(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_life_cycle(root: Path) -> Observed:
     seen = Observed(data_dir=root / "session")
     log = root / "first.log"
     up = start_up(seen.data_dir, log, "--agents", "3", "--budget", str(BUDGET))
