@@ -74,9 +74,11 @@ class Child:
 
     async def supervise(self) -> None:
         failures = 0
-        while True:
+        while not self.supervisor.stopping.is_set():
             started = time.monotonic()
             await self.start()
+            if self.supervisor.stopping.is_set():  # shutdown began while it was starting
+                await self.stop()
             await self._pump(self.process.stdout)
             self.exit_code = await self.process.wait()
             self.supervisor.save_state()
@@ -342,6 +344,11 @@ class Supervisor:
             await asyncio.gather(*(c.stop() for c in group))
         if self.api:
             self.api.should_exit = True
+        # Let the supervising tasks see the exits and end; one that was starting a
+        # process when the stop began stops it itself.
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=STOP_TIMEOUT)
+        await asyncio.gather(*(c.stop() for c in self.children))
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
