@@ -286,7 +286,7 @@ class Supervisor:
     def _announce(self, session, seconds: float) -> None:
         agents = sum(c.component.kind == "agent" for c in self.children)
         text_a = self.children[0].component.url
-        self.console.say(f"ready in {seconds:.1f} s: {agents} agents writing, "
+        self.console.say(f"ready in {seconds:.1f} s: {agents} agent{'' if agents == 1 else 's'} writing, "
                          f"budget {session.budget:,} tokens, data in {self.data_dir}")
         if self.web_url:
             self.console.say(f"open {self.web_url}")
