@@ -69,16 +69,15 @@ def free_sentences(text: str, claimed: list[Span]) -> list[Span]:
 
 
 def region_for_intent(text: str, size: int, key: str, claimed: list[Span]) -> Excerpt | None:
-    """A chunk to look for work in: among those with a free sentence, one that others
-    have claimed least, picked at random (seeded by `key`) so that agents spread over
-    the document. None when every sentence is claimed."""
+    """A chunk to look for work in, picked at random (seeded by `key`) in proportion
+    to its free sentences, so that agents spread over the whole document rather than
+    crowd the few places nobody has claimed yet. None when every sentence is claimed."""
     free = free_sentences(text, claimed)
-    candidates = [c for c in chunks(text, size) if any(overlaps(c, s) for s in free)]
-    if not candidates:
+    candidates = chunks(text, size)
+    weights = [sum(overlaps(chunk, s) for s in free) for chunk in candidates]
+    if not any(weights):
         return None
-    load = [sum(overlaps(chunk, span) for span in claimed) for chunk in candidates]
-    least = [chunk for chunk, n in zip(candidates, load) if n == min(load)]
-    start, end = random.Random(key).choice(least)
+    start, end = random.Random(key).choices(candidates, weights)[0]
     return excerpt(text, start, end)
 
 

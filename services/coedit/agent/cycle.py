@@ -54,7 +54,7 @@ class EditCycle:
     intent: IntentReply | None = None
     intent_id: str | None = None
     announced: bool = False
-    seen_window: str = ""  # the text around the anchor when the intent was chosen
+    seen_around: str = ""  # the anchor and its neighbour sentences when the intent was chosen
     where: Located | None = None
     operation: OperationReply | None = None
     occurrence: int | None = None
@@ -134,7 +134,7 @@ class EditCycle:
                 return self._cancel_because("the intent's anchor is not in the text")
             self.intent = self.intent.model_copy(update={"anchor": anchor})
         self.where = context.locate(self.text, anchor, near=region.start)
-        self.seen_window = self._window(self.size // 4).text
+        self.seen_around = self._window(1).text
         return State.ANNOUNCE
 
     def _rule_intent(self, region: Excerpt, claimed: list[Span], key: str) -> IntentReply:
@@ -166,10 +166,12 @@ class EditCycle:
             # The older intent keeps an overlapping place (the list is oldest first).
             if context.overlaps(span, self.where.span) and order.index(other.intent_id) < mine:
                 return self._cancel_because(f"{other.agent_id} claimed this place first")
-        nearby = self._claims_in(window)
-        if Phase.CONFIRM in self.phases and (nearby or window.text != self.seen_window):
+        # Overlapping claims are settled by the rule above; the model is asked only
+        # when the anchor's neighbours changed (is the change perhaps made already?).
+        if Phase.CONFIRM in self.phases and self._window(1).text != self.seen_around:
             messages = prompts.build(
-                Phase.CONFIRM, self.agent.author, window, claimed=nearby, intent=self._intent_json()
+                Phase.CONFIRM, self.agent.author, window, claimed=self._claims_in(window),
+                intent=self._intent_json(),
             )
             try:
                 reply = await self._ask(Phase.CONFIRM, messages)

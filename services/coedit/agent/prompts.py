@@ -39,74 +39,59 @@ class Author:
 
 
 _HEAD = {
-    "en": (
-        "You are {persona} (agent {agent_id}), one of several AI co-authors writing one "
-        "document at the same time.\nTopic: {topic}\nMake small, local, well-written changes "
-        "that keep the text coherent. Write in English."
-    ),
-    "ru": (
-        "Ты — {persona} (агент {agent_id}), один из нескольких ИИ-соавторов, которые "
-        "одновременно пишут один документ.\nТема: {topic}\nДелай небольшие точечные правки, "
-        "хорошо написанные и не ломающие связность текста. Пиши по-русски."
-    ),
+    "en": "You are {persona} (agent {agent_id}), one of several AI co-authors of one document.\n"
+          "Topic: {topic}\nWrite in English.",
+    "ru": "Ты — {persona} (агент {agent_id}), один из ИИ-соавторов общего документа.\n"
+          "Тема: {topic}\nПиши по-русски.",
 }
 
 _TASK = {
     "en": {
         Phase.INTENT: (
-            "Choose ONE small improvement in the excerpt in <document>: a new sentence after "
-            "an existing one, or a better version of a weak sentence. Never choose a place "
-            "another agent has claimed (<claimed>). The anchor is the place: copy it exactly, "
-            "character for character, from <document>; one whole sentence is best.\n"
-            'Answer with JSON only: {"anchor": "...", "summary": "what you will do, under 15 words"}'
+            "Pick ONE small improvement in <document>: a new sentence after a sentence, or a "
+            "better version of a weak one. Not a place in <claimed>. anchor: one sentence "
+            "copied exactly from <document>.\n"
+            'JSON only: {"anchor": "...", "summary": "under 15 words"}'
         ),
         Phase.CONFIRM: (
-            "You announced the intent in <intent>; meanwhile the text and the others' intents "
-            "(<claimed>) may have changed. Confirm only if nobody else claims the same place "
-            "and the change is not already in the text.\n"
-            'Answer with JSON only: {"confirm": true or false, "reason": "..."}'
+            "The text around your <intent> changed. Confirm if nobody in <claimed> has the "
+            "same place and the change is not already there.\n"
+            'JSON only: {"confirm": true|false, "reason": "..."}'
         ),
         Phase.GENERATE: (
-            "Write the change announced in <intent>. Operation types: insert_after or "
-            "insert_before (add text next to the anchor; begin or end it with a space), "
-            "replace (the anchor becomes the text), delete (remove the anchor). Copy the "
-            "anchor exactly from <document>. Add at most two sentences.\n"
-            'Answer with JSON only: {"type": "...", "anchor": "...", "text": "..."}'
+            "Write the change in <intent>. type: insert_after|insert_before (text with a "
+            "leading/trailing space), replace (anchor becomes text), delete. anchor copied "
+            "exactly from <document>. At most two sentences.\n"
+            'JSON only: {"type": "...", "anchor": "...", "text": "..."}'
         ),
         Phase.REVIEW: (
-            "Review a proposed change: <document> is the text before it, <operation> the "
-            "change, <after> the text after it. Approve if it fits the topic, reads well and "
-            "keeps the story coherent; reject otherwise.\n"
-            'Answer with JSON only: {"approve": true or false, "reason": "..."}'
+            "Review <operation>: <document> before, <after> after. Approve if it fits the "
+            "topic, reads well and keeps the story coherent.\n"
+            'JSON only: {"approve": true|false, "reason": "..."}'
         ),
     },
     "ru": {
         Phase.INTENT: (
-            "Выбери ОДНО небольшое улучшение во фрагменте из <document>: новое предложение "
-            "после существующего или более удачную версию слабого предложения. Не выбирай "
-            "место, которое уже заняли другие агенты (<claimed>). Якорь (anchor) — это место "
-            "правки: скопируй его из <document> точно, символ в символ; лучше всего одно "
-            "целое предложение.\n"
-            'Ответь только JSON: {"anchor": "...", "summary": "что ты сделаешь, до 15 слов"}'
+            "Выбери ОДНО небольшое улучшение в <document>: новое предложение после "
+            "существующего или лучшую версию слабого. Не место из <claimed>. anchor — одно "
+            "предложение, скопированное из <document> точно.\n"
+            'Только JSON: {"anchor": "...", "summary": "до 15 слов"}'
         ),
         Phase.CONFIRM: (
-            "Ты объявил намерение из <intent>; с тех пор текст и намерения других (<claimed>) "
-            "могли измениться. Подтверждай, только если никто другой не занял это же место "
-            "и такой правки ещё нет в тексте.\n"
-            'Ответь только JSON: {"confirm": true или false, "reason": "..."}'
+            "Текст вокруг твоего <intent> изменился. Подтверди, если никто в <claimed> не "
+            "занял это место и такой правки ещё нет.\n"
+            'Только JSON: {"confirm": true|false, "reason": "..."}'
         ),
         Phase.GENERATE: (
-            "Напиши правку, объявленную в <intent>. Типы операций: insert_after или "
-            "insert_before (добавить текст рядом с якорем; начни или закончи его пробелом), "
-            "replace (якорь заменяется текстом), delete (удалить якорь). Якорь скопируй "
-            "точно из <document>. Добавь не больше двух предложений.\n"
-            'Ответь только JSON: {"type": "...", "anchor": "...", "text": "..."}'
+            "Напиши правку из <intent>. type: insert_after|insert_before (текст с пробелом "
+            "в начале/конце), replace (якорь заменяется текстом), delete. anchor скопируй "
+            "точно из <document>. Не больше двух предложений.\n"
+            'Только JSON: {"type": "...", "anchor": "...", "text": "..."}'
         ),
         Phase.REVIEW: (
-            "Проверь предложенную правку: <document> — текст до неё, <operation> — правка, "
-            "<after> — текст после. Одобри, если она соответствует теме, хорошо написана и "
-            "сохраняет связность рассказа; иначе отклони.\n"
-            'Ответь только JSON: {"approve": true или false, "reason": "..."}'
+            "Оцени <operation>: <document> — до, <after> — после. Одобри, если правка в теме, "
+            "хорошо написана и не ломает связность.\n"
+            'Только JSON: {"approve": true|false, "reason": "..."}'
         ),
     },
 }

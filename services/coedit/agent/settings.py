@@ -41,10 +41,10 @@ class AgentSettings(BaseSettings):
         description="LLM phases to run; generate is required, the others fall back to rules",
     )
     context_chars: int = Field(
-        700, ge=100, description="characters of the document one phase is shown"
+        500, ge=100, description="characters of the document one phase is shown"
     )
     start_spread: float = Field(
-        2.0, ge=0, description="wait a random 0..N s before the first edit, so agents "
+        3.0, ge=0, description="wait a random 0..N s before the first edit, so agents "
         "started together do not all claim the same places at once",
     )
     unsure_edit_timeout: float = Field(

@@ -55,25 +55,27 @@ SENTENCES = {
     ],
 }
 
-# Clauses that a rewrite adds before a sentence's final punctuation.
+# Clauses that a rewrite adds before a sentence's final punctuation; the first
+# three fit any subject (they end composed sentences too).
 EMBELLISHMENTS = {
     "ru": [
         ", и от этого в комнате становилось теплее",
         " — тихо, чтобы никого не разбудить",
-        ", словно боялись спугнуть что-то важное",
         " под мягкий гул ночных дронов",
+        ", словно боялись спугнуть что-то важное",
         ", хотя никто их об этом не просил",
         ", и в их голосах впервые слышалась нежность",
     ],
     "en": [
         ", and the room grew a little warmer",
         " — quietly, so as not to wake anyone",
-        ", as if afraid to scare away something important",
         " under the soft hum of the night drones",
+        ", as if afraid to scare away something important",
         ", although nobody had asked them to",
         ", and for the first time their voices sounded tender",
     ],
 }
+ANY_SUBJECT = 3
 
 # Sentences a rewrite removes: the placeholder the seed's agents deleted first.
 PLACEHOLDERS = ["Документ начинается здесь.", "The document starts here."]
@@ -105,4 +107,44 @@ REVIEW_REASONS = {
 CONFIRM_REASONS = {
     "ru": {True: "место свободно, правки ещё нет", False: "это место уже занято или изменилось"},
     "en": {True: "the place is free and the change is not there yet", False: "the place is taken or has changed"},
+}
+
+# Material for composed sentences (a character and a deed, `{a}` the feminine past
+# ending in Russian), so that ten agents writing at once rarely repeat each other.
+CHARACTERS = {
+    "ru": [("Тика", "а"), ("Винт", ""), ("Мира", "а"), ("Лёва", ""), ("Буква", ""),
+           ("Робот-садовник", ""), ("Маленькая робот-няня Ида", "а")],
+    "en": [("Tika", ""), ("Bolt", ""), ("Mira", ""), ("Leo", ""), ("Letter", ""),
+           ("The gardener robot", ""), ("The little nanny robot Ida", "")],
+}
+
+DEEDS = {
+    "ru": [
+        "долго смотрел{a} на огни ремонтных дронов",
+        "тихо рассказал{a} малышам сказку про далёкую звезду",
+        "заметил{a}, что соседский мальчик грустит у окна",
+        "подумал{a}, что доброта похожа на свет, который нельзя выключить",
+        "записал{a} в тетрадь ещё один добрый поступок",
+        "спросил{a} у звёзд, что значит быть хорошим",
+        "починил{a} сломанный фонарь на детской площадке",
+        "впервые услышал{a}, как смеются дети во сне",
+        "оставил{a} на подоконнике записку со словами поддержки",
+        "научил{a} младших роботов говорить «спасибо»",
+        "полил{a} цветы у чужого дома",
+        "укрыл{a} уснувшего щенка своим тёплым пледом",
+    ],
+    "en": [
+        "watched the lights of the repair drones for a long time",
+        "quietly told the little ones a tale about a distant star",
+        "noticed that the boy next door was sad by the window",
+        "thought that kindness is like a light that cannot be switched off",
+        "wrote one more kind deed in the notebook",
+        "asked the stars what it means to be good",
+        "mended the broken lamp on the playground",
+        "heard for the first time how children laugh in their sleep",
+        "left a note of encouragement on the windowsill",
+        "taught the younger robots to say thank you",
+        "watered the flowers by a stranger's house",
+        "covered a sleeping puppy with a warm blanket",
+    ],
 }

@@ -11,7 +11,7 @@ from coedit.agent.prompts import detect_language
 from coedit.agent.protocol import CLAIMED, DOCUMENT, INTENT, OPERATION, Phase, find_phase, read_section
 from coedit.fake_llm import corpus
 
-REJECT_RATE = 0.15
+REJECT_RATE = 0.1
 
 
 def _json_section(text: str, tag: str, default):
@@ -41,10 +41,21 @@ def _rewrite(sentence: str, language: str, rng: random.Random) -> str:
     return body + rng.choice(corpus.EMBELLISHMENTS[language]) + ending
 
 
+def _composed(language: str, rng: random.Random) -> str:
+    name, ending = rng.choice(corpus.CHARACTERS[language])
+    deed = rng.choice(corpus.DEEDS[language]).format(a=ending)
+    extra = rng.choice(corpus.EMBELLISHMENTS[language][: corpus.ANY_SUBJECT] + [""])
+    return f"{name} {deed}{extra}."
+
+
 def _new_sentence(document: str, language: str, rng: random.Random) -> str:
+    """A story sentence not in the excerpt: from the corpus, or composed (hundreds of
+    variants), so that agents who see different excerpts rarely write the same one."""
     fresh = [s for s in corpus.SENTENCES[language] if s not in document]
-    sentence = rng.choice(fresh or corpus.SENTENCES[language])
-    return sentence if fresh and rng.random() < 0.6 else _rewrite(sentence, language, rng)
+    if fresh and rng.random() < 0.15:
+        return rng.choice(fresh)
+    sentence = _composed(language, rng)
+    return sentence if sentence not in document else _rewrite(sentence, language, rng)
 
 
 def _intent(document: str, claimed: list, language: str, rng: random.Random) -> dict:
