@@ -116,6 +116,8 @@ def test_diff_view_shows_an_inserted_sentence(story: Session, page):
     assert "Ночью роботы пели колыбельные." in " ".join(inserted.all_inner_texts())
     page.goto(story.url + f"/document?from={story.base}&to={story.base + 3}")
     shot(page, "document")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "document-dark")
 
 
 def test_version_slider_shows_a_past_version(story: Session, page):

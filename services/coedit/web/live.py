@@ -107,6 +107,7 @@ class Monitor:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     _texts: OrderedDict = field(default_factory=OrderedDict)  # version -> text, LRU
     _last_status: str = ""
+    _published_version: int | None = None
     _last_analytics: str = ""
 
     def __post_init__(self) -> None:
@@ -259,11 +260,15 @@ class Monitor:
         while True:
             try:
                 await self.check_nodes()
-                if await self.follow():
-                    self.hub.publish(self.document_event())
-                self.publish_status()
+                await self.follow()
+            except Unavailable as error:  # a node went away mid-read: next round
+                log.warning("reading the document failed", error=str(error))
             except Exception:  # a bug here must not stop the live view
                 log.exception("node watch failed")
+            if self.authorship and self.version != self._published_version:
+                self._published_version = self.version
+                self.hub.publish(self.document_event())
+            self.publish_status()
             self.started.set()
             await asyncio.sleep(self.settings.poll_interval)
 
@@ -289,13 +294,13 @@ class Monitor:
         node.lag_seconds = max((p["lag_seconds"] for p in replication["peers"]), default=0.0)
         return budget
 
-    async def follow(self) -> bool:
-        """Read new edits from the first node that is up and replay them; True if
-        the version moved. At the node's current version the replay is checked
-        against its text (and corrected, attributing the difference to no one)."""
+    async def follow(self) -> None:
+        """Read new edits from the first node that is up and replay them. Once
+        caught up, the replay is checked against the node's text (and corrected,
+        attributing the difference to no one)."""
         source = next((n for n in self.nodes if n.up), None)
         if source is None:
-            return False
+            return
         if source.url != self.followed:
             log.info("following text node", url=source.url, node_id=source.node_id)
             self.followed = source.url
@@ -311,12 +316,11 @@ class Monitor:
             if len(page) < EDIT_PAGE:
                 break
         if self.version == before:
-            return False
+            return
         document = await self.upstream.get(f"{source.url}/api/document")
         if document["version"] == self.version and document["text"] != self.authorship.text:
             log.info("replay differs from the node's text; corrected", version=self.version)
             self.authorship.correct(self.version, UNKNOWN, document["text"])
-        return True
 
     async def _replay(self, url: str, edit: dict) -> None:
         version = edit["version"]
