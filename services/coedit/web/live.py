@@ -148,7 +148,8 @@ class Monitor:
 
     def agents(self, now: datetime | None = None) -> list[Agent]:
         """Every agent seen in chat, analytics or the runner's status, with a state:
-        the runner's when given, else `stopped` once the budget is spent, else
+        the runner's when it says the process is not running (`finished`,
+        `restarting`, `stopped`, ...); else `stopped` once the budget is spent, else
         `writing` with an open intent, `active` if seen within a minute, `idle`."""
         now = now or datetime.now(UTC)
         figures = {f["agent_id"]: f for f in self.agent_figures}
@@ -159,8 +160,9 @@ class Monitor:
             seen = [t for t in (_parse_ts(message and message.get("ts")),
                                 _parse_ts(figures.get(name, {}).get("last_seen"))) if t]
             last_seen = max(seen) if seen else None
-            if name in self.agent_status:
-                state = self.agent_status[name].get("state", "unknown")
+            runner_state = self.agent_status.get(name, {}).get("state")
+            if runner_state and runner_state != "running":
+                state = runner_state
             elif self.budget and self.budget.get("exhausted"):
                 state = "stopped"
             elif last_seen and (now - last_seen).total_seconds() < ACTIVE_SECONDS:
