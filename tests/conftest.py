@@ -1,6 +1,8 @@
 """Fixtures shared by every test: real, throwaway PostgreSQL and Redis servers on
 free ports, and a factory for coedit's own commands as processes."""
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,18 +16,22 @@ AUTH = {"Authorization": f"Bearer {AUTH_TOKEN}"}
 
 
 @pytest.fixture
-def postgres_factory(tmp_path: Path) -> Iterator:
-    """Call it to get a new, empty PostgreSQL server (one per text node, like production)."""
+def postgres_factory() -> Iterator:
+    """Call it to get a new, empty PostgreSQL server (one per text node, like production).
+    Data lives outside pytest's temporary folder: pytest resets that folder to mode
+    0700 when a run starts, and the server (not root) would lose access to it."""
     servers: list[PostgresServer] = []
+    base = Path(tempfile.mkdtemp(prefix="coedit-test-pg-"))
 
     def make(name: str = "pg") -> PostgresServer:
-        server = PostgresServer(tmp_path / f"{name}-{len(servers)}", fsync=False).start()
+        server = PostgresServer(base / f"{name}-{len(servers)}", fsync=False).start()
         servers.append(server)
         return server
 
     yield make
     for server in servers:
         server.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,18 +1,20 @@
 """Every bad request gets its documented status and a JSON body, and changes nothing."""
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import httpx
 import pytest
 
-from tests.conftest import AUTH
+from coedit.local.processes import ServiceProcess
+from coedit.local.servers import PostgresServer
+from tests.conftest import AUTH, AUTH_TOKEN
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    from coedit.local.servers import PostgresServer
-    from coedit.local.processes import ServiceProcess
-    from tests.conftest import AUTH_TOKEN
-
-    base = tmp_path_factory.mktemp("bad-input")
+def node():
+    base = Path(tempfile.mkdtemp(prefix="coedit-test-bad-input-"))
     database = PostgresServer(base / "pg", fsync=False).start()
     process = ServiceProcess(
         "text-node",
@@ -24,6 +26,7 @@ def node(tmp_path_factory):
     yield process
     process.stop()
     database.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def edit(op: dict, **extra) -> dict:

@@ -122,7 +122,10 @@ class PostgresServer:
             _as_user(
                 self.user,
                 [str(self.bindir / "initdb"), "-D", str(self.data_dir), "-A", "trust",
-                 "-U", "postgres", "-E", "UTF8", "--locale", "C.UTF-8"],
+                 "-U", "postgres", "-E", "UTF8", "--locale", "C.UTF-8",
+                 # a new, empty cluster: its first checkpoint syncs it; waiting for a
+                 # full sync here made a fresh `coedit up` three times slower
+                 "--no-sync"],
             ),
             check=True,
             capture_output=True,
