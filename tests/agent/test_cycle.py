@@ -43,7 +43,7 @@ async def test_an_older_intent_on_the_same_place_wins(make_agent, peers, model):
     peers.messages.append({"type": "edit_intent", "agent_id": "b2", "intent_id": "b2:i1",
                            "summary": "theirs", "anchor": ANCHOR, "id": "0-1"})
     outcome = await cycle.run()
-    assert not outcome.applied and "b2 claimed this place first" in outcome.reason
+    assert not outcome.applied and outcome.contended and "b2 claimed this place first" in outcome.reason
     comment = peers.of_type("edit_comment")[0]
     assert comment["ref"] == cycle.intent_id and "b2" in comment["text"]
     assert peers.of_type("intent_status")[-1]["status"] == "cancelled"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.conftest import AUTH, AUTH_TOKEN
+from tests.conftest import AUTH_TOKEN
 from coedit.local.processes import ServiceProcess
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster, text_cluster_factory  # noqa: F401
 

@@ -37,6 +37,7 @@ class State(StrEnum):
 class Outcome:
     applied: bool = False
     busy: bool = False  # every place was claimed by others: nothing was asked or announced
+    contended: bool = False  # an older intent took the same place
     reason: str | None = None  # why it was cancelled
     edit: dict | None = None  # the text node's answer
     llm_calls: int = 0
@@ -165,6 +166,7 @@ class EditCycle:
         for span, other in self._spans_of_others():
             # The older intent keeps an overlapping place (the list is oldest first).
             if context.overlaps(span, self.where.span) and order.index(other.intent_id) < mine:
+                self.outcome.contended = True
                 return self._cancel_because(f"{other.agent_id} claimed this place first")
         # Overlapping claims are settled by the rule above; the model is asked only
         # when the anchor's neighbours changed (is the change perhaps made already?).

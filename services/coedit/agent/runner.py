@@ -79,6 +79,8 @@ async def run_agent(agent: Agent, sleep=None) -> int:
             if outcome.busy:  # others hold every place: wait for one, minding the budget
                 await agent.check_budget()
                 await pause(random.uniform(0.2, 1.0))
+            elif outcome.contended:  # agents that collided spread out before trying again
+                await pause(random.uniform(0.5, 2.0))
     except BudgetExhausted:
         reason = "budget_exhausted"
         await _release(cycle, "the token budget is spent")
