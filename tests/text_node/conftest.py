@@ -36,7 +36,8 @@ def text_cluster_factory(postgres_factory, tmp_path):
     Every node started is stopped at teardown, whatever the test did."""
     started: list[ServiceProcess] = []
 
-    def make(token_budget: int = 1_000_000, initial_text: str = INITIAL_TEXT, sync_interval: float = 0.3):
+    def make(token_budget: int = 1_000_000, initial_text: str = INITIAL_TEXT, sync_interval: float = 0.3,
+             env: dict[str, str] | None = None):
         names = ["a", "b", "c"]
         ports = {name: free_port() for name in names}
         nodes = {}
@@ -48,7 +49,7 @@ def text_cluster_factory(postgres_factory, tmp_path):
                 ["--node-id", name, "--database-url", database.url, "--peers", peers,
                  "--token-budget", str(token_budget), "--auth-token", AUTH_TOKEN,
                  "--initial-text", initial_text, "--sync-interval", str(sync_interval)],
-                tmp_path, name=f"text-{name}", port=ports[name],
+                tmp_path, name=f"text-{name}", port=ports[name], env=env,
             )
         started.extend(nodes.values())
         for node in nodes.values():

@@ -123,7 +123,7 @@ class LogPage(BaseModel):
     epoch: str
     genesis: str
     records: list[LogRecord]
-    last_seq: int
+    last_seq: int = Field(description="the log position this page covers up to (the next `after`)")
 
 
 class SyncRequest(BaseModel):

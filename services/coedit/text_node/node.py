@@ -4,9 +4,11 @@ the changes queued while the previous commit was in flight share the next one.""
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
 from coedit.common.errors import ApiError
@@ -18,6 +20,7 @@ from coedit.text_node.settings import TextNodeSettings
 from coedit.text_node.store import Batch, LogRow, Store, decode, encode
 
 log = structlog.get_logger(__name__)
+tracer = trace.get_tracer("coedit.text_node")
 
 EDITS = Counter("coedit_text_edits_total", "Edits answered by this node", ["outcome"])
 VERSION = Gauge("coedit_text_version", "Edits this node holds (its document version)")
@@ -45,6 +48,9 @@ class Committed:
 @dataclass
 class Work:
     future: asyncio.Future
+    # the trace of the request that queued the work, so replicating its records
+    # to the peers shows up in the same trace
+    trace_context: otel_context.Context = field(default_factory=otel_context.get_current, kw_only=True)
 
 
 @dataclass
@@ -80,7 +86,7 @@ class TextNode:
         self.epoch = ""
         self.last_seq = 0
         self.cursors: dict[str, tuple[str, int]] = {}
-        self.on_commit: list = []  # callbacks(prev_seq, [LogRecord]) run after each commit
+        self.on_commit: list = []  # callbacks(prev_seq, records, trace contexts) after each commit
         self._history_chars = self._history_versions = self._since_compaction = 0
         self._writer: asyncio.Task | None = None
         TOKENS_LIMIT.set(settings.token_budget)
@@ -139,8 +145,9 @@ class TextNode:
             await self._process(items)
 
     async def _process(self, items: list[Work]) -> None:
-        batch, outcomes = Batch(), []
+        batch, outcomes, contexts = Batch(), [], []
         for item in items:
+            staged = len(batch.log)
             try:
                 outcomes.append(self._apply(item, batch))
             except ApiError as error:
@@ -148,9 +155,10 @@ class TextNode:
             except Exception:  # a bug must not stop the writer; the request gets a 500
                 log.exception("could not apply a change", work=type(item).__name__)
                 outcomes.append(ApiError(500, "internal_error", "the node could not apply this change"))
+            contexts += [item.trace_context] * (len(batch.log) - staged)
         prev_seq = self.last_seq
         try:
-            with COMMIT_SECONDS.time():
+            with COMMIT_SECONDS.time(), joined_span("text.group_commit", [i.trace_context for i in items]):
                 seqs = await self.store.commit(batch) if batch else []
         except Exception:
             log.exception("commit failed; reloading the document from the database")
@@ -164,14 +172,15 @@ class TextNode:
         self._publish()
         for item, outcome in zip(items, outcomes):
             _settle(item.future, outcome)
-        records = [
-            LogRecord(seq=seq, kind=row.kind, record_id=row.record_id, origin=row.origin,
-                      update=encode(row.update))
-            for seq, row in zip(seqs, batch.log) if seq
+        committed = [
+            (LogRecord(seq=seq, kind=row.kind, record_id=row.record_id, origin=row.origin,
+                       update=encode(row.update)), context)
+            for seq, row, context in zip(seqs, batch.log, contexts) if seq
         ]
+        records = [record for record, _ in committed]
         if records:
             for callback in self.on_commit:
-                callback(prev_seq, records)
+                callback(prev_seq, records, [context for _, context in committed])
         self._since_compaction += len(records)
         if self._since_compaction >= COMPACT_EVERY:
             await self.store.save_crdt_snapshot(self.last_seq, self.doc.doc.get_update())
@@ -289,6 +298,20 @@ class TextNode:
             return None
         _, text, deltas = found
         return await asyncio.to_thread(history.replay, text, deltas)
+
+
+def joined_span(name: str, contexts: list[otel_context.Context]):
+    """A span for work done for several requests at once (a group commit, a push):
+    a child of the first request's span, linked to the others'."""
+    links = {
+        (span_context.trace_id, span_context.span_id): trace.Link(span_context)
+        for span_context in (trace.get_current_span(c).get_span_context() for c in contexts[1:])
+        if span_context.is_valid
+    }
+    return tracer.start_as_current_span(
+        name, context=contexts[0] if contexts else None,
+        links=list(links.values()), attributes={"coedit.requests": len(contexts)},
+    )
 
 
 def _settle(future: asyncio.Future, outcome) -> None:

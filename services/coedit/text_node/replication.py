@@ -31,7 +31,7 @@ from coedit.text_node.models import (
     SyncRequest,
     SyncResponse,
 )
-from coedit.text_node.node import RemoteWork, TextNode
+from coedit.text_node.node import RemoteWork, TextNode, joined_span
 from coedit.text_node.store import decode, encode
 
 log = structlog.get_logger(__name__)
@@ -97,29 +97,41 @@ class Replicator:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- push --
-    def _enqueue_push(self, prev_seq: int, records: list[LogRecord]) -> None:
+    def _enqueue_push(self, prev_seq: int | None, records: list[LogRecord], contexts: list) -> None:
+        """Push what this node's own clients wrote; what it received from one peer the
+        others get from that peer (or, if cut off from it, from our log by pulling)."""
+        own = [(r, c) for r, c in zip(records, contexts) if r.origin == self.node.node_id and r.kind != "sync"]
+        if not own:
+            return
+        if len(own) < len(records):
+            prev_seq = None  # not every record since prev_seq: the peer must not move its cursor
+        records, contexts = [r for r, _ in own], [c for _, c in own]
         for peer in self.peers:
             try:
-                peer.outbox.put_nowait((prev_seq, records))
+                peer.outbox.put_nowait((prev_seq, records, contexts))
             except asyncio.QueueFull:
                 pass  # the peer is far behind; its pull will fetch these
 
     async def _push_loop(self, peer: Peer) -> None:
         while True:
-            prev_seq, records = await peer.outbox.get()
+            prev_seq, records, contexts = await peer.outbox.get()
             while not peer.outbox.empty() and len(records) < PAGE:
-                _, more = peer.outbox.get_nowait()
-                records = records + more
+                more_prev, more, more_contexts = peer.outbox.get_nowait()
+                if more_prev is None:
+                    prev_seq = None
+                records, contexts = records + more, contexts + more_contexts
             body = {
                 "node_id": self.node.node_id, "epoch": self.node.epoch,
                 "genesis": self.node.doc.genesis, "after_seq": prev_seq,
                 "records": [r.model_dump() for r in records],
             }
-            try:
-                response = await self.client.post(f"{peer.url}/internal/records", json=body)
-                response.raise_for_status()
-            except httpx.HTTPError as error:
-                self._failed(peer, error)
+            with joined_span("replication.push", contexts) as span:
+                span.set_attributes({"coedit.peer": peer.label, "coedit.records": len(records)})
+                try:
+                    response = await self.client.post(f"{peer.url}/internal/records", json=body)
+                    response.raise_for_status()
+                except httpx.HTTPError as error:
+                    self._failed(peer, error)
 
     # -- pull and check --
     async def _sync_loop(self, peer: Peer) -> None:
@@ -142,7 +154,8 @@ class Replicator:
         while True:
             after = 0 if full_resync else self._cursor(peer)
             response = await self.client.get(
-                f"{peer.url}/internal/log", params={"after": after, "limit": PAGE}
+                f"{peer.url}/internal/log",
+                params={"after": after, "limit": PAGE, "skip_origin": self.node.node_id},
             )
             response.raise_for_status()
             page = LogPage.model_validate_json(response.content)
@@ -151,7 +164,7 @@ class Replicator:
             if page.epoch != self.node.cursors.get(page.node_id, (page.epoch, 0))[0] and after:
                 full_resync = True  # the peer's database is new: start from its beginning
                 continue
-            if page.records:
+            if page.last_seq > after:  # records, or only ours: either way the cursor moves
                 await self.node.submit(
                     RemoteWork, peer=page.node_id, epoch=page.epoch, records=page.records,
                     after_seq=after, last_seq=page.last_seq,

@@ -171,11 +171,20 @@ class Store:
         return {r["peer"]: (r["epoch"], r["seq"]) for r in rows}
 
     # -- reads for the API and for peers --
-    async def log_page(self, after: int, limit: int) -> list[asyncpg.Record]:
-        return await self.pool.fetch(
-            "SELECT seq, kind, record_id, origin, update FROM log WHERE seq > $1 ORDER BY seq LIMIT $2",
-            after, limit,
-        )
+    async def log_page(self, after: int, limit: int, skip_origin: str = "") -> tuple[list[asyncpg.Record], int]:
+        """Records after `after` (leaving out those `skip_origin` made: the caller has
+        them) and the position the page covers up to."""
+        async with self.pool.acquire() as conn:
+            # rows up to the current maximum are all committed: one writer, in seq order
+            covered = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM log")
+            rows = await conn.fetch(
+                "SELECT seq, kind, record_id, origin, update FROM log"
+                " WHERE seq > $1 AND seq <= $2 AND origin <> $3 ORDER BY seq LIMIT $4",
+                after, covered, skip_origin, limit,
+            )
+        if len(rows) == limit:
+            covered = rows[-1]["seq"]
+        return rows, max(covered, after)
 
     async def edits_after(self, after_version: int, limit: int) -> list[asyncpg.Record]:
         return await self.pool.fetch(

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from coedit.common.auth import require_token
 from coedit.common.errors import ApiError
@@ -43,8 +43,9 @@ async def log_page(
     node: Node,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    skip_origin: Annotated[str, Query(max_length=200)] = "",
 ) -> LogPage:
-    rows = await node.store.log_page(after, limit)
+    rows, covered = await node.store.log_page(after, limit, skip_origin)
     records = [
         LogRecord(seq=r["seq"], kind=r["kind"], record_id=r["record_id"], origin=r["origin"],
                   update=encode(r["update"]))
@@ -52,7 +53,7 @@ async def log_page(
     ]
     return LogPage(
         node_id=node.node_id, epoch=node.epoch, genesis=node.doc.genesis, records=records,
-        last_seq=records[-1].seq if records else after,
+        last_seq=covered,
     )
 
 
@@ -60,7 +61,8 @@ class Push(BaseModel):
     node_id: str
     epoch: str
     genesis: str
-    after_seq: int
+    after_seq: int | None = Field(description="the sender's log position before these records; "
+                                  "null when they are not every record after it")
     records: list[LogRecord]
 
 
