@@ -24,6 +24,11 @@ PLURALS = {
     "Ingress": "ingresses",
     consts.KIND: consts.PLURAL,
 }
+# What a session owns besides its Secret, by apiVersion and kind: listed on every resync.
+CHILD_KINDS = [
+    ("v1", "ConfigMap"), ("v1", "Service"), ("apps/v1", "StatefulSet"), ("apps/v1", "Deployment"),
+    ("policy/v1", "PodDisruptionBudget"), ("networking.k8s.io/v1", "NetworkPolicy"), ("networking.k8s.io/v1", "Ingress"),
+]
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
@@ -144,6 +149,11 @@ class KubeClient:
             f"{path_of(obj)}/status", content=json.dumps({"status": changes}).encode(),
             headers={"Content-Type": "application/merge-patch+json"},
         ))
+
+    async def delete(self, obj: dict) -> None:
+        response = await self.http.delete(path_of(obj))
+        if response.status_code != 404:
+            self._check(response)
 
     async def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict]:
         response = await self.http.get(object_path(api_version, kind, namespace),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import kopf
 
 from coedit_operator import consts
-from coedit_operator.kube import KubeClient, KubeError
+from coedit_operator.kube import CHILD_KINDS, KubeClient, KubeError
 from coedit_operator.objects import desired_objects
 from coedit_operator.reader import TextReader, TextReading
 from coedit_operator.session_objects import internal_secret, new_secret_values
@@ -31,6 +31,7 @@ class Context:
     now: str
     reading: TextReading | None = None
     children: list[Child] = field(default_factory=list)
+    orphans: list[dict] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
     status: SessionStatus | None = None
 
@@ -74,13 +75,31 @@ async def read_text_service(ctx: Context) -> None:
 
 
 async def observe_children(ctx: Context) -> None:
-    """One labelled LIST per kind rather than a GET per child."""
+    """One labelled LIST per kind rather than a GET per child; what this session owns
+    but no longer wants (fewer nodes or groups, no ingress host) is noted for pruning."""
     desired = [adopted(ctx.body, obj) for obj in desired_objects(ctx.session, ctx.config)]
-    kinds = sorted({(obj["apiVersion"], obj["kind"]) for obj in desired})
     selector = f"{consts.LABEL_INSTANCE}={ctx.session.name},{consts.LABEL_MANAGED_BY}={consts.OPERATOR_NAME}"
-    listed = await asyncio.gather(*(ctx.kube.list(*kind, ctx.session.namespace, selector) for kind in kinds))
-    live = {(kind, item["metadata"]["name"]): item for kind, items in zip(kinds, listed) for item in items}
-    ctx.children = [Child(obj, live.get(((obj["apiVersion"], obj["kind"]), obj["metadata"]["name"]))) for obj in desired]
+    listed = await asyncio.gather(*(ctx.kube.list(*kind, ctx.session.namespace, selector) for kind in CHILD_KINDS))
+    live = {(kind, item["metadata"]["name"]): item for kind, items in zip(CHILD_KINDS, listed) for item in items}
+    keys = [((obj["apiVersion"], obj["kind"]), obj["metadata"]["name"]) for obj in desired]
+    ctx.children = [Child(obj, live.get(key)) for obj, key in zip(desired, keys)]
+    wanted = set(keys)
+    ctx.orphans = [
+        {**item, "apiVersion": kind[0], "kind": kind[1]} for (kind, name), item in live.items()
+        if (kind, name) not in wanted and owned_by(item, ctx.body)
+    ]
+
+
+def owned_by(obj: dict, owner: dict) -> bool:
+    uid = owner["metadata"].get("uid")
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in obj["metadata"].get("ownerReferences") or [])
+
+
+async def prune_children(ctx: Context) -> None:
+    """Delete children this session owns but its spec no longer asks for."""
+    for orphan in ctx.orphans:
+        await ctx.kube.delete(orphan)
+        ctx.applied.append(f"-{orphan['kind']}/{orphan['metadata']['name']}")
 
 
 async def apply_children(ctx: Context) -> None:
@@ -106,7 +125,7 @@ async def update_status(ctx: Context) -> None:
                    message=f"applied {len(ctx.applied)}: {', '.join(ctx.applied[:10])}"[:1000])
 
 
-STEPS = [ensure_secret, read_text_service, observe_children, apply_children, update_status]
+STEPS = [ensure_secret, read_text_service, observe_children, apply_children, prune_children, update_status]
 
 
 async def write_status(kube: KubeClient, body: dict, old: SessionStatus, new: SessionStatus) -> None:

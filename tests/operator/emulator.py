@@ -29,9 +29,13 @@ CES = f"/apis/{consts.API_VERSION}/namespaces/{{ns}}/{consts.PLURAL}"
 class Emulator(KubernetesEmulator):
     """kmock plus what kopf relies on: a resourceVersion bumped on every write (kopf
     waits for its own patches to come back through the watch), `generation` bumped on
-    spec changes, and names for objects created with generateName (Events)."""
+    spec changes, names for objects created with generateName (Events), and lists
+    filtered by label selectors.
+    It keeps only the requests in flight in its log: kmock matches each request against
+    the whole log, which is quadratic over a long run (tests here read objects, not requests)."""
 
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(2), init=False)
+
 
     async def _handle(self, request):
         if request.resource is not None and isinstance(request.data, (dict, list)):
@@ -51,7 +55,21 @@ class Emulator(KubernetesEmulator):
                 key = (request.resource, request.namespace, request.name)
                 if "spec" in request.data and request.subresource != "status" and key in self.objects:
                     meta["generation"] = (self.objects[key].get("metadata", {}).get("generation") or 0) + 1
-        return await super()._handle(request)
+        try:
+            return await super()._handle(request)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._requests.remove(request)
+
+    async def _serve_list(self, request):
+        """Honour equality-based `labelSelector` (kmock lists everything)."""
+        listing = await super()._serve_list(request)
+        selector = request.params.get("labelSelector")
+        if selector:
+            wanted = dict(term.split("=", 1) for term in selector.split(","))
+            listing["items"] = [item for item in listing["items"]
+                                if wanted.items() <= (item.get("metadata", {}).get("labels") or {}).items()]
+        return listing
 
     def _check_tests(self, request) -> None:
         """A JSON patch whose `test` fails is 422 Unprocessable, as kube-apiserver answers."""

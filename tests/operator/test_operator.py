@@ -177,6 +177,14 @@ async def test_a_spec_change_updates_the_children(kmock, operator, client):
     assert peers.count(",") == 2  # b, c and the new d
     assert children(kmock)["configmaps/demo-config"]["data"]["COEDIT_TOPIC"] == "lighthouses"
     assert web["spec"]["template"]["metadata"]["annotations"][consts.ANNOTATION_CONFIG_HASH]
+    # Fewer nodes, another group, an ingress: what is no longer wanted goes, the new comes.
+    await client.patch(CR, json={"spec": {"textNodes": {"count": 2}, "ingress": {"host": "x.example.com"},
+                                          "agents": {"groups": [{"name": "poets"}]}}},
+                       headers={"Content-Type": "application/merge-patch+json"})
+    await eventually(lambda: "ingresses/demo-web" in children(kmock))
+    await eventually(lambda: not {"statefulsets/demo-text-c", "statefulsets/demo-text-d", "services/demo-text-d",
+                                  "deployments/demo-agent-writers"} & children(kmock).keys())
+    assert "deployments/demo-agent-poets" in children(kmock)
 
 
 async def test_a_spent_budget_stops_the_agents_and_completes_the_session(kmock, operator, client, text):
