@@ -11,6 +11,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -75,3 +77,33 @@ def template(helm: Path, tmp_path_factory) -> Callable[..., list[dict]]:
         return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
     return render
+
+
+def by_kind(objects: list[dict], kind: str) -> list[dict]:
+    return [obj for obj in objects if obj["kind"] == kind]
+
+
+def one(objects: list[dict], kind: str, name: str | None = None) -> dict:
+    found = [obj for obj in by_kind(objects, kind) if name is None or obj["metadata"]["name"] == name]
+    assert len(found) == 1, f"{len(found)} {kind} {name or ''}"
+    return found[0]
+
+
+def coeditsession_schema() -> dict:
+    crd = yaml.safe_load((ROOT / "crds" / "coeditsession.yaml").read_text())
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def validate_all(objects: list[dict]) -> None:
+    """Core objects strictly; our custom resources against their CRDs or structurally."""
+    for obj in objects:
+        if obj["kind"] == "CoEditSession":
+            jsonschema.validate(obj, coeditsession_schema())
+        elif obj["kind"] in ("KopfPeering", "ClusterKopfPeering"):
+            assert obj["apiVersion"] == "kopf.dev/v1" and set(obj) <= {"apiVersion", "kind", "metadata"}
+            assert ("namespace" in obj["metadata"]) == (obj["kind"] == "KopfPeering")
+        elif obj["kind"] == "ServiceMonitor":
+            assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+            assert obj["spec"]["selector"]["matchLabels"] and obj["spec"]["endpoints"]
+        else:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)

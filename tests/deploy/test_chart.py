@@ -7,19 +7,15 @@ kopf peering objects and the ServiceMonitor are checked structurally."""
 
 import json
 import re
-from pathlib import Path
 
-import jsonschema
-import kubernetes_validate
 import pytest
 import yaml
 
 from coedit_operator import consts, kube
 from coedit_operator.settings import OperatorSettings
 
-from conftest import CHART, K8S_VERSION, NAMESPACE, ROOT, run_helm
+from tests.deploy.conftest import CHART, NAMESPACE, ROOT, by_kind, one, run_helm, validate_all
 
-CRD_KINDS = {"CoEditSession", "KopfPeering", "ClusterKopfPeering", "ServiceMonitor"}
 EVERYTHING = {
     "operator": {"replicas": 2, "resyncInterval": 5, "textUrlTemplate": "http://{name}-text-{node}.{namespace}:8000"},
     "llm": {"apiKey": "sk-test"},
@@ -33,39 +29,9 @@ EVERYTHING = {
 WATCHED = ["team-a", "team-b"]
 
 
-def by_kind(objects: list[dict], kind: str) -> list[dict]:
-    return [obj for obj in objects if obj["kind"] == kind]
-
-
-def one(objects: list[dict], kind: str, name: str | None = None) -> dict:
-    found = [obj for obj in by_kind(objects, kind) if name is None or obj["metadata"]["name"] == name]
-    assert len(found) == 1, f"{len(found)} {kind} {name or ''}"
-    return found[0]
-
-
 def operator_env(objects: list[dict]) -> dict[str, str]:
     container = one(objects, "Deployment", "coedit-operator")["spec"]["template"]["spec"]["containers"][0]
     return {var["name"]: var["value"] for var in container["env"]}
-
-
-def coeditsession_schema() -> dict:
-    crd = yaml.safe_load((ROOT / "crds" / "coeditsession.yaml").read_text())
-    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-
-
-def validate_all(objects: list[dict]) -> None:
-    """Core objects strictly; our custom resources against their CRDs or structurally."""
-    for obj in objects:
-        if obj["kind"] == "CoEditSession":
-            jsonschema.validate(obj, coeditsession_schema())
-        elif obj["kind"] in ("KopfPeering", "ClusterKopfPeering"):
-            assert obj["apiVersion"] == "kopf.dev/v1" and set(obj) <= {"apiVersion", "kind", "metadata"}
-            assert ("namespace" in obj["metadata"]) == (obj["kind"] == "KopfPeering")
-        elif obj["kind"] == "ServiceMonitor":
-            assert obj["apiVersion"] == "monitoring.coreos.com/v1"
-            assert obj["spec"]["selector"]["matchLabels"] and obj["spec"]["endpoints"]
-        else:
-            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
 def test_lint_is_clean(helm, tmp_path):
