@@ -44,7 +44,8 @@ def test_lint_is_clean(helm, tmp_path):
 
 
 def test_chart_crd_is_the_generated_crd():
-    assert (CHART / "crds" / "coeditsession.yaml").read_bytes() == (ROOT / "crds" / "coeditsession.yaml").read_bytes()
+    copy, generated = CHART / "crds" / "coeditsession.yaml", ROOT / "crds" / "coeditsession.yaml"
+    assert copy.read_bytes() == generated.read_bytes(), "run: python -m tests.deploy.test_manifests"
 
 
 def test_default_render_validates_strictly(template):

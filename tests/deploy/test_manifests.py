@@ -1,6 +1,7 @@
 """manifests/install.yaml and manifests/observability/ are rendered from the chart;
-these tests fail when they are stale. Regenerate them with
-`python -m tests.deploy.test_manifests` (from the repository root)."""
+these tests fail when they are stale. After a change to the chart or to
+crds/coeditsession.yaml, run `python -m tests.deploy.test_manifests` (from the
+repository root): it copies the CRD into the chart and renders them all again."""
 
 import json
 
@@ -31,6 +32,8 @@ def render(helm, name: str) -> str:
 
 
 def write_all() -> None:
+    """Copy the generated CRD into the chart, then render every manifest from it."""
+    (CHART / "crds" / "coeditsession.yaml").write_bytes((ROOT / "crds" / "coeditsession.yaml").read_bytes())
     helm = helm_binary()
     for name in RENDERED:
         (ROOT / "manifests" / name).write_text(render(helm, name))
