@@ -268,3 +268,9 @@ def test_notes_tell_how_to_create_a_first_session(helm):
     notes = result.stdout.split("NOTES:", 1)[1]
     assert "kubectl apply -f manifests/examples/robots-story.yaml" in notes
     assert "port-forward svc/NAME-web" in notes and "port-forward svc/coedit-jaeger 16686" in notes
+
+
+def test_values_schema_limits_match_the_operator():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["properties"]["sessions"]["propertyNames"]["maxLength"] == consts.MAX_SESSION_NAME
+    assert schema["properties"]["image"]["properties"]["runAsUser"]["minimum"] == 1
