@@ -99,7 +99,7 @@ def test_rbac_is_exactly_what_the_operator_does(template):
     for plural in children:  # listed by label, created, server-side applied, pruned
         assert granted[plural] == {"list", "create", "patch", "delete"}, plural
     assert granted["secrets"] == {"get", "create"}  # created once, never listed or changed
-    assert granted[consts.PLURAL] == {"get", "list", "watch", "patch"}
+    assert granted[consts.PLURAL] == {"list", "watch", "patch"}  # kopf watches; progress in annotations
     assert granted["coeditsessions/status"] == {"patch"}
     assert granted["events"] == {"create"}
     framework = rules_by_resource(one(objects, "ClusterRole", "coedit-operator-framework"))

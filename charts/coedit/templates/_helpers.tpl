@@ -89,7 +89,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "coedit.sessionRules" -}}
 - apiGroups: [coedit.io]
   resources: [coeditsessions]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 - apiGroups: [coedit.io]
   resources: [coeditsessions/status]
   verbs: [patch]
