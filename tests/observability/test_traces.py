@@ -4,8 +4,8 @@ import time
 
 import httpx
 
-from tests.conftest import AUTH
-from tests.text_node.conftest import text_cluster_factory  # noqa: F401
+from tests.agent.session import session_factory, text_cluster_factory  # noqa: F401
+from tests.conftest import AUTH, AUTH_TOKEN
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -42,3 +42,49 @@ def test_an_edit_and_its_replication_to_both_peers_are_one_trace(text_cluster_fa
             received = by_id[received.parent_id]
             ancestors.append(received.name)
         assert "replication.push" in ancestors and "POST /api/edits" in ancestors
+
+
+API_KEY = "sk-coedit-test-0123456789abcdefghij"
+
+
+def test_one_agent_cycle_is_one_trace_across_every_service(session_factory, otlp_receiver, tmp_path):  # noqa: F811
+    session = session_factory(token_budget=100_000, env={**otlp_receiver.env(), "OPENAI_API_KEY": API_KEY,
+                                                         "COEDIT_LOG_LEVEL": "debug"})
+    agent = session.agent("traced-agent", "--max-edits", "1", "--start-spread", "0")
+    assert agent.wait(180) == 0, session.logs("traced-agent")
+
+    def applied_cycle():
+        for spans in otlp_receiver.by_trace().values():
+            roots = [s for s in spans if s.name == "agent.edit_cycle"]
+            if roots and roots[0].attributes.get("coedit.applied") == "bool_value: true\n":
+                services = {s.service for s in spans}
+                peers = {s.attributes.get("server.port") or s.attributes.get("net.host.port")
+                         for s in spans if s.name == "POST /internal/records"}
+                if {"coedit-chat", "coedit-analytics", "coedit-fake-llm"} <= services and len(peers) == 2:
+                    return spans
+        return None
+
+    spans = wait_for(applied_cycle)
+    names = {s.name for s in spans}
+    services = {s.service for s in spans}
+    assert services == {"coedit-agent", "coedit-fake-llm", "coedit-text-node", "coedit-chat", "coedit-analytics"}
+    # every model phase the cycle ran, each a call the fake model served
+    assert {"llm.intent", "llm.generate", "llm.review"} <= names
+    assert "POST /v1/chat/completions" in names
+    # the edit, its group commit and its push to both peers
+    assert {"POST /api/edits", "text.group_commit", "replication.push", "POST /internal/records"} <= names
+    # the chat post and its Redis command; the analytics write and its INSERT
+    assert "POST /api/messages" in names and "EVALSHA" in names
+    assert "POST /api/events" in names
+    analytics_inserts = [s for s in spans if s.service == "coedit-analytics" and s.name.startswith("INSERT")]
+    assert analytics_inserts
+    # a single tree: every span but the root has its parent in the trace
+    ids = {s.span_id for s in spans}
+    assert [s.name for s in spans if s.parent_id not in ids] == ["agent.edit_cycle"]
+
+    # and no secret reaches a log line or a span attribute
+    logs = "".join(path.read_text(errors="replace") for path in tmp_path.glob("*.log"))
+    assert "traced-agent" in logs and '"trace_id"' in logs
+    attributes = str([s.attributes for s in otlp_receiver.spans])
+    for secret in (API_KEY, AUTH_TOKEN):
+        assert secret not in logs and secret not in attributes

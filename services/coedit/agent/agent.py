@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import openai
 import structlog
+from opentelemetry import trace
 from pydantic import BaseModel
 
 from coedit.agent.llm import LLM, Completion
@@ -21,6 +22,7 @@ from coedit.agent.settings import AgentSettings
 from coedit.analytics import models as events
 
 log = structlog.get_logger("coedit.agent")
+tracer = trace.get_tracer("coedit.agent")
 
 REMINDER = {
     "en": "Your last answer was not the JSON object asked for. Answer with that JSON object only.",
@@ -95,7 +97,10 @@ class Agent:
         """One phase's reply. A broken answer is repaired; one that cannot be is
         asked again once with a reminder; then ReplyError."""
         for last in (False, True):
-            completion = await self.llm.complete(messages)
+            with tracer.start_as_current_span(f"llm.{phase.value}", attributes={"gen_ai.request.model": self.settings.model}) as span:
+                completion = await self.llm.complete(messages)
+                span.set_attributes({"gen_ai.usage.input_tokens": completion.prompt_tokens,
+                                     "gen_ai.usage.output_tokens": completion.completion_tokens})
             self.llm_calls, self.llm_ms = self.llm_calls + 1, self.llm_ms + completion.latency_ms
             self.unsettled.append((phase, completion, self.new_id("spend")))
             await self.settle()

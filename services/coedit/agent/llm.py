@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import openai
+from opentelemetry import propagate
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from coedit.common.tokens import estimate_tokens
@@ -61,10 +62,12 @@ class LLM:
 
     async def _once(self, messages: list[dict]) -> Completion:
         extra = {"response_format": {"type": "json_object"}} if self.json_mode else {}
+        trace_headers: dict[str, str] = {}
+        propagate.inject(trace_headers)  # the client's own HTTP stack is not instrumented
         started = time.perf_counter()
         try:
             response = await self.client.chat.completions.create(
-                model=self.model, messages=messages, temperature=0.7, **extra
+                model=self.model, messages=messages, temperature=0.7, extra_headers=trace_headers, **extra
             )
         except openai.BadRequestError as exc:
             if not self.json_mode or "response_format" not in str(exc):

@@ -13,6 +13,7 @@ from dataclasses import replace
 import httpx
 import openai
 import structlog
+from opentelemetry import trace
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 
 from coedit.agent.agent import Agent
@@ -27,6 +28,7 @@ from coedit.common.logging import configure_logging
 from coedit.common.tracing import init_tracing, shutdown_tracing
 
 log = structlog.get_logger("coedit.agent")
+tracer = trace.get_tracer("coedit.agent")
 
 
 async def wait_for_services(agent: Agent, timeout: float, sleep=None) -> bool:
@@ -67,15 +69,21 @@ async def run_agent(agent: Agent, sleep=None) -> int:
         while not settings.max_edits or applied < settings.max_edits:
             number += 1
             cycle = EditCycle(agent, number)
-            try:
-                outcome = await cycle.run()
-            except (Unavailable, httpx.HTTPError, *RETRYABLE) as exc:
-                log.warning("cycle_failed", cycle=number, error=repr(exc))
-                await _release(cycle, f"gave up: {type(exc).__name__}")
-                await pause(1)
-                continue
-            applied += outcome.applied
-            await agent.analytics.flush()
+            # one trace per edit: model calls, text node (and its replication), chat, analytics
+            with tracer.start_as_current_span(
+                "agent.edit_cycle", attributes={"coedit.agent_id": agent.id, "coedit.cycle": number}
+            ) as span:
+                try:
+                    outcome = await cycle.run()
+                except (Unavailable, httpx.HTTPError, *RETRYABLE) as exc:
+                    log.warning("cycle_failed", cycle=number, error=repr(exc))
+                    span.record_exception(exc)
+                    await _release(cycle, f"gave up: {type(exc).__name__}")
+                    await pause(1)
+                    continue
+                span.set_attribute("coedit.applied", outcome.applied)
+                applied += outcome.applied
+                await agent.analytics.flush()
             if outcome.busy:  # others hold every place: wait for one, minding the budget
                 await agent.check_budget()
                 await pause(random.uniform(0.2, 1.0))

@@ -1,0 +1,104 @@
+"""A real session for agents as processes: three text nodes (each on its own
+PostgreSQL), the chat on Redis, analytics on PostgreSQL, and the fake model.
+`session_factory` is a fixture: import it into the test module that uses it."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from coedit.local.processes import ServiceProcess
+from tests.conftest import AUTH_TOKEN
+from tests.text_node.conftest import INITIAL_TEXT, TextCluster, text_cluster_factory  # noqa: F401
+
+TOPIC = "научно-фантастический детский рассказ про роботов, которые хотят стать людьми с моралью"
+
+
+@dataclass
+class Session:
+    text: TextCluster
+    chat: ServiceProcess
+    analytics: ServiceProcess
+    model: ServiceProcess
+    log_dir: object
+    env: dict[str, str] = field(default_factory=dict)
+
+    def agent(self, agent_id: str, *extra: str) -> subprocess.Popen:
+        log = open(self.log_dir / f"{agent_id}.log", "ab")
+        nodes = ",".join(node.url for node in self.text.nodes.values())
+        return subprocess.Popen(
+            [sys.executable, "-m", "coedit", "agent", "--agent-id", agent_id, "--persona", "сюжетник",
+             "--topic", TOPIC, "--text-nodes", nodes, "--chat-url", self.chat.url,
+             "--analytics-url", self.analytics.url, "--auth-token", AUTH_TOKEN,
+             "--llm-base-url", f"{self.model.url}/v1", "--model", "fake", "--startup-timeout", "60",
+             *extra],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **self.env},
+        )
+
+    def logs(self, agent_id: str) -> str:
+        return (self.log_dir / f"{agent_id}.log").read_text(errors="replace")[-3000:]
+
+    def messages(self) -> list[dict]:
+        found, after = [], None
+        while True:
+            params = {"limit": 1000, **({"after": after} if after else {})}
+            page = httpx.get(f"{self.chat.url}/api/messages", params=params, timeout=10).json()["messages"]
+            if not page:
+                return found
+            found += page
+            after = page[-1]["id"]
+
+    def summary(self) -> dict:
+        return httpx.get(f"{self.analytics.url}/api/summary", params={"window": "1h"}, timeout=10).json()
+
+    def edits(self, node: str) -> list[dict]:
+        found, after = [], 0
+        while page := httpx.get(f"{self.text[node].url}/api/edits", params={"after_version": after, "limit": 1000}, timeout=10).json()["edits"]:
+            found += page
+            after = page[-1]["version"]
+        return found
+
+
+@pytest.fixture
+def session_factory(text_cluster_factory, postgres_factory, redis_server, service_factory, tmp_path):  # noqa: F811
+    def make(token_budget: int, model_args: list[str] = (), env: dict[str, str] | None = None) -> Session:
+        text = text_cluster_factory(token_budget=token_budget, initial_text=INITIAL_TEXT, env=env)
+        chat = service_factory("chat", ["--redis-url", redis_server.url, "--auth-token", AUTH_TOKEN], env=env)
+        analytics = service_factory(
+            "analytics", ["--database-url", postgres_factory("analytics").url, "--auth-token", AUTH_TOKEN],
+            env=env)
+        model = service_factory("fake-llm", ["--seed", "1", *model_args], env=env)
+        for service in (chat, analytics, model):
+            service.start(wait_ready=False)
+        for service in (chat, analytics, model):
+            service.wait_ready()
+        return Session(text, chat, analytics, model, tmp_path, env or {})
+
+    return make
+
+
+def wait_all(agents: dict[str, subprocess.Popen], session: Session, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    for agent_id, process in agents.items():
+        try:
+            assert process.wait(max(1, deadline - time.monotonic())) == 0, session.logs(agent_id)
+        except subprocess.TimeoutExpired:
+            for p in agents.values():
+                os.killpg(p.pid, signal.SIGKILL)
+            pytest.fail(f"{agent_id} still running:\n{session.logs(agent_id)}")
+
+
+def converged(session: Session, names: list[str], timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        texts = {n: session.text.document(n)["text"] for n in names}
+        budgets = {httpx.get(f"{session.text[n].url}/api/budget", timeout=10).json()["spent"] for n in names}
+        if len(set(texts.values())) == 1 and len(budgets) == 1:
+            return texts[names[0]]
+        time.sleep(0.3)
+    pytest.fail(f"nodes did not converge: {texts} {budgets}")
