@@ -64,6 +64,7 @@ def test_replicas_converge_whatever_the_delivery(seed, steps, duplicate, partiti
                 replica.apply_update(peer.doc.get_update(replica.state_vector()))
     texts = {r.current_text() for r in replicas}
     assert len(texts) == 1
+    assert all(r.current_text() == str(r.text) for r in replicas)  # the cached string is right
     assert len({r.version for r in replicas}) == 1
     assert len({r.spent for r in replicas}) == 1
     for r in replicas:

@@ -66,6 +66,7 @@ class ReplicatedDocument:
         self.spends = self.doc.get("spends", type=Map)
         self.genesis = genesis_id(initial_text)
         self.spent = 0
+        self._text: str | None = None
         self._edit_clocks: dict[int, list[int]] = {}
         self._pending_clocks: dict[str, tuple[int, int]] = {}
         self._change: Change | None = None
@@ -79,6 +80,7 @@ class ReplicatedDocument:
 
     # -- observers collect what the current transaction integrated --
     def _on_text(self, event) -> None:
+        self._text = None
         if self._change is not None:
             self._change.delta.extend(event.delta)
 
@@ -105,7 +107,11 @@ class ReplicatedDocument:
         return len(self.edits)
 
     def current_text(self) -> str:
-        return str(self.text)
+        """The text as a Python string, kept between changes: converting it from Yrs
+        costs time in proportion to the document, and every edit needs it."""
+        if self._text is None:
+            self._text = str(self.text)
+        return self._text
 
     def edit_metadata(self, edit_id: str) -> dict | None:
         raw = self.edits.get(edit_id)
@@ -149,9 +155,9 @@ class ReplicatedDocument:
             "origin_version": self.version + 1,
             "created_at": datetime.now(UTC).isoformat(),
         }
-        return self._record(
-            lambda: self._splice_and_log(start, end, splice.insert, request, metadata)
-        )
+        change = self._record(lambda: self._splice_and_log(start, end, splice.insert, request, metadata))
+        self._text = splice.apply(text)  # what Yrs now holds, without converting it back
+        return change
 
     def _splice_and_log(self, start, end, insert, request: EditRequest, metadata) -> None:
         if end > start:

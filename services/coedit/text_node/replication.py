@@ -6,8 +6,8 @@
   the position it last reached (a cursor per peer, stored with the records), at
   start-up and then every `sync_interval` seconds.
 - Check and repair: the nodes exchange CRDT state vectors and report how many edits
-  each side lacks. A node that keeps lacking edits after pulling asks the peer for
-  the state-vector diff and applies it as one `sync` record. (Records applied out of
+  each side lacks. A node that still lacks, after pulling, what the peer held a round
+  earlier asks the peer for the state-vector diff and applies it as one `sync` record. (Records applied out of
   causal order can stay pending inside Yrs even once their dependencies arrived; the
   diff always completes them. The property test in tests/text_node shows both.)
 Pushes are an optimisation; the pull alone converges. A dead peer never blocks writes."""
@@ -44,7 +44,6 @@ LAG_SECONDS = Gauge("coedit_replication_lag_seconds", "How long this node has la
 
 PAGE = 1000
 OUTBOX_LIMIT = 10_000  # pushes waiting for a slow peer; beyond it the pull catches up
-REPAIR_AFTER_ROUNDS = 2  # rounds lacking edits (not just in flight) before asking for a diff
 
 
 @dataclass
@@ -57,7 +56,7 @@ class Peer:
     peer_lacks: int | None = None
     we_lack: int | None = None
     lacking_since: float | None = None
-    rounds_lacking: int = 0
+    previous_state: bytes | None = None  # the peer's state vector at the last round
     outbox: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
 
     def status(self) -> PeerStatus:
@@ -184,13 +183,16 @@ class Replicator:
         peer.node_id = answer.node_id
         peer.peer_lacks = self.node.doc.edits_missing_from(decode(answer.state_vector))
         peer.we_lack = answer.you_lack_edits
-        if self.node.doc.lacks_anything_from(decode(answer.state_vector)):
+        if peer.we_lack:
             peer.lacking_since = peer.lacking_since or time.monotonic()
-            peer.rounds_lacking += 1
-            if peer.rounds_lacking >= REPAIR_AFTER_ROUNDS:
-                await self._repair(peer, request)
         else:
-            peer.lacking_since, peer.rounds_lacking = None, 0
+            peer.lacking_since = None
+        # Under load there are always edits in flight, so lacking the peer's latest
+        # state means nothing. Lacking what the peer had a whole round ago, after
+        # pulling since, does: those records are stuck (pending in Yrs) or lost.
+        if peer.previous_state and self.node.doc.lacks_anything_from(peer.previous_state):
+            await self._repair(peer, request)
+        peer.previous_state = decode(answer.state_vector)
         peer.reachable, peer.last_error = True, None
         peer.last_success = datetime.now(UTC)
         self._export(peer)
@@ -205,7 +207,6 @@ class Replicator:
                            update=diff.update)
         await self.node.submit(RemoteWork, peer=diff.node_id, epoch="", records=[record],
                                after_seq=None, last_seq=0)
-        peer.rounds_lacking = 0
 
     def _cursor(self, peer: Peer) -> int:
         return self.node.cursors.get(peer.node_id, ("", 0))[1] if peer.node_id else 0
