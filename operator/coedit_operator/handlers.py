@@ -3,6 +3,7 @@ session and on a timer (drift, readiness, budget). Everything they need comes
 from the memo, so tests can inject the Kubernetes client and the text reader."""
 
 import asyncio
+import logging
 import collections
 
 import kopf
@@ -21,12 +22,12 @@ def configure(kopf_settings: kopf.OperatorSettings) -> kopf.OperatorSettings:
     # Progress and diff-base in annotations: the CRD's status schema holds only our own fields.
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=consts.GROUP)
     kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=consts.GROUP)
-    kopf_settings.posting.level = 20  # logging.INFO: Events for what operators care about, not debug noise
+    kopf_settings.posting.level = logging.INFO  # Events for what operators care about, not debug noise
     kopf_settings.watching.server_timeout = 300
     return kopf_settings
 
 
-def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
+def build_registry(config: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -47,8 +48,12 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             if hasattr(closable, "close"):
                 await closable.close()
 
+    def lock_key(body) -> str:
+        return body["metadata"].get("uid") or body["metadata"]["name"]
+
     async def run(body, memo: kopf.Memo, logger) -> None:
-        async with memo.locks[body["metadata"]["uid"] if "uid" in body["metadata"] else body["metadata"]["name"]]:
+        """One reconciliation at a time per session (the timer and the change handlers overlap)."""
+        async with memo.locks[lock_key(body)]:
             ctx = await reconcile(body, memo.kube, memo.reader, memo.config)
         if ctx.applied:
             logger.info(f"applied {len(ctx.applied)} children; phase {ctx.status.phase}")
@@ -63,9 +68,9 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             raise kopf.PermanentError(f"invalid spec: {error}") from None  # retried when the spec changes
         except KubeError as error:
             kopf.event(body, type="Warning", reason="ApplyFailed", message=str(error)[:1000])
-            raise kopf.TemporaryError(str(error), delay=settings.resync_interval) from None
+            raise kopf.TemporaryError(str(error), delay=config.resync_interval) from None
 
-    @kopf.timer(*RESOURCE, interval=settings.resync_interval, initial_delay=settings.resync_interval,
+    @kopf.timer(*RESOURCE, interval=config.resync_interval, initial_delay=config.resync_interval,
                 registry=registry)
     async def resync(body, memo: kopf.Memo, logger, **_) -> None:
         try:
@@ -78,6 +83,6 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     @kopf.on.delete(*RESOURCE, optional=True, registry=registry)
     async def on_delete(body, memo: kopf.Memo, **_) -> None:
         """The children go with their owner (garbage collection); forget the lock."""
-        memo.locks.pop(body["metadata"].get("uid", body["metadata"]["name"]), None)
+        memo.locks.pop(lock_key(body), None)
 
     return registry

@@ -68,8 +68,10 @@ async def ensure_secret(ctx: Context) -> None:
 
 
 async def read_text_service(ctx: Context) -> None:
-    """The budget decides the agents' replicas, so it is read before building them."""
-    ctx.reading = await ctx.reader(ctx.session)
+    """The budget decides the agents' replicas, so it is read before building them;
+    not before a text node was seen ready (no timeouts against pods still starting)."""
+    if ctx.session.status.nodes.ready:
+        ctx.reading = await ctx.reader(ctx.session)
     status = ctx.session.status.model_copy(update={"tokens": tokens(ctx.session, ctx.reading)})
     ctx.session = ctx.session.model_copy(update={"status": status})
 

@@ -119,12 +119,12 @@ async def test_ready_children_make_it_running_with_the_text_service_figures(kmoc
     await eventually(lambda: EXPECTED <= children(kmock).keys())
     await mark_ready(client, kmock)
 
-    async def running():
-        return await phase(client) == "Running"
+    async def running_and_read():
+        status = (await session(client, kmock)).get("status") or {}
+        return status.get("phase") == "Running" and status.get("documentVersion") == 17
 
-    await eventually(running)
+    await eventually(running_and_read)
     status = (await session(client, kmock))["status"]
-    assert status["documentVersion"] == 17
     assert status["tokens"] == {"used": 1234, "limit": 100_000, "summary": "1234/100000"}
     assert status["agents"]["summary"] == "3/3" and status["nodes"] == {"ready": 3, "desired": 3}
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
