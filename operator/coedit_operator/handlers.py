@@ -3,8 +3,8 @@ session and on a timer (drift, readiness, budget). Everything they need comes
 from the memo, so tests can inject the Kubernetes client and the text reader."""
 
 import asyncio
-import logging
 import collections
+import logging
 
 import kopf
 
