@@ -85,8 +85,10 @@ class TextNode:
         self.committed = Committed(settings.initial_text, 0, 0)
         self.epoch = ""
         self.last_seq = 0
+        self.last_own_seq = 0  # the log position of the last record our own clients wrote
         self.cursors: dict[str, tuple[str, int]] = {}
-        self.on_commit: list = []  # callbacks(prev_seq, records, trace contexts) after each commit
+        # callbacks(position of our previous own record, records, trace contexts) after each commit
+        self.on_commit: list = []
         self._history_chars = self._history_versions = self._since_compaction = 0
         self._writer: asyncio.Task | None = None
         TOKENS_LIMIT.set(settings.token_budget)
@@ -115,6 +117,7 @@ class TextNode:
             self.last_seq, self._since_compaction = row["seq"], self._since_compaction + 1
         self.doc.reset_clocks([(r["client"], r["clock"]) for r in await self.store.edit_clocks()])
         self.last_seq = max(self.last_seq, await self.store.max_seq())
+        self.last_own_seq = await self.store.max_seq(self.node_id)
         await self.store.commit(Batch(text_snapshot=(0, self.settings.initial_text)))
         self._history_chars, self._history_versions = await self.store.history_since_snapshot()
         self.cursors = await self.store.cursors()
@@ -156,7 +159,7 @@ class TextNode:
                 log.exception("could not apply a change", work=type(item).__name__)
                 outcomes.append(ApiError(500, "internal_error", "the node could not apply this change"))
             contexts += [item.trace_context] * (len(batch.log) - staged)
-        prev_seq = self.last_seq
+        prev_own_seq = self.last_own_seq
         try:
             with COMMIT_SECONDS.time(), joined_span("text.group_commit", [i.trace_context for i in items]):
                 seqs = await self.store.commit(batch) if batch else []
@@ -169,6 +172,9 @@ class TextNode:
         COMMIT_SIZE.observe(len(batch.log))
         self.cursors.update(batch.cursors)
         self.last_seq = max([self.last_seq, *seqs])
+        self.last_own_seq = max(
+            [self.last_own_seq, *(seq for seq, row in zip(seqs, batch.log) if row.origin == self.node_id)]
+        )
         self._publish()
         for item, outcome in zip(items, outcomes):
             _settle(item.future, outcome)
@@ -180,7 +186,7 @@ class TextNode:
         records = [record for record, _ in committed]
         if records:
             for callback in self.on_commit:
-                callback(prev_seq, records, [context for _, context in committed])
+                callback(prev_own_seq, records, [context for _, context in committed])
         self._since_compaction += len(records)
         if self._since_compaction >= COMPACT_EVERY:
             await self.store.save_crdt_snapshot(self.last_seq, self.doc.doc.get_update())

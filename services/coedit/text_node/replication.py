@@ -1,16 +1,20 @@
 """Replication between text nodes.
 
-- Push: after each commit the new records go to every peer (one sender task per
-  peer, so pushes stay in order and are merged into one request when busy).
-- Pull (catch-up and anti-entropy): each node reads every peer's record log after
-  the position it last reached (a cursor per peer, stored with the records), at
-  start-up and then every `sync_interval` seconds.
+Each node serves, in order, the records its own clients wrote (its edits and
+spends), and each node gets every peer's records from that peer:
+- Push: after each commit the node sends its new records to every peer (one sender
+  task per peer, so pushes stay in order and are merged into one request when busy).
+- Pull (catch-up and anti-entropy): at start-up and every `sync_interval` seconds a
+  node reads each peer's records after the position it last reached (a cursor per
+  peer, committed with the records it covers; pushes move it too, so in steady
+  state a pull brings nothing).
 - Check and repair: the nodes exchange CRDT state vectors and report how many edits
-  each side lacks. A node that still lacks, after pulling, what the peer held a round
-  earlier asks the peer for the state-vector diff and applies it as one `sync` record. (Records applied out of
-  causal order can stay pending inside Yrs even once their dependencies arrived; the
-  diff always completes them. The property test in tests/text_node shows both.)
-Pushes are an optimisation; the pull alone converges. A dead peer never blocks writes."""
+  each side lacks. A node that, after pulling, still lacks what a peer held a round
+  earlier asks that peer for the state-vector diff and applies it as one `sync`
+  record. That also relays the edits of a node that is gone for good, and completes
+  records Yrs left pending because they arrived out of causal order (the property
+  test in tests/text_node shows it).
+A dead peer never blocks writes: pushes to it are dropped, and it pulls later."""
 
 import asyncio
 import time
@@ -96,18 +100,16 @@ class Replicator:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- push --
-    def _enqueue_push(self, prev_seq: int | None, records: list[LogRecord], contexts: list) -> None:
-        """Push what this node's own clients wrote; what it received from one peer the
-        others get from that peer (or, if cut off from it, from our log by pulling)."""
-        own = [(r, c) for r, c in zip(records, contexts) if r.origin == self.node.node_id and r.kind != "sync"]
+    def _enqueue_push(self, prev_own_seq: int, records: list[LogRecord], contexts: list) -> None:
+        """Push what this node's own clients wrote (each node serves its own records;
+        what it received from a peer, that peer sends)."""
+        own = [(r, c) for r, c in zip(records, contexts) if r.origin == self.node.node_id]
         if not own:
             return
-        if len(own) < len(records):
-            prev_seq = None  # not every record since prev_seq: the peer must not move its cursor
         records, contexts = [r for r, _ in own], [c for _, c in own]
         for peer in self.peers:
             try:
-                peer.outbox.put_nowait((prev_seq, records, contexts))
+                peer.outbox.put_nowait((prev_own_seq, records, contexts))
             except asyncio.QueueFull:
                 pass  # the peer is far behind; its pull will fetch these
 
@@ -115,9 +117,7 @@ class Replicator:
         while True:
             prev_seq, records, contexts = await peer.outbox.get()
             while not peer.outbox.empty() and len(records) < PAGE:
-                more_prev, more, more_contexts = peer.outbox.get_nowait()
-                if more_prev is None:
-                    prev_seq = None
+                _, more, more_contexts = peer.outbox.get_nowait()
                 records, contexts = records + more, contexts + more_contexts
             body = {
                 "node_id": self.node.node_id, "epoch": self.node.epoch,
@@ -154,7 +154,7 @@ class Replicator:
             after = 0 if full_resync else self._cursor(peer)
             response = await self.client.get(
                 f"{peer.url}/internal/log",
-                params={"after": after, "limit": PAGE, "skip_origin": self.node.node_id},
+                params={"after": after, "limit": PAGE},
             )
             response.raise_for_status()
             page = LogPage.model_validate_json(response.content)
@@ -163,7 +163,7 @@ class Replicator:
             if page.epoch != self.node.cursors.get(page.node_id, (page.epoch, 0))[0] and after:
                 full_resync = True  # the peer's database is new: start from its beginning
                 continue
-            if page.last_seq > after:  # records, or only ours: either way the cursor moves
+            if page.last_seq > after:  # records, or only a longer log: the cursor moves
                 await self.node.submit(
                     RemoteWork, peer=page.node_id, epoch=page.epoch, records=page.records,
                     after_seq=after, last_seq=page.last_seq,

@@ -23,6 +23,7 @@ SCHEMA = [
         created_at timestamptz NOT NULL DEFAULT now(),
         UNIQUE (kind, record_id)
     );
+    CREATE INDEX log_origin_seq ON log (origin, seq);  -- peers read a node's own records
     CREATE TABLE versions (
         version integer PRIMARY KEY,
         edit_id text NOT NULL UNIQUE,
@@ -155,8 +156,10 @@ class Store:
     async def edit_clocks(self) -> list[asyncpg.Record]:
         return await self.pool.fetch("SELECT client, clock FROM versions WHERE client IS NOT NULL")
 
-    async def max_seq(self) -> int:
-        return await self.pool.fetchval("SELECT coalesce(max(seq), 0) FROM log")
+    async def max_seq(self, origin: str | None = None) -> int:
+        return await self.pool.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM log WHERE $1::text IS NULL OR origin = $1", origin
+        )
 
     async def history_since_snapshot(self) -> tuple[int, int]:
         """(characters of deltas, versions) written since the latest text snapshot."""
@@ -171,16 +174,16 @@ class Store:
         return {r["peer"]: (r["epoch"], r["seq"]) for r in rows}
 
     # -- reads for the API and for peers --
-    async def log_page(self, after: int, limit: int, skip_origin: str = "") -> tuple[list[asyncpg.Record], int]:
-        """Records after `after` (leaving out those `skip_origin` made: the caller has
-        them) and the position the page covers up to."""
+    async def log_page(self, after: int, limit: int, origin: str) -> tuple[list[asyncpg.Record], int]:
+        """The records `origin` accepted from its own clients after `after`, and the
+        log position the page covers up to."""
         async with self.pool.acquire() as conn:
             # rows up to the current maximum are all committed: one writer, in seq order
             covered = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM log")
             rows = await conn.fetch(
                 "SELECT seq, kind, record_id, origin, update FROM log"
-                " WHERE seq > $1 AND seq <= $2 AND origin <> $3 ORDER BY seq LIMIT $4",
-                after, covered, skip_origin, limit,
+                " WHERE seq > $1 AND seq <= $2 AND origin = $3 ORDER BY seq LIMIT $4",
+                after, covered, origin, limit,
             )
         if len(rows) == limit:
             covered = rows[-1]["seq"]

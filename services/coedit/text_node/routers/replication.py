@@ -43,9 +43,10 @@ async def log_page(
     node: Node,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    skip_origin: Annotated[str, Query(max_length=200)] = "",
 ) -> LogPage:
-    rows, covered = await node.store.log_page(after, limit, skip_origin)
+    """The records this node accepted from its own clients (what it received from
+    peers, those peers serve themselves)."""
+    rows, covered = await node.store.log_page(after, limit, node.node_id)
     records = [
         LogRecord(seq=r["seq"], kind=r["kind"], record_id=r["record_id"], origin=r["origin"],
                   update=encode(r["update"]))
@@ -61,8 +62,7 @@ class Push(BaseModel):
     node_id: str
     epoch: str
     genesis: str
-    after_seq: int | None = Field(description="the sender's log position before these records; "
-                                  "null when they are not every record after it")
+    after_seq: int = Field(description="the sender's log position of its previous own record")
     records: list[LogRecord]
 
 
