@@ -10,10 +10,12 @@ from tests.conftest import AUTH, AUTH_TOKEN
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
-def wait_for(condition, timeout: float = 30):
+def wait_for(condition, receiver, timeout: float = 60):
     deadline = time.monotonic() + timeout
     while not (result := condition()):
-        assert time.monotonic() < deadline, "timed out"
+        if time.monotonic() > deadline:
+            seen = {trace: sorted({(s.service, s.name) for s in spans}) for trace, spans in receiver.by_trace().items()}
+            raise AssertionError(f"no complete trace; received: {seen}")
         time.sleep(0.2)
     return result
 
@@ -28,9 +30,9 @@ def test_an_edit_and_its_replication_to_both_peers_are_one_trace(text_cluster_fa
         spans = otlp_receiver.by_trace().get(TRACE_ID, [])
         pushes = [s for s in spans if s.name == "replication.push"]
         received = [s for s in spans if s.name == "POST /internal/records"]
-        return spans if len(pushes) == 2 and len(received) == 2 else None
+        return spans if len(pushes) >= 2 and len(received) >= 2 else None
 
-    spans = wait_for(complete)
+    spans = wait_for(complete, otlp_receiver)
     names = {s.name for s in spans}
     assert {"POST /api/edits", "replication.push", "POST /internal/records"} <= names
     assert any(s.name.startswith("INSERT") or "INSERT" in s.attributes.get("db.statement", "") for s in spans)
@@ -64,7 +66,7 @@ def test_one_agent_cycle_is_one_trace_across_every_service(session_factory, otlp
                     return spans
         return None
 
-    spans = wait_for(applied_cycle)
+    spans = wait_for(applied_cycle, otlp_receiver)
     names = {s.name for s in spans}
     services = {s.service for s in spans}
     assert services == {"coedit-agent", "coedit-fake-llm", "coedit-text-node", "coedit-chat", "coedit-analytics"}

@@ -87,7 +87,10 @@ class Replicator:
 
     async def catch_up(self) -> None:
         """One pull round against every peer that answers (start-up, before ready)."""
+        started, version = time.perf_counter(), self.node.committed.version
         await asyncio.gather(*(self._round(peer) for peer in self.peers))
+        log.info("caught up", seconds=round(time.perf_counter() - started, 3),
+                 edits=self.node.committed.version - version)
 
     def start(self) -> None:
         for peer in self.peers:
