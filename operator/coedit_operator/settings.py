@@ -2,6 +2,7 @@
 render -f SESSION.yaml` prints the children it would apply. Every flag is also an
 environment variable `COEDIT_<FLAG>`."""
 
+import random
 import sys
 from pathlib import Path
 
@@ -47,6 +48,11 @@ class OperatorSettings(BuildConfig):
     peering: str | None = Field(
         None, description="KopfPeering that keeps replicas from fighting (required then; default: kopf's "
         "'default' peering if its CRD exists, else standalone)"
+    )
+    priority: int = Field(
+        default_factory=lambda: random.randint(1, 32767),
+        description="peering priority; replicas must differ or kopf pauses them all "
+        "(default: random, so the highest-priority replica works and the others stand by)",
     )
     liveness: str | None = Field(None, description="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     resync_interval: float = Field(
