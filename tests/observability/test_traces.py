@@ -1,8 +1,8 @@
 """Traces cross every hop: the services export OTLP/HTTP to a receiver in the test."""
 
+import json
 import time
-
-import httpx
+import urllib.request
 
 from tests.agent.session import session_factory, text_cluster_factory  # noqa: F401
 from tests.conftest import AUTH, AUTH_TOKEN
@@ -22,9 +22,14 @@ def wait_for(condition, receiver, timeout: float = 60):
 
 def test_an_edit_and_its_replication_to_both_peers_are_one_trace(text_cluster_factory, otlp_receiver):  # noqa: F811
     cluster = text_cluster_factory(env=otlp_receiver.env(), sync_interval=30)
-    headers = {**AUTH, "traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
+    headers = {**AUTH, "traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01", "Content-Type": "application/json"}
     body = {"edit_id": "traced", "agent_id": "agent-1", "op": {"type": "append", "text": " След."}}
-    assert httpx.post(f"{cluster['a'].url}/api/edits", json=body, headers=headers).status_code == 201
+    # urllib, not httpx: an in-process test may have instrumented httpx in this
+    # process, and it would replace our traceparent with a trace of its own
+    request = urllib.request.Request(f"{cluster['a'].url}/api/edits", data=json.dumps(body).encode(),
+                                     headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 201
 
     def complete():
         spans = otlp_receiver.by_trace().get(TRACE_ID, [])
