@@ -25,16 +25,10 @@ import httpx
 
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer, RedisServer
+from coedit.up.config import SEED_TEXT
+from coedit.up.config import SEED_TOPIC as TOPIC
 
 TOKEN = "bench-token"
-SEED_TEXT = (
-    "Документ начинается здесь. В далёком XXIII веке, когда над городами тихо проплывали "
-    "орбитальные станции, а по ночам в окнах вместо звёзд мерцали огни ремонтных дронов, детям "
-    "всё равно было немного страшно в темноте. Роботы-няни читали им сказки про космос, следили "
-    "за кошмарами в снах и аккуратно приглушали свет, но сами тайком задавали друг другу один и "
-    "тот же вопрос: что значит быть «хорошим человеком»?"
-)
-TOPIC = "научно-фантастический детский рассказ про роботов, которые хотят стать людьми с моралью"
 SEED_DEMO = {"versions": 31, "llm_calls_per_edit": 4, "max_tokens_per_edit": 4000}
 CONFLICTS = ("claimed this place first", "anchor", "already in the document")
 

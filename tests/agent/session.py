@@ -13,10 +13,11 @@ import httpx
 import pytest
 
 from coedit.local.processes import ServiceProcess
+from coedit.up.config import SEED_TOPIC
 from tests.conftest import AUTH_TOKEN
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster, text_cluster_factory  # noqa: F401
 
-TOPIC = "научно-фантастический детский рассказ про роботов, которые хотят стать людьми с моралью"
+TOPIC = SEED_TOPIC
 
 
 @dataclass
