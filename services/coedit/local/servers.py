@@ -90,6 +90,7 @@ def _as_user(user: str | None, argv: list[str]) -> list[str]:
 
 
 def _make_traversable(path: Path) -> None:
+    """Let other users pass through (not list) `path` and the folders above it."""
     for parent in [path, *path.parents]:
         mode = parent.stat().st_mode
         if mode & 0o011 != 0o011:
@@ -116,6 +117,8 @@ class PostgresServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.user:
             _make_traversable(self.data_dir.parent)
+            # embedded binaries may sit under root's home (0700), out of the server user's reach
+            _make_traversable(self.bindir)
             shutil.chown(self.data_dir, self.user)
         self.data_dir.chmod(0o700)
         subprocess.run(
