@@ -35,17 +35,57 @@ async def test_prompts_carry_an_excerpt_not_the_whole_document(make_agent, peers
         assert len(messages[1]["content"]) < 1200 < len(peers.text)
 
 
-async def test_an_older_intent_on_the_same_place_wins(make_agent, peers, model):
+def claim(peers, agent_id: str, anchor: str, first: bool = False) -> None:
+    """Another agent's open intent; `first`: older than every message already posted."""
+    message = {"type": "edit_intent", "agent_id": agent_id, "intent_id": f"{agent_id}:i1",
+               "summary": "theirs", "anchor": anchor, "id": f"0-{len(peers.messages)}"}
+    peers.messages.insert(0 if first else len(peers.messages), message)
+
+
+async def test_a_place_claimed_while_the_model_thought_moves_before_announcing(make_agent, peers, model):
     model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
     agent, _ = make_agent()
     cycle = EditCycle(agent, 1)
-    # Another agent claimed the same sentence first (its message is older).
-    peers.messages.append({"type": "edit_intent", "agent_id": "b2", "intent_id": "b2:i1",
-                           "summary": "theirs", "anchor": ANCHOR, "id": "0-1"})
+    await cycle._read()
+    claim(peers, "b2", ANCHOR)  # claimed after the agent read the intents
     outcome = await cycle.run()
-    assert not outcome.applied and outcome.contended and "b2 claimed this place first" in outcome.reason
+    assert outcome.applied, outcome.reason
+    announced = peers.of_type("edit_intent")[-1]
+    assert announced["agent_id"] == "a1" and announced["anchor"] != ANCHOR and announced["anchor"] in TEXT
+    assert model.calls == ["intent", "generate", "review"] and not peers.of_type("edit_comment")
+
+
+async def test_an_older_intent_on_the_same_place_wins_and_the_younger_moves(make_agent, peers, model):
+    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    agent, _ = make_agent()
+    cycle = EditCycle(agent, 1)
+    for step in ("_read", "_intent", "_announce"):
+        await getattr(cycle, step)()
+    first_intent = cycle.intent_id
+    claim(peers, "b2", ANCHOR, first=True)  # announced at the same moment, but older
+    cycle.state = State.CONFIRM
+    outcome = await cycle.run()
+    assert outcome.applied and not outcome.contended
     comment = peers.of_type("edit_comment")[0]
-    assert comment["ref"] == cycle.intent_id and "b2" in comment["text"]
+    assert comment["ref"] == first_intent and "b2 claimed this place first" in comment["text"]
+    intents = [m for m in peers.of_type("edit_intent") if m["agent_id"] == "a1"]
+    assert len(intents) == 2 and intents[1]["anchor"] != ANCHOR
+    assert model.calls == ["intent", "generate", "review"]  # the move cost no model call
+
+
+async def test_an_older_intent_wins_and_with_no_free_place_left_the_younger_cancels(make_agent, peers, model):
+    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    agent, _ = make_agent()
+    cycle = EditCycle(agent, 1)
+    for step in ("_read", "_intent", "_announce"):
+        await getattr(cycle, step)()
+    for n, sentence in enumerate(TEXT.split(". ")):
+        claim(peers, f"b{n}", sentence.rstrip("."), first=True)
+    cycle.state = State.CONFIRM
+    outcome = await cycle.run()
+    assert not outcome.applied and outcome.contended and "claimed this place first" in outcome.reason
+    comment = peers.of_type("edit_comment")[0]
+    assert comment["ref"] == cycle.intent_id
     assert peers.of_type("intent_status")[-1]["status"] == "cancelled"
     assert model.calls == ["intent"] and peers.text == TEXT
 

@@ -46,6 +46,7 @@ class Agent:
         self.author = Author(self.id, settings.persona, settings.topic, settings.language)
         self._serial = itertools.count(1)
         self.unsettled: list[tuple[Phase, Completion, str]] = []  # calls not yet in the ledger
+        self.authors_seen = {self.id}  # every agent met in the open intents: how many share the text
         # for the stop log line (bench.agents reads it)
         self.llm_calls, self.llm_ms, self.paused_ms = 0, 0.0, 0.0
 

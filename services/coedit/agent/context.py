@@ -4,6 +4,7 @@ phase costs tokens for a window of text, not for the whole, growing document."""
 import difflib
 import random
 import re
+import zlib
 from dataclasses import dataclass
 
 _SENTENCE = re.compile(r"\S[^.!?…]*(?:[.!?…]+[»”\"')]*|$)")
@@ -68,17 +69,44 @@ def free_sentences(text: str, claimed: list[Span]) -> list[Span]:
     return [s for s in sentences(text) if not any(overlaps(s, c) for c in claimed)]
 
 
-def region_for_intent(text: str, size: int, key: str, claimed: list[Span]) -> Excerpt | None:
+def slot_of(agent_id: str) -> int:
+    """The agent's place in the rotation: its id's number (agent-3: 3), else a stable hash."""
+    match = re.search(r"(\d+)$", agent_id)
+    return int(match.group(1)) if match else zlib.crc32(agent_id.encode())
+
+
+def share(text: str, agent_id: str, agents: int) -> list[Span]:
+    """This agent's share of the sentences: sentence i belongs to slot i modulo
+    `agents`, so agents reading the same text prefer different places."""
+    slot, agents = slot_of(agent_id), max(1, agents)
+    return [s for i, s in enumerate(sentences(text)) if (i - slot) % agents == 0]
+
+
+def ranked_free(text: str, claimed: list[Span], agent_id: str, agents: int) -> list[Span]:
+    """The free sentences in this agent's order of preference: its share first, then
+    the rest, each part in a stable order of its own (a hash of id and sentence)."""
+    own = set(share(text, agent_id, agents))
+
+    def rank(span: Span) -> tuple[bool, int]:
+        return span not in own, zlib.crc32(f"{agent_id}|{text[span[0]:span[1]]}".encode())
+
+    return sorted(free_sentences(text, claimed), key=rank)
+
+
+def region_for_intent(text: str, size: int, key: str, claimed: list[Span],
+                      preferred: list[Span] = ()) -> Excerpt | None:
     """A chunk to look for work in, picked at random (seeded by `key`) in proportion
-    to its free sentences, so that agents spread over the whole document rather than
-    crowd the few places nobody has claimed yet. None when every sentence is claimed."""
+    to its `preferred` free sentences (this agent's share; any free sentence when none
+    is), so that agents spread over the whole document rather than crowd the few
+    places nobody has claimed yet. None when every sentence is claimed."""
     free = free_sentences(text, claimed)
     candidates = chunks(text, size)
-    weights = [sum(overlaps(chunk, s) for s in free) for chunk in candidates]
-    if not any(weights):
-        return None
-    start, end = random.Random(key).choices(candidates, weights)[0]
-    return excerpt(text, start, end)
+    for pool in (list(preferred), free):
+        weights = [sum(overlaps(chunk, s) for s in pool) for chunk in candidates]
+        if any(weights):
+            start, end = random.Random(key).choices(candidates, weights)[0]
+            return excerpt(text, start, end)
+    return None
 
 
 def find_all(text: str, anchor: str) -> list[int]:

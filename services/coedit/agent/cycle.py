@@ -59,6 +59,9 @@ class EditCycle:
     where: Located | None = None
     operation: OperationReply | None = None
     occurrence: int | None = None
+    moves: int = 0  # times the intent moved to another sentence after a collision
+
+    MAX_MOVES = 2
 
     async def run(self) -> Outcome:
         while self.state is not State.DONE:
@@ -81,9 +84,34 @@ class EditCycle:
         return await self.agent.ask(phase, messages)
 
     async def _refresh(self) -> None:
+        await self._refresh_intents()
+        self.text = (await self.agent.text.document())["text"]
+
+    async def _refresh_intents(self) -> None:
         self.open = await self.agent.chat.open_intents()
         self.others = [i for i in self.open if i.agent_id != self.agent.id]
-        self.text = (await self.agent.text.document())["text"]
+        self.agent.authors_seen.update(i.agent_id for i in self.open)
+
+    def _ranked_free(self) -> list[Span]:
+        """The sentences nobody else holds, this agent's share first (see context.share)."""
+        claimed = [span for span, _ in self._spans_of_others()]
+        return context.ranked_free(self.text, claimed, self.agent.id, len(self.agent.authors_seen))
+
+    def _claimed_by(self, span: Span) -> list[OpenIntent]:
+        return [other for found, other in self._spans_of_others() if context.overlaps(found, span)]
+
+    def _move_within(self, area: Span) -> bool:
+        """Move the intent to this agent's preferred free sentence in `area` (the text
+        the model was shown): no model call, the same summary. False if none is free."""
+        places = [s for s in self._ranked_free() if context.overlaps(s, area)]
+        if not places or self.moves >= self.MAX_MOVES:
+            return False
+        self.moves += 1
+        start, end = places[0]
+        self.intent = self.intent.model_copy(update={"anchor": self.text[start:end]})
+        self.where = context.locate(self.text, self.intent.anchor, near=start)
+        self.seen_around = self._window(1).text
+        return True
 
     def _spans_of_others(self) -> list[tuple[Span, OpenIntent]]:
         spans = []
@@ -116,7 +144,9 @@ class EditCycle:
     async def _intent(self) -> State:
         claimed = [span for span, _ in self._spans_of_others()]
         key = f"{self.agent.id}:{self.agent.run_id}:{self.number}"
-        region = context.region_for_intent(self.text, self.size, key, claimed)
+        mine = context.share(self.text, self.agent.id, len(self.agent.authors_seen))
+        preferred = [s for s in context.free_sentences(self.text, claimed) if s in mine]
+        region = context.region_for_intent(self.text, self.size, key, claimed, preferred)
         if region is None:  # asking the model now would only buy a conflict
             self.outcome.busy = True
             return State.DONE
@@ -136,6 +166,11 @@ class EditCycle:
             self.intent = self.intent.model_copy(update={"anchor": anchor})
         self.where = context.locate(self.text, anchor, near=region.start)
         self.seen_around = self._window(1).text
+        # Others may have claimed the place while the model thought: look again.
+        await self._refresh_intents()
+        if self._claimed_by(self.where.span) and not self._move_within((region.start, region.end)):
+            self.outcome.contended = True
+            return self._cancel_because("others claimed every free place of my excerpt meanwhile")
         return State.ANNOUNCE
 
     def _rule_intent(self, region: Excerpt, claimed: list[Span], key: str) -> IntentReply:
@@ -163,11 +198,16 @@ class EditCycle:
         window = self._window(self.size // 4)
         order = [i.intent_id for i in self.open]
         mine = order.index(self.intent_id) if self.intent_id in order else len(order)
-        for span, other in self._spans_of_others():
-            # The older intent keeps an overlapping place (the list is oldest first).
-            if context.overlaps(span, self.where.span) and order.index(other.intent_id) < mine:
-                self.outcome.contended = True
-                return self._cancel_because(f"{other.agent_id} claimed this place first")
+        # The older intent keeps an overlapping place (the list is oldest first).
+        older = [o for o in self._claimed_by(self.where.span) if order.index(o.intent_id) < mine]
+        if older:
+            reason = f"{older[0].agent_id} claimed this place first"
+            area = window.start, window.end
+            if self._move_within(area):  # a new intent on a free sentence nearby
+                await self.release(f"{reason}; moving to another sentence")
+                return State.ANNOUNCE
+            self.outcome.contended = True
+            return self._cancel_because(reason)
         # Overlapping claims are settled by the rule above; the model is asked only
         # when the anchor's neighbours changed (is the change perhaps made already?).
         if Phase.CONFIRM in self.phases and self._window(1).text != self.seen_around:
