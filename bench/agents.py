@@ -1,6 +1,6 @@
 """Benchmark of the agents (not a test).
 
-    python -m bench.agents [--agents 10] [--budget 150000] [--seed 1]
+    python -m bench.agents [--agents 10] [--budget 300000] [--seed 1]
 
 Starts a whole session (three text nodes on their own PostgreSQL, the chat on Redis,
 analytics on PostgreSQL, the fake model with a fixed seed) from the seed demo's
@@ -137,7 +137,7 @@ def measure(root: Path, agents: int, budget: int, seed: int, extra: list[str]) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=10)
-    parser.add_argument("--budget", type=int, default=150_000)
+    parser.add_argument("--budget", type=int, default=300_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-reference", action="store_true", help="only the shipped agents")
     args = parser.parse_args()

@@ -207,3 +207,21 @@ async def test_when_others_hold_every_sentence_the_model_is_not_asked(make_agent
     outcome = await EditCycle(agent, 1).run()
     assert outcome.busy and not outcome.applied and model.calls == []
     assert peers.of_type("edit_intent") == peers.messages  # nothing announced
+
+
+async def test_text_already_in_the_document_is_asked_for_once_more_then_cancelled(make_agent, peers, model):
+    old = " The stars were bright."
+    op = reply(type="insert_after", anchor=ANCHOR, text=old)
+    model.script.update(intent=[reply(anchor=ANCHOR, summary="mine")], generate=[op, op])
+    agent, _ = make_agent()
+    outcome = await EditCycle(agent, 1).run()
+    assert not outcome.applied and outcome.reason == "the text is already in the document"
+    assert model.calls == ["intent", "generate", "generate"]
+    assert '"already_in_document": "The stars were bright."' in model.prompts[-1][1]["content"]
+    # a fresh sentence the second time goes through
+    peers.messages.clear()
+    model.calls.clear()
+    model.script.update(intent=[reply(anchor=ANCHOR, summary="mine")],
+                        generate=[op, reply(type="insert_after", anchor=ANCHOR, text=" New.")])
+    assert (await EditCycle(agent, 2).run()).applied
+    assert model.calls == ["intent", "generate", "generate", "review"]

@@ -60,6 +60,7 @@ class EditCycle:
     operation: OperationReply | None = None
     occurrence: int | None = None
     moves: int = 0  # times the intent moved to another sentence after a collision
+    duplicate: str | None = None  # text the model wrote that the document already had
 
     MAX_MOVES = 2
 
@@ -233,7 +234,10 @@ class EditCycle:
 
     async def _generate(self) -> State:
         window = self._window(self.size // 3)
-        messages = prompts.build(Phase.GENERATE, self.agent.author, window, intent=self._intent_json())
+        intent = self._intent_json()
+        if self.duplicate is not None:  # the window may not show where the text already is
+            intent["already_in_document"] = self.duplicate
+        messages = prompts.build(Phase.GENERATE, self.agent.author, window, intent=intent)
         try:
             self.operation = await self._ask(Phase.GENERATE, messages)
         except ReplyError:
@@ -256,6 +260,9 @@ class EditCycle:
             self.where = found
             self.occurrence = found.occurrence if found.count > 1 else None
         if op.type in ("insert_after", "insert_before", "append") and op.text.strip() in self.text:
+            if self.duplicate is None:  # ask once more rather than drop the intent's call
+                self.duplicate = op.text.strip()
+                return State.GENERATE
             return self._cancel_because("the text is already in the document")
         return State.REVIEW if Phase.REVIEW in self.phases else State.SUBMIT
 
