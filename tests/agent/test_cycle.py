@@ -132,12 +132,20 @@ async def test_check_cancels_when_the_anchor_changed_after_generate(make_agent, 
     assert await cycle._check() == "cancel" and "anchor is gone" in cycle.outcome.reason
 
 
-async def test_review_rejection_cancels(make_agent, peers, model):
-    model.script["review"] = [reply(approve=False, reason="off topic")]
+async def test_a_rejected_draft_is_revised_once_then_the_intent_cancels(make_agent, peers, model):
+    model.script["review"] = [reply(approve=False, reason="off topic"), reply(approve=False, reason="still off")]
     agent, _ = make_agent()
     outcome = await EditCycle(agent, 1).run()
-    assert outcome.reason == "review: off topic" and peers.text == TEXT
-    assert peers.of_type("edit_comment")[0]["text"] == "review: off topic"
+    assert outcome.reason == "review: still off" and peers.text == TEXT
+    assert peers.of_type("edit_comment")[0]["text"] == "review: still off"
+    assert model.calls == ["intent", "generate", "review", "generate", "review"]
+    assert '"reason": "off topic"' in model.prompts[3][1]["content"]  # the revision is told why
+
+
+async def test_a_revised_draft_the_review_approves_is_applied(make_agent, peers, model):
+    model.script["review"] = [reply(approve=False, reason="off topic"), reply(approve=True, reason="ok")]
+    agent, _ = make_agent()
+    assert (await EditCycle(agent, 1).run()).applied and peers.text != TEXT
 
 
 async def test_broken_json_is_repaired_or_asked_again_then_cancelled(make_agent, peers, model):

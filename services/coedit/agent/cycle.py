@@ -61,6 +61,7 @@ class EditCycle:
     occurrence: int | None = None
     moves: int = 0  # times the intent moved to another sentence after a collision
     duplicate: str | None = None  # text the model wrote that the document already had
+    rejected: dict | None = None  # the draft the review turned down, with its reason
 
     MAX_MOVES = 2
 
@@ -237,6 +238,8 @@ class EditCycle:
         intent = self._intent_json()
         if self.duplicate is not None:  # the window may not show where the text already is
             intent["already_in_document"] = self.duplicate
+        if self.rejected is not None:
+            intent["rejected_draft"] = self.rejected
         messages = prompts.build(Phase.GENERATE, self.agent.author, window, intent=intent)
         try:
             self.operation = await self._ask(Phase.GENERATE, messages)
@@ -280,6 +283,9 @@ class EditCycle:
         except ReplyError:
             return self._cancel_because("the model gave no usable review")
         if not reply.approve:
+            if self.rejected is None:  # one revision, told why, before the intent is dropped
+                self.rejected = {"text": op.text, "reason": reply.reason or "rejected"}
+                return State.GENERATE
             return self._cancel_because(f"review: {reply.reason or 'rejected'}")
         return State.SUBMIT
 
