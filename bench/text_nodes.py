@@ -14,7 +14,6 @@ import asyncio
 import json
 import random
 import re
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -15,7 +15,7 @@ from tests.agent.session import (  # noqa: F401
 )
 
 
-def test_one_agent_then_ten_until_the_budget_ends_despite_a_dead_node_and_a_faulty_model(session_factory):
+def test_one_agent_then_ten_until_the_budget_ends_despite_a_dead_node_and_a_faulty_model(session_factory):  # noqa: F811
     """One session (its start-up is most of the cost): first one agent makes one edit
     with every phase visible; then ten agents, started together, run until the budget
     ends while a text node is killed and restarted and the model injects faults."""

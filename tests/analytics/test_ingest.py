@@ -1,6 +1,5 @@
 """POST /api/events: idempotency, all-or-nothing batches, bad input, auth."""
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 

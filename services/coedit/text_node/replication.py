@@ -26,7 +26,6 @@ import httpx
 import structlog
 from prometheus_client import Gauge
 
-from coedit.common.auth import auth_headers
 from coedit.text_node.models import (
     DiffResponse,
     LogPage,
