@@ -7,9 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from coedit.local.servers import PostgresServer, RedisServer
 from coedit.local.processes import ServiceProcess
+
+# Property tests explore the same examples on every run: the suite is deterministic.
+settings.register_profile("deterministic", derandomize=True, deadline=None)
+settings.load_profile("deterministic")
 
 AUTH_TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {AUTH_TOKEN}"}

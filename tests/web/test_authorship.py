@@ -5,6 +5,7 @@ corrected from the real text."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coedit.text_node.anchors import find_all
 from coedit.web.authorship import INITIAL, UNKNOWN, Authorship, Run
 
 
@@ -77,7 +78,8 @@ def test_runs_always_spell_the_text(steps):
     a = Authorship("robots read tales")
     for version, (kind, start, length, text, agent) in enumerate(steps, 1):
         anchor = a.text[start : start + length]
-        if kind != "append" and (not anchor or a.text.count(anchor) != 1):
+        # the text node counts overlapping matches ("  " is twice in "   "): so do we
+        if kind != "append" and (not anchor or len(find_all(a.text, anchor)) != 1):
             continue
         if kind == "delete" and anchor == a.text:
             continue
