@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from coedit.local.servers import free_port
+from coedit.local.servers import free_port, stop_group
 
 
 def die_with_parent() -> None:
@@ -69,14 +69,7 @@ class ServiceProcess:
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as when a machine dies."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_group(self.process, signal.SIGKILL, timeout=10)
 
     def stop(self, timeout: float = 10) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_group(self.process, signal.SIGTERM, timeout)

@@ -39,6 +39,19 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
     raise ServerError(f"nothing listens on port {port} after {timeout} s")
 
 
+def stop_group(process: subprocess.Popen | None, signal_number: int, timeout: float) -> None:
+    """Signal a child's process group (it was started in a session of its own), wait
+    for it, and SIGKILL the group if it is still there after `timeout` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal_number)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def postgres_bindir() -> Path:
     """System PostgreSQL (newest under /usr/lib/postgresql) or the pgserver wheel's."""
     if explicit := os.environ.get("COEDIT_PG_BINDIR"):
@@ -165,13 +178,7 @@ class PostgresServer:
 
     def stop(self, timeout: float = 30) -> None:
         """Fast shutdown (SIGINT): active transactions roll back, data is kept."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process, signal.SIGINT, timeout)
         self.process = None
 
 
@@ -200,11 +207,5 @@ class RedisServer:
         return self
 
     def stop(self, timeout: float = 15) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_group(self.process, signal.SIGTERM, timeout)
         self.process = None
