@@ -7,7 +7,8 @@ TEXT = "Роботы 🤖 читали сказки. Роботы 🤖 спал�
 
 
 def apply(document: str, **op) -> str:
-    return resolve(document, EditOp(**op)).apply(document)
+    utf8 = document.encode()
+    return resolve(utf8, EditOp(**op)).apply(utf8).decode()
 
 
 def test_insert_after_unique_anchor_with_emoji():
@@ -52,11 +53,21 @@ def test_absent_anchor():
 
 
 def test_overlapping_matches_count():
-    assert find_all("ааа", "аа") == [0, 1]
+    assert find_all("ааа".encode(), "аа".encode()) == [0, 2]  # byte offsets: "а" is two bytes
 
 
-def test_splice_is_code_point_based():
-    assert Splice(1, 2, "Ж").apply("😀😀😀") == "😀Ж😀"
+@pytest.mark.parametrize("text, anchor", [
+    ("Ёлка ёлка ЁЛКА", "ёлка"), ("🤖🤖🤖 робот 🤖", "🤖 "), ("ааа", "а"), ("Ñ ё Ñё", "ё"),
+])
+def test_byte_matches_are_the_string_matches(text, anchor):
+    """UTF-8 never matches inside a character, so searching bytes finds what
+    searching the string finds."""
+    by_chars = find_all(text, anchor)  # str has the same find() as bytes
+    assert find_all(text.encode(), anchor.encode()) == [len(text[:i].encode()) for i in by_chars]
+
+
+def test_splice_is_byte_based():
+    assert Splice(4, 8, "Ж".encode()).apply("😀😀😀".encode()).decode() == "😀Ж😀"
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,27 @@ def test_a_killed_node_catches_up_with_identical_text_and_versions(text_cluster)
     history = httpx.get(f"{text_cluster['b'].url}/api/edits", params={"after_version": 0, "limit": 1000}).json()
     assert [e["version"] for e in history["edits"]] == list(range(1, 501))
     assert httpx.get(f"{text_cluster['b'].url}/api/document/versions/500").json()["text"] == texts["b"][0]
+    # B applied the missed edits in bulk and computed their history afterwards: each
+    # version adds the text its edit inserted, somewhere (B's order of integration,
+    # not necessarily at the end). An edit that arrived before one it depends on waits
+    # in Yrs and integrates with it: its version repeats the text before.
+    with httpx.Client(base_url=text_cluster["b"].url, timeout=30) as client:
+        versions = [client.get(f"/api/document/versions/{v}").json()["text"] for v in range(501)]
+        assert client.get("/api/replication").json()["history_complete"]
+    assert versions[0] == INITIAL_TEXT and versions[500] == texts["b"][0]
+    waiting = []
+    for edit, before, after in zip(history["edits"], versions, versions[1:]):
+        waiting.append(edit["op"]["text"])
+        if after != before:
+            assert len(after) == len(before) + sum(map(len, waiting)) and is_subsequence(before, after), edit
+            assert all(after.count(t) >= before.count(t) + waiting.count(t) for t in waiting), edit
+            waiting = []
+    assert not waiting
+
+
+def is_subsequence(short: str, long: str) -> bool:
+    rest = iter(long)
+    return all(char in rest for char in short)
 
 
 def test_concurrent_writers_lose_no_acknowledged_edit(text_cluster):

@@ -50,7 +50,7 @@ def test_replicas_converge_whatever_the_delivery(seed, steps, duplicate, partiti
             if (partitioned and dest == 2 and step < steps // 2) or rng.random() < 0.4:
                 keep.append((dest, update))
                 continue
-            replicas[dest].apply_update(update)
+            replicas[dest].apply_update(update, delta=rng.random() < 0.7)  # else as in bulk
             if rng.random() < duplicate:
                 keep.append((dest, update))
         in_flight = keep
@@ -64,7 +64,8 @@ def test_replicas_converge_whatever_the_delivery(seed, steps, duplicate, partiti
                 replica.apply_update(peer.doc.get_update(replica.state_vector()))
     texts = {r.current_text() for r in replicas}
     assert len(texts) == 1
-    assert all(r.current_text() == str(r.text) for r in replicas)  # the cached string is right
+    assert all(r.current_text() == str(r.text) for r in replicas)  # the cached text is right
+    assert all(r.chars() == len(str(r.text)) for r in replicas)
     assert len({r.version for r in replicas}) == 1
     assert len({r.spent for r in replicas}) == 1
     for r in replicas:
@@ -97,6 +98,35 @@ def test_deltas_replay_every_version():
             texts.append(doc.current_text())
     for version, text in enumerate(texts):
         assert replay(INITIAL, deltas[:version]) == text
+
+
+def test_deltas_of_peer_records_replay_the_receivers_versions():
+    """A receiver's history: its own order of integration, from the deltas Yrs
+    reports for each peer record (they are computed on the receiver's text)."""
+    rng = random.Random(11)
+    writers, receiver = [ReplicatedDocument(INITIAL) for _ in range(2)], ReplicatedDocument(INITIAL)
+    texts, deltas = [INITIAL], []
+    for i in range(150):
+        change = edit(writers[i % 2], f"e{i}", rng)
+        if change is None:
+            continue
+        writers[(i + 1) % 2].apply_update(change.update) if rng.random() < 0.5 else None
+        received = receiver.apply_update(change.update)
+        if received.new_edits:
+            deltas.append(received.delta)
+            texts.append(receiver.current_text())
+            assert receiver.chars() == len(texts[-1])
+    assert len(texts) > 100
+    for version, text in enumerate(texts):
+        assert replay(INITIAL, deltas[:version]) == text
+
+
+def test_a_bulk_apply_skips_the_delta_and_rebuilds_the_text():
+    a, b = ReplicatedDocument(INITIAL), ReplicatedDocument(INITIAL)
+    changes = [c for i in range(30) if (c := edit(a, f"e{i}", random.Random(i)))]
+    applied = [b.apply_update(c.update, delta=False) for c in changes]
+    assert all(c.delta is None for c in applied) and b.version == len(changes)
+    assert b.current_text() == a.current_text() and b.chars() == len(a.current_text())
 
 
 def test_duplicate_update_changes_nothing():

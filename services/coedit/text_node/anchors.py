@@ -1,5 +1,8 @@
-"""Resolving an anchored edit against a text: pure, in Python string indices
-(Unicode code points), so Cyrillic and emoji count as one character each."""
+"""Resolving an anchored edit against the text's UTF-8 bytes: pure, in byte
+offsets, as Yrs counts them. UTF-8 is self-synchronising, so an anchor can only
+match at a character boundary: Cyrillic and emoji anchors match exactly as they
+would in a Python string, and searching or splicing bytes costs a memory copy
+where a string holding an emoji (four bytes a character in CPython) costs more."""
 
 from dataclasses import dataclass
 
@@ -24,17 +27,17 @@ class AnchorAmbiguous(AnchorError):
 
 @dataclass(frozen=True)
 class Splice:
-    """Replace `text[start:end]` with `insert`."""
+    """Replace `text[start:end]` (UTF-8 byte offsets) with `insert`."""
 
     start: int
     end: int
-    insert: str
+    insert: bytes
 
-    def apply(self, text: str) -> str:
+    def apply(self, text: bytes) -> bytes:
         return text[: self.start] + self.insert + text[self.end :]
 
 
-def find_all(text: str, anchor: str) -> list[int]:
+def find_all(text: bytes, anchor: bytes) -> list[int]:
     """Start index of every occurrence of `anchor`, overlapping ones included."""
     found, index = [], text.find(anchor)
     while index != -1:
@@ -43,10 +46,12 @@ def find_all(text: str, anchor: str) -> list[int]:
     return found
 
 
-def resolve(text: str, op: EditOp) -> Splice:
+def resolve(text: bytes, op: EditOp) -> Splice:
+    insert = op.text.encode()
     if op.type == "append":
-        return Splice(len(text), len(text), op.text)
-    matches = find_all(text, op.anchor)
+        return Splice(len(text), len(text), insert)
+    anchor = op.anchor.encode()
+    matches = find_all(text, anchor)
     if not matches:
         raise AnchorNotFound(f"anchor {op.anchor[:80]!r} is not in the current text", 0)
     if op.occurrence is None:
@@ -62,14 +67,14 @@ def resolve(text: str, op: EditOp) -> Splice:
         )
     else:
         start = matches[op.occurrence - 1]
-    end = start + len(op.anchor)
+    end = start + len(anchor)
     match op.type:
         case "insert_after":
-            return Splice(end, end, op.text)
+            return Splice(end, end, insert)
         case "insert_before":
-            return Splice(start, start, op.text)
+            return Splice(start, start, insert)
         case "replace":
-            return Splice(start, end, op.text)
+            return Splice(start, end, insert)
         case "delete":
-            return Splice(start, end, "")
+            return Splice(start, end, b"")
     raise AssertionError(op.type)

@@ -29,6 +29,7 @@ def create_app(settings: TextNodeSettings):
         app.state.node, app.state.replicator = node, replicator
         await replicator.catch_up()
         replicator.start()
+        node.start_history()
         state["ready"] = True
         log.info("text node ready", node_id=settings.node_id, version=node.committed.version,
                  peers=settings.peer_urls)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from pycrdt import Decoder, Doc, Map, Text
 
-from coedit.text_node.anchors import resolve
+from coedit.text_node.anchors import Splice, resolve
 from coedit.text_node.models import EditRequest
 
 # All nodes write the initial text with this fixed client id, so the genesis
@@ -54,8 +54,34 @@ class Change:
     update: bytes
     new_edits: list[tuple[str, dict]] = field(default_factory=list)
     clocks: dict[str, tuple[int, int]] = field(default_factory=dict)  # edit id -> (client, end clock)
-    delta: list[dict] = field(default_factory=list)
+    # the text delta (Yjs format, UTF-8 byte offsets); None when it was not computed
+    # (a bulk apply: the history builder computes it later)
+    delta: list[dict] | None = field(default_factory=list)
     tokens: int = 0
+
+
+def apply_delta(utf8: bytes, delta: list[dict]) -> bytes:
+    """The text after a Yjs text delta, on UTF-8 bytes (offsets are bytes)."""
+    pieces, position = [], 0
+    for step in delta:
+        if "retain" in step:
+            pieces.append(utf8[position : position + step["retain"]])
+            position += step["retain"]
+        elif "insert" in step:
+            pieces.append(step["insert"].encode())
+        elif "delete" in step:
+            position += step["delete"]
+    pieces.append(utf8[position:])
+    return b"".join(pieces)
+
+
+def splice_delta(start: int, end: int, insert: bytes) -> list[dict]:
+    delta = [{"retain": start}] if start else []
+    if end > start:
+        delta.append({"delete": end - start})
+    if insert:
+        delta.append({"insert": insert.decode()})
+    return delta
 
 
 class ReplicatedDocument:
@@ -65,12 +91,20 @@ class ReplicatedDocument:
         self.edits = self.doc.get("edits", type=Map)
         self.spends = self.doc.get("spends", type=Map)
         self.genesis = genesis_id(initial_text)
+        self.version = 0  # edits integrated (counted here: a Yrs map's length walks the map)
         self.spent = 0
-        self._text: str | None = None
+        # The text as UTF-8 and its length in characters, kept in step with Yrs while
+        # they are held (None: rebuilt from Yrs when next needed, which costs time in
+        # proportion to the document).
+        self._utf8: bytes | None = None
+        self._chars = 0
+        self._want_delta = False
         self._edit_clocks: dict[int, list[int]] = {}
         self._pending_clocks: dict[str, tuple[int, int]] = {}
         self._change: Change | None = None
-        self.text.observe(self._on_text)
+        # The raw Yrs event: pycrdt's wrapped event computes the text delta eagerly,
+        # and a delta walks the whole text; this one computes it only when asked.
+        self._text_subscription = self.text.integrated.observe(self._on_text)
         self.edits.observe(self._on_edits)
         self.spends.observe(self._on_spends)
         self.doc.observe(self._on_transaction)
@@ -80,14 +114,21 @@ class ReplicatedDocument:
 
     # -- observers collect what the current transaction integrated --
     def _on_text(self, event) -> None:
-        self._text = None
-        if self._change is not None:
-            self._change.delta.extend(event.delta)
+        if not self._want_delta:
+            self._utf8 = None
+            return
+        delta = event.delta
+        self._change.delta.extend(delta)
+        if self._utf8 is not None:
+            self._chars += sum(len(step.get("insert", "")) for step in delta) - _deleted_chars(self._utf8, delta)
+            self._utf8 = apply_delta(self._utf8, delta)
 
     def _on_edits(self, event) -> None:
         for edit_id, change in event.keys.items():
-            if change["action"] == "add" and self._change is not None:
-                self._change.new_edits.append((edit_id, json.loads(change["newValue"])))
+            if change["action"] == "add":
+                self.version += 1
+                if self._change is not None:
+                    self._change.new_edits.append((edit_id, json.loads(change["newValue"])))
 
     def _on_spends(self, event) -> None:
         for change in event.keys.values():
@@ -102,16 +143,19 @@ class ReplicatedDocument:
             self._change.update = event.update
 
     # -- reads --
-    @property
-    def version(self) -> int:
-        return len(self.edits)
+    def utf8(self) -> bytes:
+        """The current text as UTF-8 bytes (Yrs' own offsets)."""
+        if self._utf8 is None:
+            text = str(self.text)
+            self._utf8, self._chars = text.encode(), len(text)
+        return self._utf8
 
     def current_text(self) -> str:
-        """The text as a Python string, kept between changes: converting it from Yrs
-        costs time in proportion to the document, and every edit needs it."""
-        if self._text is None:
-            self._text = str(self.text)
-        return self._text
+        return self.utf8().decode()
+
+    def chars(self) -> int:
+        self.utf8()
+        return self._chars
 
     def edit_metadata(self, edit_id: str) -> dict | None:
         raw = self.edits.get(edit_id)
@@ -142,10 +186,8 @@ class ReplicatedDocument:
     def apply_edit(self, request: EditRequest, node_id: str) -> Change:
         """Resolve the anchor on the current text and apply the edit (and its token
         spend) as one transaction. Raises AnchorError, changing nothing."""
-        text = self.current_text()
-        splice = resolve(text, request.op)
-        start = len(text[: splice.start].encode())
-        end = start + len(text[splice.start : splice.end].encode())
+        utf8 = self.utf8()
+        splice = resolve(utf8, request.op)
         metadata = {
             "agent_id": request.agent_id,
             "op": request.op.model_dump(exclude_none=True),
@@ -155,15 +197,18 @@ class ReplicatedDocument:
             "origin_version": self.version + 1,
             "created_at": datetime.now(UTC).isoformat(),
         }
-        change = self._record(lambda: self._splice_and_log(start, end, splice.insert, request, metadata))
-        self._text = splice.apply(text)  # what Yrs now holds, without converting it back
+        chars = self._chars + len(splice.insert.decode()) - len(utf8[splice.start : splice.end].decode())
+        change = self._record(lambda: self._splice_and_log(splice, request, metadata), want_delta=False)
+        # what Yrs now holds, without converting it back
+        self._utf8, self._chars = splice.apply(utf8), chars
+        change.delta = splice_delta(splice.start, splice.end, splice.insert)
         return change
 
-    def _splice_and_log(self, start, end, insert, request: EditRequest, metadata) -> None:
-        if end > start:
-            del self.text[start:end]
-        if insert:
-            self.text.insert(start, insert)
+    def _splice_and_log(self, splice: Splice, request: EditRequest, metadata) -> None:
+        if splice.end > splice.start:
+            del self.text[splice.start : splice.end]
+        if splice.insert:
+            self.text.insert(splice.start, splice.insert.decode())
         self.edits[request.edit_id] = json.dumps(metadata, ensure_ascii=False)
         if request.tokens:
             self.spends[f"edit:{request.edit_id}"] = json.dumps(
@@ -174,24 +219,29 @@ class ReplicatedDocument:
         def write():
             self.spends[spend_id] = json.dumps({"agent_id": agent_id, "tokens": tokens})
 
-        return self._record(write)
+        return self._record(write, want_delta=True)
 
-    def apply_update(self, update: bytes, edit_id: str | None = None) -> Change:
-        """Integrate a record from a peer (or from our own log at start-up). For an
+    def apply_update(self, update: bytes, edit_id: str | None = None, *, delta: bool = True) -> Change:
+        """Integrate a record from a peer (or from our own log at start-up). With
+        `delta=False` the text delta is not computed (cheaper by a walk over the
+        text: for applying many records at once) and `Change.delta` is None. For an
         edit record, remember its clock: it may integrate later, inside another
         record, once Yrs has what it depends on."""
         if edit_id is not None and (clock := record_clock(update)):
             self._pending_clocks[edit_id] = clock
-        return self._record(lambda: self.doc.apply_update(update), update)
+        change = self._record(lambda: self.doc.apply_update(update), update=update, want_delta=delta)
+        if not delta:
+            change.delta = None
+        return change
 
-    def _record(self, mutate, update: bytes = b"") -> Change:
-        self._change = Change(update=update)
+    def _record(self, mutate, *, update: bytes = b"", want_delta: bool) -> Change:
+        self._change, self._want_delta = Change(update=update), want_delta
         try:
             with self.doc.transaction():
                 mutate()
             change = self._change
         finally:
-            self._change = None
+            self._change, self._want_delta = None, False
         for edit_id, _ in change.new_edits:
             clock = self._pending_clocks.pop(edit_id, None)
             if clock is None and len(change.new_edits) == 1:
@@ -211,3 +261,15 @@ class ReplicatedDocument:
         self._edit_clocks = {}
         for client, clock in clocks:
             self.restore_clock(client, clock)
+
+
+def _deleted_chars(utf8: bytes, delta: list[dict]) -> int:
+    """How many characters a delta deletes from `utf8`."""
+    deleted, position = 0, 0
+    for step in delta:
+        if "retain" in step:
+            position += step["retain"]
+        elif "delete" in step:
+            deleted += len(utf8[position : position + step["delete"]].decode())
+            position += step["delete"]
+    return deleted

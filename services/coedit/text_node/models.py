@@ -101,6 +101,9 @@ class PeerStatus(BaseModel):
 class Replication(BaseModel):
     node_id: str
     version: int
+    history_complete: bool = Field(
+        description="every version's text can be served (false while deltas of a catch-up are being computed)"
+    )
     peers: list[PeerStatus]
 
 

@@ -3,8 +3,8 @@ so anchors resolve against the text they commit on, and commits are grouped: all
 the changes queued while the previous commit was in flight share the next one."""
 
 import asyncio
-import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import structlog
 from opentelemetry import context as otel_context
@@ -13,6 +13,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from coedit.common.errors import ApiError
 from coedit.text_node import history
+from coedit.text_node.history import HistoryBuilder
 from coedit.text_node.anchors import AnchorError
 from coedit.text_node.document import Change, ReplicatedDocument
 from coedit.text_node.models import Budget, EditAccepted, EditRequest, LogRecord, SpendRequest
@@ -34,15 +35,24 @@ COMMIT_SECONDS = Histogram("coedit_text_commit_seconds", "Duration of one group 
 
 MAX_BATCH = 1000
 COMPACT_EVERY = 2000  # records between compacted CRDT snapshots
+# A batch of peer records at least this large (a catch-up page) is applied without
+# text deltas: each delta walks the whole text in Yrs, so the history builder
+# computes them afterwards, off the path that makes the node current.
+BULK_RECORDS = 64
+HISTORY_WAIT_SECONDS = 10.0
 
 
 @dataclass
 class Committed:
     """What readers see: the state as of the last commit (never an unacknowledged edit)."""
 
-    text: str
+    utf8: bytes
     version: int
     spent: int
+
+    @cached_property
+    def text(self) -> str:
+        return self.utf8.decode()
 
 
 @dataclass
@@ -82,7 +92,8 @@ class TextNode:
         self.store = store
         self.queue: asyncio.Queue[Work] = asyncio.Queue()
         self.doc = ReplicatedDocument(settings.initial_text)
-        self.committed = Committed(settings.initial_text, 0, 0)
+        self.committed = Committed(settings.initial_text.encode(), 0, 0)
+        self.history = HistoryBuilder(store, settings.initial_text)
         self.epoch = ""
         self.last_seq = 0
         self.last_own_seq = 0  # the log position of the last record our own clients wrote
@@ -91,6 +102,7 @@ class TextNode:
         self.on_commit: list = []
         self._history_chars = self._history_versions = self._since_compaction = 0
         self._writer: asyncio.Task | None = None
+        self._history_task: asyncio.Task | None = None
         TOKENS_LIMIT.set(settings.token_budget)
 
     # -- life cycle --
@@ -100,20 +112,27 @@ class TextNode:
         await self._load()
         self._writer = asyncio.create_task(self._write_loop(), name="text-node-writer")
 
+    def start_history(self) -> None:
+        """Start filling in deltas of versions applied in bulk (after the start-up
+        catch-up, so it does not compete with it)."""
+        self._history_task = asyncio.create_task(self.history.run(), name="text-node-history")
+
     async def stop(self) -> None:
-        if self._writer:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+        tasks = [t for t in (self._writer, self._history_task) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _load(self) -> None:
         """Rebuild the document: compacted snapshot, then the records after it."""
         self.doc = ReplicatedDocument(self.settings.initial_text)
         snapshot_seq, state = await self.store.crdt_snapshot()
         if state:
-            self.doc.apply_update(state)
+            self.doc.apply_update(state, delta=False)
         self.last_seq, self._since_compaction = snapshot_seq, 0
         async for row in self.store.records_after(snapshot_seq):
-            self.doc.apply_update(row["update"], row["record_id"] if row["kind"] == "edit" else None)
+            edit_id = row["record_id"] if row["kind"] == "edit" else None
+            self.doc.apply_update(row["update"], edit_id, delta=False)
             self.last_seq, self._since_compaction = row["seq"], self._since_compaction + 1
         self.doc.reset_clocks([(r["client"], r["clock"]) for r in await self.store.edit_clocks()])
         self.last_seq = max(self.last_seq, await self.store.max_seq())
@@ -125,7 +144,7 @@ class TextNode:
         log.info("document loaded", version=self.doc.version, records_replayed=self._since_compaction)
 
     def _publish(self) -> None:
-        self.committed = Committed(self.doc.current_text(), self.doc.version, self.doc.spent)
+        self.committed = Committed(self.doc.utf8(), self.doc.version, self.doc.spent)
         VERSION.set(self.committed.version)
         TOKENS_SPENT.set(self.committed.spent)
 
@@ -188,7 +207,10 @@ class TextNode:
             for callback in self.on_commit:
                 callback(prev_own_seq, records, [context for _, context in committed])
         self._since_compaction += len(records)
-        if self._since_compaction >= COMPACT_EVERY:
+        if any(row[3] is None for row in batch.versions):
+            self.history.wake()
+        # the builder replays from the compacted snapshot, so it may not pass a version lacking its delta
+        if self._since_compaction >= COMPACT_EVERY and self.history.complete.is_set():
             await self.store.save_crdt_snapshot(self.last_seq, self.doc.doc.get_update())
             self._since_compaction = 0
 
@@ -223,7 +245,7 @@ class TextNode:
             EDITS.labels("budget_exhausted").inc()
             raise ApiError(429, "budget_exhausted", "the session's token budget is spent")
         grows_by = len(request.op.text) - (len(request.op.anchor) if request.op.type in ("replace", "delete") else 0)
-        if len(self.doc.current_text()) + grows_by > self.settings.max_document_chars:
+        if self.doc.chars() + grows_by > self.settings.max_document_chars:
             EDITS.labels("document_too_large").inc()
             raise ApiError(413, "document_too_large",
                            f"the document may not exceed {self.settings.max_document_chars} characters")
@@ -251,12 +273,12 @@ class TextNode:
         return Budget(limit=limit, spent=spent, remaining=max(limit - spent, 0), exhausted=spent >= limit)
 
     def _apply_remote(self, work: RemoteWork, batch: Batch) -> int:
-        applied = 0
+        applied, bulk = 0, len(work.records) >= BULK_RECORDS
         for record in work.records:
             if self._known(record):
                 continue
             change = self.doc.apply_update(
-                decode(record.update), record.record_id if record.kind == "edit" else None
+                decode(record.update), record.record_id if record.kind == "edit" else None, delta=not bulk
             )
             self._stage(change, record.kind, record.record_id, record.origin, batch)
             applied += 1
@@ -276,18 +298,20 @@ class TextNode:
         return False  # a sync diff: applying it again is harmless, the CRDT deduplicates
 
     def _stage(self, change: Change, kind: str, record_id: str, origin: str, batch: Batch) -> None:
-        """Add one integrated record to the batch: its log row and a version row per new edit."""
+        """Add one integrated record to the batch: its log row and a version row per
+        new edit (the text delta goes with the last; None when not computed)."""
         batch.log.append(LogRow(kind, record_id, origin, change.update))
         first_version = self.doc.version - len(change.new_edits) + 1
         for offset, (edit_id, metadata) in enumerate(change.new_edits):
             last = offset == len(change.new_edits) - 1
-            delta = change.delta if last else []  # a record that integrates several edits at once
+            delta = change.delta if last or change.delta is None else []
             client, clock = change.clocks.get(edit_id, (None, None))
             batch.versions.append((first_version + offset, edit_id, metadata, delta, client, clock))
-            self._history_chars += len(json.dumps(delta, ensure_ascii=False))
             self._history_versions += 1
+        # what replaying this record costs: its delta, or its update when the delta is not known yet
+        self._history_chars += len(change.update) if change.delta is None else history.delta_size(change.delta)
         if change.new_edits and history.snapshot_due(
-            self._history_chars, self._history_versions, len(self.committed.text)
+            self._history_chars, self._history_versions, len(self.committed.utf8)
         ):
             batch.text_snapshot = (self.doc.version, self.doc.current_text())
             self._history_chars = self._history_versions = 0
@@ -300,9 +324,18 @@ class TextNode:
         if version < 0 or version > committed.version:
             return None
         found = await self.store.history_for(version)
+        if found is not None and None in found[2]:  # applied in bulk; the builder is filling it in
+            try:
+                await asyncio.wait_for(self.history.complete.wait(), HISTORY_WAIT_SECONDS)
+            except TimeoutError:
+                pass
+            found = await self.store.history_for(version)
         if found is None:
             return None
         _, text, deltas = found
+        if None in deltas:
+            raise ApiError(503, "history_catching_up",
+                           "this version's text is still being rebuilt after a catch-up; retry")
         return await asyncio.to_thread(history.replay, text, deltas)
 
 

@@ -1,5 +1,6 @@
 """The node's own PostgreSQL: the record log (every CRDT update it integrated, in
-order), one row per version (edit metadata and the text delta it made), plain-text
+order), one row per version (edit metadata and the text delta it made, NULL until
+the history builder computes it for a version applied in bulk), plain-text
 snapshots for serving history, one compacted CRDT snapshot for fast start-up, and
 where it stands with each peer."""
 
@@ -38,6 +39,8 @@ SCHEMA = [
     );
     CREATE TABLE peer_cursors (peer text PRIMARY KEY, epoch text NOT NULL, seq bigint NOT NULL);
     """,
+    # version 2: a version applied in bulk gets its delta later, from the history builder
+    "ALTER TABLE versions ALTER COLUMN delta DROP NOT NULL;",
 ]
 
 
@@ -54,7 +57,7 @@ class Batch:
     """Everything one group commit writes, in one transaction."""
 
     log: list[LogRow] = field(default_factory=list)
-    versions: list[tuple[int, str, dict, list, int | None, int | None]] = field(default_factory=list)
+    versions: list[tuple[int, str, dict, list | None, int | None, int | None]] = field(default_factory=list)
     text_snapshot: tuple[int, str] | None = None
     cursors: dict[str, tuple[str, int]] = field(default_factory=dict)
 
@@ -118,8 +121,12 @@ class Store:
                 by_key = {(r["kind"], r["record_id"]): r["seq"] for r in rows}
                 seqs = [by_key.get((r.kind, r.record_id), 0) for r in batch.log]
             if batch.versions:
-                await conn.executemany(
-                    "INSERT INTO versions VALUES ($1, $2, $3, $4, $5, $6)", batch.versions
+                # one statement for the batch; JSON goes as text (asyncpg reads a list as an array)
+                versions, edit_ids, metadata, deltas, clients, clocks = zip(*batch.versions)
+                await conn.execute(
+                    "INSERT INTO versions SELECT v, e, m::jsonb, d::jsonb, c, k FROM unnest($1::integer[],"
+                    " $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) AS t(v, e, m, d, c, k)",
+                    versions, edit_ids, [_json(m) for m in metadata], [_json(d) for d in deltas], clients, clocks,
                 )
             if batch.text_snapshot:
                 await conn.execute(
@@ -196,6 +203,26 @@ class Store:
             after_version, limit,
         )
 
+    async def versions_without_delta(self) -> tuple[dict[str, int], int]:
+        """Edit id -> version of every version lacking its delta, and the first log
+        position that can have integrated one of them (0 when one came inside a
+        sync record and has no record of its own)."""
+        rows = await self.pool.fetch(
+            "SELECT v.version, v.edit_id, l.seq FROM versions v"
+            " LEFT JOIN log l ON l.kind = 'edit' AND l.record_id = v.edit_id WHERE v.delta IS NULL"
+        )
+        seqs = [r["seq"] for r in rows]
+        first = 0 if None in seqs else min(seqs, default=0)
+        return {r["edit_id"]: r["version"] for r in rows}, first
+
+    async def fill_deltas(self, deltas: list[tuple[int, list]]) -> None:
+        versions, texts = zip(*((version, _json(delta)) for version, delta in deltas))
+        await self.pool.execute(
+            "UPDATE versions SET delta = d.delta::jsonb FROM unnest($1::integer[], $2::text[]) AS d(version, delta)"
+            " WHERE versions.version = d.version AND versions.delta IS NULL",
+            versions, texts,
+        )
+
     async def history_for(self, version: int) -> tuple[int, str, list[list[dict]]] | None:
         """The nearest text snapshot at or before `version` and the deltas after it."""
         async with self.pool.acquire() as conn:
@@ -211,6 +238,10 @@ class Store:
                 snapshot["version"], version,
             )
             return snapshot["version"], snapshot["text"], [r["delta"] for r in deltas]
+
+
+def _json(value) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
 async def _codecs(conn: asyncpg.Connection) -> None:

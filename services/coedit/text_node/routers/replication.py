@@ -29,6 +29,7 @@ Node = Annotated[TextNode, Depends(get_node)]
 async def replication_status(node: Node, replicator: Annotated[Replicator, Depends(get_replicator)]):
     return Replication(
         node_id=node.node_id, version=node.committed.version,
+        history_complete=node.history.complete.is_set(),
         peers=[peer.status() for peer in replicator.peers],
     )
 

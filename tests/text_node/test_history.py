@@ -1,0 +1,64 @@
+"""History of versions applied in bulk, on a real PostgreSQL, in process: the
+history builder gives every version the text it had when the node applied it."""
+
+import random
+
+import pytest
+
+from coedit.common.errors import ApiError
+from coedit.text_node import node as node_module
+from coedit.text_node.document import ReplicatedDocument
+from coedit.text_node.models import LogRecord
+from coedit.text_node.node import BULK_RECORDS, RemoteWork, TextNode
+from coedit.text_node.settings import TextNodeSettings
+from coedit.text_node.store import Store, encode
+from tests.text_node.test_document import INITIAL, edit
+
+
+@pytest.fixture
+async def text_node(postgres):
+    store = await Store.connect(postgres.url)
+    node = TextNode(TextNodeSettings(node_id="r", database_url=postgres.url, initial_text=INITIAL), store)
+    await node.start()
+    yield node
+    await node.stop()
+    await store.close()
+
+
+def peer_records(count: int) -> tuple[list[LogRecord], list[str]]:
+    """Edits of every kind from two writers that see each other's edits, and the text
+    after each of them on a replica that applies them one by one with deltas."""
+    rng = random.Random(5)
+    writers, replica = [ReplicatedDocument(INITIAL) for _ in range(2)], ReplicatedDocument(INITIAL)
+    records, texts = [], [INITIAL]
+    while len(records) < count:
+        writer = len(records) % 2
+        if change := edit(writers[writer], f"e{len(records)}", rng):
+            writers[1 - writer].apply_update(change.update)
+            replica.apply_update(change.update)
+            records.append(LogRecord(seq=len(records) + 1, kind="edit", record_id=f"e{len(records)}",
+                                     origin="w", update=encode(change.update)))
+            texts.append(replica.current_text())
+    return records, texts
+
+
+async def test_versions_applied_in_bulk_get_their_texts(text_node, monkeypatch):
+    records, texts = peer_records(3 * BULK_RECORDS)
+    await text_node.submit(RemoteWork, peer="w", epoch="x", records=records, after_seq=0, last_seq=len(records))
+    assert text_node.committed.text == texts[-1]
+
+    monkeypatch.setattr(node_module, "HISTORY_WAIT_SECONDS", 0.05)
+    with pytest.raises(ApiError) as caught:
+        await text_node.text_at(len(records) // 2)
+    assert caught.value.status == 503  # not yet rebuilt: says so, never a wrong text
+
+    assert await text_node.history.fill() == len(records)
+    assert [await text_node.text_at(v) for v in range(len(texts))] == texts
+    assert await text_node.history.fill() == 0
+
+
+async def test_a_small_batch_records_deltas_on_arrival(text_node):
+    records, texts = peer_records(BULK_RECORDS // 2)
+    await text_node.submit(RemoteWork, peer="w", epoch="x", records=records, after_seq=0, last_seq=len(records))
+    assert await text_node.history.fill() == 0
+    assert [await text_node.text_at(v) for v in range(len(texts))] == texts
