@@ -44,6 +44,29 @@ SCHEMA = [
 ]
 
 
+# JSON goes as text: asyncpg would read a list as an array
+COMMIT = """
+WITH new_log AS (
+    INSERT INTO log (kind, record_id, origin, update)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
+    ON CONFLICT (kind, record_id) DO NOTHING
+    RETURNING seq, kind, record_id
+), new_versions AS (
+    INSERT INTO versions
+    SELECT v, e, m::jsonb, d::jsonb, c, k
+    FROM unnest($5::integer[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
+        AS t(v, e, m, d, c, k)
+), new_snapshot AS (
+    INSERT INTO text_snapshots SELECT $11::integer, $12::text WHERE $11 IS NOT NULL
+    ON CONFLICT DO NOTHING
+), moved_cursors AS (
+    INSERT INTO peer_cursors SELECT * FROM unnest($13::text[], $14::text[], $15::bigint[])
+    ON CONFLICT (peer) DO UPDATE SET epoch = EXCLUDED.epoch, seq = EXCLUDED.seq
+)
+SELECT seq, kind, record_id FROM new_log
+"""
+
+
 @dataclass
 class LogRow:
     kind: str
@@ -79,7 +102,9 @@ class Store:
 
     @classmethod
     async def connect(cls, database_url: str) -> "Store":
-        pool = await asyncpg.create_pool(database_url, min_size=2, max_size=8, init=_codecs)
+        pool = await asyncpg.create_pool(
+            database_url, min_size=2, max_size=8, init=_codecs, connection_class=_Connection
+        )
         return cls(pool)
 
     async def close(self) -> None:
@@ -107,39 +132,23 @@ class Store:
         return await self.meta("epoch", lambda: uuid.uuid4().hex)
 
     async def commit(self, batch: Batch) -> list[int]:
-        """Write the batch atomically; return the log sequence numbers given to its records."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            seqs = []
-            if batch.log:
-                rows = await conn.fetch(
-                    "INSERT INTO log (kind, record_id, origin, update)"
-                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
-                    " ON CONFLICT (kind, record_id) DO NOTHING RETURNING seq, kind, record_id",
-                    [r.kind for r in batch.log], [r.record_id for r in batch.log],
-                    [r.origin for r in batch.log], [r.update for r in batch.log],
-                )
-                by_key = {(r["kind"], r["record_id"]): r["seq"] for r in rows}
-                seqs = [by_key.get((r.kind, r.record_id), 0) for r in batch.log]
-            if batch.versions:
-                # one statement for the batch; JSON goes as text (asyncpg reads a list as an array)
-                versions, edit_ids, metadata, deltas, clients, clocks = zip(*batch.versions)
-                await conn.execute(
-                    "INSERT INTO versions SELECT v, e, m::jsonb, d::jsonb, c, k FROM unnest($1::integer[],"
-                    " $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) AS t(v, e, m, d, c, k)",
-                    versions, edit_ids, [_json(m) for m in metadata], [_json(d) for d in deltas], clients, clocks,
-                )
-            if batch.text_snapshot:
-                await conn.execute(
-                    "INSERT INTO text_snapshots VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    *batch.text_snapshot,
-                )
-            for peer, (epoch, seq) in batch.cursors.items():
-                await conn.execute(
-                    "INSERT INTO peer_cursors VALUES ($1, $2, $3) ON CONFLICT (peer) DO UPDATE"
-                    " SET epoch = EXCLUDED.epoch, seq = EXCLUDED.seq",
-                    peer, epoch, seq,
-                )
-            return seqs
+        """Write the batch atomically; return the log sequence numbers given to its
+        records (0 for one already there). One statement, so one round trip: its
+        data-modifying parts run exactly once and all or nothing."""
+        versions = list(zip(*batch.versions)) or [()] * 6
+        snapshot_version, snapshot_text = batch.text_snapshot or (None, None)
+        peers = [(peer, epoch, seq) for peer, (epoch, seq) in batch.cursors.items()]
+        rows = await self.pool.fetch(
+            COMMIT,
+            [r.kind for r in batch.log], [r.record_id for r in batch.log],
+            [r.origin for r in batch.log], [r.update for r in batch.log],
+            versions[0], versions[1], [_json(m) for m in versions[2]], [_json(d) for d in versions[3]],
+            versions[4], versions[5],
+            snapshot_version, snapshot_text,
+            [p[0] for p in peers], [p[1] for p in peers], [p[2] for p in peers],
+        )
+        by_key = {(r["kind"], r["record_id"]): r["seq"] for r in rows}
+        return [by_key.get((r.kind, r.record_id), 0) for r in batch.log]
 
     # -- start-up --
     async def crdt_snapshot(self) -> tuple[int, bytes | None]:
@@ -238,6 +247,14 @@ class Store:
                 snapshot["version"], version,
             )
             return snapshot["version"], snapshot["text"], [r["delta"] for r in deltas]
+
+
+class _Connection(asyncpg.Connection):
+    """The node sets no session state (no SET, LISTEN or session-level advisory
+    lock), so a connection going back to the pool needs no RESET ALL round trip."""
+
+    def get_reset_query(self) -> str:
+        return ""
 
 
 def _json(value) -> str | None:
