@@ -31,6 +31,7 @@ from coedit.text_node.models import (
     LogPage,
     LogRecord,
     PeerStatus,
+    Push,
     SyncRequest,
     SyncResponse,
 )
@@ -47,6 +48,11 @@ LAG_SECONDS = Gauge("coedit_replication_lag_seconds", "How long this node has la
 
 PAGE = 1000
 OUTBOX_LIMIT = 10_000  # pushes waiting for a slow peer; beyond it the pull catches up
+# How long a push waits for later commits to share its request. Under load a commit
+# lands every few ms, and a request per commit costs both nodes more CPU than the
+# records in it; when idle it delays replication by this much only.
+PUSH_LINGER = 0.005
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -117,19 +123,20 @@ class Replicator:
 
     async def _push_loop(self, peer: Peer) -> None:
         while True:
-            prev_seq, records, contexts = await peer.outbox.get()
+            after_seq, records, contexts = await peer.outbox.get()
+            await asyncio.sleep(PUSH_LINGER)
             while not peer.outbox.empty() and len(records) < PAGE:
-                _, more, more_contexts = peer.outbox.get_nowait()
+                prev_seq, more, more_contexts = peer.outbox.get_nowait()
+                if prev_seq != records[-1].seq:  # a push was dropped (outbox full) in between:
+                    after_seq = prev_seq  # only the records after it are contiguous
                 records, contexts = records + more, contexts + more_contexts
-            body = {
-                "node_id": self.node.node_id, "epoch": self.node.epoch,
-                "genesis": self.node.doc.genesis, "after_seq": prev_seq,
-                "records": [r.model_dump() for r in records],
-            }
+            push = Push(node_id=self.node.node_id, epoch=self.node.epoch, genesis=self.node.doc.genesis,
+                        after_seq=after_seq, records=records)
             with joined_span("replication.push", contexts) as span:
                 span.set_attributes({"coedit.peer": peer.label, "coedit.records": len(records)})
                 try:
-                    response = await self.client.post(f"{peer.url}/internal/records", json=body)
+                    response = await self.client.post(f"{peer.url}/internal/records", content=push.model_dump_json(),
+                                                      headers=JSON)
                     response.raise_for_status()
                 except httpx.HTTPError as error:
                     self._failed(peer, error)
