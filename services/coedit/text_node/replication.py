@@ -54,6 +54,7 @@ OUTBOX_LIMIT = 10_000  # pushes waiting for a slow peer; beyond it the pull catc
 # lands every few ms, and a request per commit costs both nodes more CPU than the
 # records in it; when idle it delays replication by this much only.
 PUSH_LINGER = 0.01
+PUSH_BYTES = 512 * 1024  # merging stops here: a push stays under the peers' 1 MiB body limit
 PEER_ERRORS = (aiohttp.ClientError, TimeoutError)  # a peer down, slow or refusing
 JSON = {"Content-Type": "application/json"}
 
@@ -128,11 +129,13 @@ class Replicator:
         while True:
             after_seq, records, contexts = await peer.outbox.get()
             await asyncio.sleep(PUSH_LINGER)
-            while not peer.outbox.empty() and len(records) < PAGE:
+            size = sum(len(r.update) for r in records)
+            while not peer.outbox.empty() and len(records) < PAGE and size < PUSH_BYTES:
                 prev_seq, more, more_contexts = peer.outbox.get_nowait()
                 if prev_seq != records[-1].seq:  # a push was dropped (outbox full) in between:
                     after_seq = prev_seq  # only the records after it are contiguous
                 records, contexts = records + more, contexts + more_contexts
+                size += sum(len(r.update) for r in more)
             push = Push(node_id=self.node.node_id, epoch=self.node.epoch, genesis=self.node.doc.genesis,
                         after_seq=after_seq, records=records)
             with joined_span("replication.push", contexts) as span:
