@@ -129,6 +129,17 @@ class LogPage(BaseModel):
     last_seq: int = Field(description="the log position this page covers up to (the next `after`)")
 
 
+class Push(BaseModel):
+    """A node's own records, sent to a peer after they were committed."""
+
+    node_id: str
+    epoch: str
+    genesis: str
+    after_seq: int = Field(description="a position in the sender's log: every own record of the sender "
+                                       "after it, up to the last one here, is in this push")
+    records: list[LogRecord]
+
+
 class SyncRequest(BaseModel):
     node_id: str
     genesis: str

@@ -3,7 +3,8 @@
 Each node serves, in order, the records its own clients wrote (its edits and
 spends), and each node gets every peer's records from that peer:
 - Push: after each commit the node sends its new records to every peer (one sender
-  task per peer, so pushes stay in order and are merged into one request when busy).
+  task per peer, so pushes stay in order; a push lingers for the commits that follow
+  it, so under load one request carries many).
 - Pull (catch-up and anti-entropy): at start-up and every `sync_interval` seconds a
   node reads each peer's records after the position it last reached (a cursor per
   peer, committed with the records it covers; pushes move it too, so in steady
@@ -22,15 +23,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import httpx
+import aiohttp
 import structlog
 from prometheus_client import Gauge
+from pydantic import BaseModel
 
 from coedit.text_node.models import (
     DiffResponse,
     LogPage,
     LogRecord,
     PeerStatus,
+    Push,
     SyncRequest,
     SyncResponse,
 )
@@ -47,6 +50,13 @@ LAG_SECONDS = Gauge("coedit_replication_lag_seconds", "How long this node has la
 
 PAGE = 1000
 OUTBOX_LIMIT = 10_000  # pushes waiting for a slow peer; beyond it the pull catches up
+# How long a push waits for later commits to share its request. Under load a commit
+# lands every few ms, and a request per commit costs both nodes more CPU than the
+# records in it; when idle it delays replication by this much only.
+PUSH_LINGER = 0.01
+PUSH_BYTES = 512 * 1024  # merging stops here: a push stays under the peers' 1 MiB body limit
+PEER_ERRORS = (aiohttp.ClientError, TimeoutError)  # a peer down, slow or refusing
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -76,7 +86,7 @@ class Peer:
 
 
 class Replicator:
-    def __init__(self, node: TextNode, peer_urls: list[str], interval: float, client: httpx.AsyncClient):
+    def __init__(self, node: TextNode, peer_urls: list[str], interval: float, client: aiohttp.ClientSession):
         self.node = node
         self.peers = [Peer(url) for url in peer_urls]
         self.interval = interval
@@ -117,21 +127,22 @@ class Replicator:
 
     async def _push_loop(self, peer: Peer) -> None:
         while True:
-            prev_seq, records, contexts = await peer.outbox.get()
-            while not peer.outbox.empty() and len(records) < PAGE:
-                _, more, more_contexts = peer.outbox.get_nowait()
+            after_seq, records, contexts = await peer.outbox.get()
+            await asyncio.sleep(PUSH_LINGER)
+            size = sum(len(r.update) for r in records)
+            while not peer.outbox.empty() and len(records) < PAGE and size < PUSH_BYTES:
+                prev_seq, more, more_contexts = peer.outbox.get_nowait()
+                if prev_seq != records[-1].seq:  # a push was dropped (outbox full) in between:
+                    after_seq = prev_seq  # only the records after it are contiguous
                 records, contexts = records + more, contexts + more_contexts
-            body = {
-                "node_id": self.node.node_id, "epoch": self.node.epoch,
-                "genesis": self.node.doc.genesis, "after_seq": prev_seq,
-                "records": [r.model_dump() for r in records],
-            }
+                size += sum(len(r.update) for r in more)
+            push = Push(node_id=self.node.node_id, epoch=self.node.epoch, genesis=self.node.doc.genesis,
+                        after_seq=after_seq, records=records)
             with joined_span("replication.push", contexts) as span:
                 span.set_attributes({"coedit.peer": peer.label, "coedit.records": len(records)})
                 try:
-                    response = await self.client.post(f"{peer.url}/internal/records", json=body)
-                    response.raise_for_status()
-                except httpx.HTTPError as error:
+                    await self._call("POST", f"{peer.url}/internal/records", push)
+                except PEER_ERRORS as error:
                     self._failed(peer, error)
 
     # -- pull and check --
@@ -144,7 +155,7 @@ class Replicator:
         try:
             await self._pull(peer)
             await self._compare(peer)
-        except (httpx.HTTPError, ValueError) as error:
+        except (*PEER_ERRORS, ValueError) as error:
             self._failed(peer, error)
         except Exception as error:  # a bad round must never end the loop
             log.exception("replication round failed", peer=peer.url)
@@ -154,12 +165,9 @@ class Replicator:
         full_resync = False
         while True:
             after = 0 if full_resync else self._cursor(peer)
-            response = await self.client.get(
-                f"{peer.url}/internal/log",
-                params={"after": after, "limit": PAGE},
+            page = LogPage.model_validate_json(
+                await self._call("GET", f"{peer.url}/internal/log", params={"after": after, "limit": PAGE})
             )
-            response.raise_for_status()
-            page = LogPage.model_validate_json(response.content)
             self._check_genesis(page.genesis)
             peer.node_id = page.node_id
             if page.epoch != self.node.cursors.get(page.node_id, (page.epoch, 0))[0] and after:
@@ -179,9 +187,7 @@ class Replicator:
             node_id=self.node.node_id, genesis=self.node.doc.genesis,
             state_vector=encode(self.node.doc.state_vector()),
         )
-        response = await self.client.post(f"{peer.url}/internal/sync", json=request.model_dump())
-        response.raise_for_status()
-        answer = SyncResponse.model_validate_json(response.content)
+        answer = SyncResponse.model_validate_json(await self._call("POST", f"{peer.url}/internal/sync", request))
         peer.node_id = answer.node_id
         peer.peer_lacks = self.node.doc.edits_missing_from(decode(answer.state_vector))
         peer.we_lack = answer.you_lack_edits
@@ -202,13 +208,18 @@ class Replicator:
     async def _repair(self, peer: Peer, request: SyncRequest) -> None:
         log.warning("still lacking the peer's edits after pulling; applying its diff",
                     peer=peer.label, lacking=peer.we_lack)
-        response = await self.client.post(f"{peer.url}/internal/diff", json=request.model_dump())
-        response.raise_for_status()
-        diff = DiffResponse.model_validate_json(response.content)
+        diff = DiffResponse.model_validate_json(await self._call("POST", f"{peer.url}/internal/diff", request))
         record = LogRecord(seq=0, kind="sync", record_id=uuid.uuid4().hex, origin=diff.node_id,
                            update=diff.update)
         await self.node.submit(RemoteWork, peer=diff.node_id, epoch="", records=[record],
                                after_seq=None, last_seq=0)
+
+    async def _call(self, method: str, url: str, body: BaseModel | None = None, params: dict | None = None) -> bytes:
+        """One request to a peer: the answer's body, or one of PEER_ERRORS."""
+        data, headers = (body.model_dump_json().encode(), JSON) if body else (None, None)
+        async with self.client.request(method, url, data=data, params=params, headers=headers) as response:
+            response.raise_for_status()
+            return await response.read()
 
     def _cursor(self, peer: Peer) -> int:
         return self.node.cursors.get(peer.node_id, ("", 0))[1] if peer.node_id else 0

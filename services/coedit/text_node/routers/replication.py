@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
 
 from coedit.common.auth import require_token
 from coedit.common.errors import ApiError
@@ -12,6 +11,7 @@ from coedit.text_node.models import (
     DiffResponse,
     LogPage,
     LogRecord,
+    Push,
     Replication,
     SyncRequest,
     SyncResponse,
@@ -57,14 +57,6 @@ async def log_page(
         node_id=node.node_id, epoch=node.epoch, genesis=node.doc.genesis, records=records,
         last_seq=covered,
     )
-
-
-class Push(BaseModel):
-    node_id: str
-    epoch: str
-    genesis: str
-    after_seq: int = Field(description="the sender's log position of its previous own record")
-    records: list[LogRecord]
 
 
 @internal.post("/records")

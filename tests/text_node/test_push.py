@@ -1,0 +1,63 @@
+"""The push sender on its own: a replicator of a stand-in node, pushing to an
+in-process peer that records every request it gets."""
+
+import asyncio
+from types import SimpleNamespace
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from opentelemetry import context
+
+from coedit.text_node.models import LogRecord, Push
+from coedit.text_node.replication import Replicator
+
+
+async def pushes_for(commits: list[tuple[int, list[int]]], update: str = "AA==") -> list[Push]:
+    """Commit (previous own seq, seqs of its records) one after another, as the
+    writer calls back, to a sender pushing to one peer. The pushes it got."""
+    received, everything = [], asyncio.Event()
+    total = sum(len(seqs) for _, seqs in commits)
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append(Push.model_validate_json(await request.read()))
+        if sum(len(push.records) for push in received) == total:
+            everything.set()
+        return web.json_response({"applied": len(received[-1].records)})
+
+    app = web.Application()
+    app.router.add_post("/internal/records", receive)
+    node = SimpleNamespace(node_id="a", epoch="e1", doc=SimpleNamespace(genesis="g"), on_commit=[])
+    async with TestServer(app) as peer, aiohttp.ClientSession() as client:
+        replicator = Replicator(node, [f"http://{peer.host}:{peer.port}"], 3600, client)
+        replicator.start()
+        for n, (prev_own_seq, seqs) in enumerate(commits):
+            records = [LogRecord(seq=s, kind="edit", record_id=f"e{s}", origin="a", update=update) for s in seqs]
+            node.on_commit[0](prev_own_seq, records, [context.get_current()] * len(records))
+            if n == 0:
+                await asyncio.sleep(0)  # the sender takes the first commit: the others come after it
+        try:
+            await everything.wait()
+        finally:
+            await replicator.stop()
+    return received
+
+
+async def test_a_burst_of_commits_is_one_push():
+    pushes = await pushes_for([(seq - 1, [seq]) for seq in range(1, 51)])
+    assert len(pushes) == 1
+    assert pushes[0].after_seq == 0 and [r.seq for r in pushes[0].records] == list(range(1, 51))
+
+
+async def test_a_merge_over_a_dropped_push_claims_only_what_follows_it():
+    # records 4 and 5 never reached the outbox (it was full): the peer must not
+    # move its cursor past them on this push, only from 5 on
+    pushes = await pushes_for([(0, [1, 2]), (2, [3]), (5, [6, 7]), (7, [8])])
+    assert [(p.after_seq, [r.seq for r in p.records]) for p in pushes] == [(5, [1, 2, 3, 6, 7, 8])]
+
+
+async def test_merging_stops_before_a_push_outgrows_the_body_limit():
+    big = "A" * 200_000  # base64 of a large update
+    pushes = await pushes_for([(seq - 1, [seq]) for seq in range(1, 9)], update=big)
+    assert [(p.after_seq, [r.seq for r in p.records]) for p in pushes] == [(0, [1, 2, 3]), (3, [4, 5, 6]), (6, [7, 8])]
+    assert all(len(p.model_dump_json()) < 1 << 20 for p in pushes)
