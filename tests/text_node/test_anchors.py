@@ -7,8 +7,12 @@ TEXT = "Роботы 🤖 читали сказки. Роботы 🤖 спал�
 
 
 def apply(document: str, **op) -> str:
-    utf8 = document.encode()
-    return resolve(utf8, EditOp(**op)).apply(utf8).decode()
+    """The edit resolved on the string (as the web's replay does) and on its UTF-8
+    bytes (as the text node does) gives the same text."""
+    op, utf8 = EditOp(**op), document.encode()
+    on_string = resolve(document, op).apply(document)
+    assert resolve(utf8, op).apply(utf8).decode() == on_string
+    return on_string
 
 
 def test_insert_after_unique_anchor_with_emoji():
@@ -66,7 +70,8 @@ def test_byte_matches_are_the_string_matches(text, anchor):
     assert find_all(text.encode(), anchor.encode()) == [len(text[:i].encode()) for i in by_chars]
 
 
-def test_splice_is_byte_based():
+def test_splice_offsets_are_code_points_on_a_string_and_bytes_on_utf8():
+    assert Splice(1, 2, "Ж").apply("😀😀😀") == "😀Ж😀"
     assert Splice(4, 8, "Ж".encode()).apply("😀😀😀".encode()).decode() == "😀Ж😀"
 
 

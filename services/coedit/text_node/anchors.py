@@ -1,10 +1,12 @@
-"""Resolving an anchored edit against the text's UTF-8 bytes: pure, in byte
-offsets, as Yrs counts them. UTF-8 is self-synchronising, so an anchor can only
-match at a character boundary: Cyrillic and emoji anchors match exactly as they
-would in a Python string, and searching or splicing bytes costs a memory copy
-where a string holding an emoji (four bytes a character in CPython) costs more."""
+"""Resolving an anchored edit against a text: pure, on a `str` (offsets in code
+points, as the web's authorship replay counts) or on its UTF-8 `bytes` (offsets in
+bytes, as Yrs counts: the text node's way). UTF-8 is self-synchronising, so an
+anchor can only match at a character boundary: Cyrillic and emoji anchors match the
+same in both, and the node splices bytes, a plain memory copy, where a string
+holding one emoji costs four bytes a character in CPython."""
 
 from dataclasses import dataclass
+from typing import AnyStr, Generic
 
 from coedit.text_node.models import EditOp
 
@@ -26,18 +28,18 @@ class AnchorAmbiguous(AnchorError):
 
 
 @dataclass(frozen=True)
-class Splice:
-    """Replace `text[start:end]` (UTF-8 byte offsets) with `insert`."""
+class Splice(Generic[AnyStr]):
+    """Replace `text[start:end]` with `insert`."""
 
     start: int
     end: int
-    insert: bytes
+    insert: AnyStr
 
-    def apply(self, text: bytes) -> bytes:
+    def apply(self, text: AnyStr) -> AnyStr:
         return text[: self.start] + self.insert + text[self.end :]
 
 
-def find_all(text: bytes, anchor: bytes) -> list[int]:
+def find_all(text: AnyStr, anchor: AnyStr) -> list[int]:
     """Start index of every occurrence of `anchor`, overlapping ones included."""
     found, index = [], text.find(anchor)
     while index != -1:
@@ -46,11 +48,12 @@ def find_all(text: bytes, anchor: bytes) -> list[int]:
     return found
 
 
-def resolve(text: bytes, op: EditOp) -> Splice:
-    insert = op.text.encode()
+def resolve(text: AnyStr, op: EditOp) -> Splice[AnyStr]:
+    utf8 = isinstance(text, bytes)
+    insert = op.text.encode() if utf8 else op.text
     if op.type == "append":
         return Splice(len(text), len(text), insert)
-    anchor = op.anchor.encode()
+    anchor = op.anchor.encode() if utf8 else op.anchor
     matches = find_all(text, anchor)
     if not matches:
         raise AnchorNotFound(f"anchor {op.anchor[:80]!r} is not in the current text", 0)
@@ -76,5 +79,5 @@ def resolve(text: bytes, op: EditOp) -> Splice:
         case "replace":
             return Splice(start, end, insert)
         case "delete":
-            return Splice(start, end, b"")
+            return Splice(start, end, insert[:0])
     raise AssertionError(op.type)
