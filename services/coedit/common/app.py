@@ -14,7 +14,7 @@ from starlette.responses import Response
 from coedit.common.errors import install_error_handlers
 from coedit.common.logging import configure_logging
 from coedit.common.settings import ServiceSettings
-from coedit.common.tracing import init_tracing, instrument_app
+from coedit.common.tracing import init_tracing, telemetry_config
 
 HTTP_LATENCY = Histogram(
     "coedit_http_request_duration_seconds",
@@ -76,13 +76,12 @@ def create_service_app(
     `/healthz` (the process is alive) and `/readyz` (`readiness()` says so)."""
     configure_logging(service, settings.log_level)
     init_tracing(f"coedit-{service}")
-    app = FastAPI(title=f"coedit {service}", lifespan=lifespan)
+    app = FastAPI(title=f"coedit {service}", lifespan=lifespan, telemetry=telemetry_config())
     app.state.settings = settings
     install_error_handlers(app)
 
     app.add_middleware(RequestLimitsAndMetrics, max_body_bytes=max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    instrument_app(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():
