@@ -1,5 +1,6 @@
 """The skeleton every coedit HTTP service is built on."""
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +22,8 @@ HTTP_LATENCY = Histogram(
     "HTTP request latency by route and status",
     ["method", "route", "status"],
 )
+# labels() takes a lock and stringifies its values on every call; the children are few
+_latency_child = functools.lru_cache(maxsize=1024)(HTTP_LATENCY.labels)
 
 _PROBES = {"/healthz", "/readyz", "/metrics"}  # polled constantly: not worth a log line
 access_log = structlog.get_logger("coedit.access")
@@ -58,7 +61,7 @@ class RequestLimitsAndMetrics:
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
-            HTTP_LATENCY.labels(scope["method"], route, status[0]).observe(seconds)
+            _latency_child(scope["method"], route, status[0]).observe(seconds)
             if route not in _PROBES:
                 access_log.info("request", method=scope["method"], path=scope["path"],
                                 status=status[0], ms=round(seconds * 1000, 1))
