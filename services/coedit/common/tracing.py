@@ -1,7 +1,8 @@
 """OpenTelemetry, initialised once per process. Spans are exported over OTLP/HTTP
 when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the standard variable). Without an
-exporter nothing is recorded (the sampler defaults to `parentbased_always_off`),
-but every request still gets a trace id for the logs and passes it on."""
+exporter nothing is recorded (the sampler defaults to `parentbased_always_off`,
+and database clients are not instrumented), but every request still gets a trace
+id for the logs and passes it on."""
 
 import os
 
@@ -43,9 +44,10 @@ def init_tracing(service: str) -> None:
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    HTTPXClientInstrumentor().instrument()
-    AsyncPGInstrumentor().instrument()
-    RedisInstrumentor().instrument()
+    HTTPXClientInstrumentor().instrument()  # passes the trace on, exported or not
+    if exporting:  # database spans carry nothing to the server: worth it only when exported
+        AsyncPGInstrumentor().instrument()
+        RedisInstrumentor().instrument()
 
 
 def telemetry_config() -> TelemetryConfig:
