@@ -25,7 +25,7 @@ HTTP_LATENCY = Histogram(
 # labels() takes a lock and stringifies its values on every call; the children are few
 _latency_child = functools.lru_cache(maxsize=1024)(HTTP_LATENCY.labels)
 
-_PROBES = {"/healthz", "/readyz", "/metrics"}  # polled constantly: not worth a log line
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})  # polled constantly: no log line, no span
 access_log = structlog.get_logger("coedit.access")
 
 Readiness = Callable[[], Awaitable[tuple[bool, dict]]]
@@ -79,7 +79,7 @@ def create_service_app(
     `/healthz` (the process is alive) and `/readyz` (`readiness()` says so)."""
     configure_logging(service, settings.log_level)
     init_tracing(f"coedit-{service}")
-    app = FastAPI(title=f"coedit {service}", lifespan=lifespan, telemetry=telemetry_config())
+    app = FastAPI(title=f"coedit {service}", lifespan=lifespan, telemetry=telemetry_config(_PROBES))
     app.state.settings = settings
     install_error_handlers(app)
 

@@ -17,13 +17,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 _initialised = False
-_UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-
-
-def _exporting() -> bool:
-    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    ))
 
 
 def init_tracing(service: str) -> None:
@@ -31,7 +24,9 @@ def init_tracing(service: str) -> None:
     if _initialised:
         return
     _initialised = True
-    exporting = _exporting()
+    exporting = bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    ))
     # spans that go nowhere cost CPU on every request and query; an explicit
     # OTEL_TRACES_SAMPLER still wins (the SDK reads it when sampler is None)
     sampler = None if exporting or os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(ALWAYS_OFF)
@@ -50,7 +45,7 @@ def init_tracing(service: str) -> None:
         RedisInstrumentor().instrument()
 
 
-def telemetry_config() -> TelemetryConfig:
+def telemetry_config(untraced_paths: frozenset[str]) -> TelemetryConfig:
     """FastAPI's native OpenTelemetry middleware: one server span per request
     (named like `POST /api/edits`, continuing an incoming `traceparent`), on the
     global tracer provider. Metrics are Prometheus' and logs structlog's, and
@@ -61,7 +56,7 @@ def telemetry_config() -> TelemetryConfig:
         "logs": False,
         "operation_spans": False,
         "auto_configure": False,
-        "exclude": lambda scope: scope["path"] in _UNTRACED_PATHS,
+        "exclude": lambda scope: scope["path"] in untraced_paths,
     }
 
 
