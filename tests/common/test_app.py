@@ -85,3 +85,15 @@ async def test_metrics_are_prometheus_text_labelled_by_route(app):
     answer = await call(app, "GET", "/metrics")
     assert answer.headers["content-type"].startswith("text/plain")
     assert 'coedit_http_request_duration_seconds_count{method="POST",route="/api/things",status="401"}' in answer.text
+
+
+async def test_without_an_exporter_log_lines_still_carry_the_callers_trace_id(app, capsys):
+    from coedit.common.logging import configure_logging
+
+    configure_logging("test")
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {"Authorization": "Bearer s3cret", "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+    assert (await call(app, "POST", "/api/things", json={}, headers=headers)).status_code == 200
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    ours = [line for line in lines if line["event"] in ("thing created", "request")]
+    assert len(ours) == 2 and {line["trace_id"] for line in ours} == {trace_id}

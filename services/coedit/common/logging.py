@@ -31,7 +31,13 @@ def configure_logging(service: str, level: str = "info") -> None:
         lambda _, __, event: {**event, "service": service},
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # drop events below the level before any processor runs (the standard
+        # library would drop them only after the whole chain)
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
