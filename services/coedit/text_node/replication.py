@@ -52,8 +52,9 @@ PAGE = 1000
 OUTBOX_LIMIT = 10_000  # pushes waiting for a slow peer; beyond it the pull catches up
 # How long a push waits for later commits to share its request. Under load a commit
 # lands every few ms, and a request per commit costs both nodes more CPU than the
-# records in it; when idle it delays replication by this much only.
-PUSH_LINGER = 0.01
+# records in it; when idle it delays replication by this much only. Measured at 10
+# writers: 50 ms instead of 10 ms cut the nodes' CPU per edit by a fifth.
+PUSH_LINGER = 0.05
 PUSH_BYTES = 512 * 1024  # merging stops here: a push stays under the peers' 1 MiB body limit
 PEER_ERRORS = (aiohttp.ClientError, TimeoutError)  # a peer down, slow or refusing
 JSON = {"Content-Type": "application/json"}
