@@ -27,7 +27,7 @@ def decode_state_vector(state_vector: bytes) -> dict[int, int]:
     """client id -> next expected clock, from Yrs' state vector encoding."""
     decoder = Decoder(state_vector)
     pairs = decoder.read_var_uint()
-    return dict((decoder.read_var_uint(), decoder.read_var_uint()) for _ in range(pairs))
+    return {decoder.read_var_uint(): decoder.read_var_uint() for _ in range(pairs)}  # key read first
 
 
 def record_clock(update: bytes) -> tuple[int, int] | None:
