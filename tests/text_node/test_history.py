@@ -16,13 +16,23 @@ from tests.text_node.test_document import INITIAL, edit
 
 
 @pytest.fixture
-async def text_node(postgres):
+async def store(postgres):
     store = await Store.connect(postgres.url)
-    node = TextNode(TextNodeSettings(node_id="r", database_url=postgres.url, initial_text=INITIAL), store)
+    yield store
+    await store.close()
+
+
+async def started_node(store: Store) -> TextNode:
+    node = TextNode(TextNodeSettings(node_id="r", initial_text=INITIAL), store)
     await node.start()
+    return node
+
+
+@pytest.fixture
+async def text_node(store):
+    node = await started_node(store)
     yield node
     await node.stop()
-    await store.close()
 
 
 def peer_records(count: int) -> tuple[list[LogRecord], list[str]]:
@@ -62,3 +72,17 @@ async def test_a_small_batch_records_deltas_on_arrival(text_node):
     await text_node.submit(RemoteWork, peer="w", epoch="x", records=records, after_seq=0, last_seq=len(records))
     assert await text_node.history.fill() == 0
     assert [await text_node.text_at(v) for v in range(len(texts))] == texts
+
+
+async def test_a_restart_before_the_history_is_built_builds_it(text_node, store):
+    records, texts = peer_records(2 * BULK_RECORDS)
+    await text_node.submit(RemoteWork, peer="w", epoch="x", records=records, after_seq=0, last_seq=len(records))
+    await text_node.stop()  # before its builder ran
+
+    restarted = await started_node(store)
+    try:
+        assert restarted.committed.text == texts[-1]
+        assert await restarted.history.fill() == len(records)
+        assert [await restarted.text_at(v) for v in range(len(texts))] == texts
+    finally:
+        await restarted.stop()
