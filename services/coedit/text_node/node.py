@@ -13,7 +13,6 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from coedit.common.errors import ApiError
 from coedit.text_node import history
-from coedit.text_node.history import HistoryBuilder
 from coedit.text_node.anchors import AnchorError
 from coedit.text_node.document import Change, ReplicatedDocument
 from coedit.text_node.models import Budget, EditAccepted, EditRequest, LogRecord, SpendRequest
@@ -39,7 +38,7 @@ COMPACT_EVERY = 2000  # records between compacted CRDT snapshots
 # text deltas: each delta walks the whole text in Yrs, so the history builder
 # computes them afterwards, off the path that makes the node current.
 BULK_RECORDS = 64
-HISTORY_WAIT_SECONDS = 10.0
+HISTORY_WAIT_SECONDS = 10.0  # a read of such a version waits this long for the builder, then 503
 
 
 @dataclass
@@ -93,7 +92,7 @@ class TextNode:
         self.queue: asyncio.Queue[Work] = asyncio.Queue()
         self.doc = ReplicatedDocument(settings.initial_text)
         self.committed = Committed(settings.initial_text.encode(), 0, 0)
-        self.history = HistoryBuilder(store, settings.initial_text)
+        self.history = history.HistoryBuilder(store, settings.initial_text)
         self.epoch = ""
         self.last_seq = 0
         self.last_own_seq = 0  # the log position of the last record our own clients wrote
@@ -207,7 +206,7 @@ class TextNode:
             for callback in self.on_commit:
                 callback(prev_own_seq, records, [context for _, context in committed])
         self._since_compaction += len(records)
-        if any(row[3] is None for row in batch.versions):
+        if any(delta is None for _, _, _, delta, _, _ in batch.versions):
             self.history.wake()
         # the builder replays from the compacted snapshot, so it may not pass a version lacking its delta
         if self._since_compaction >= COMPACT_EVERY and self.history.complete.is_set():
