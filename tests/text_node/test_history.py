@@ -4,6 +4,7 @@ history builder gives every version the text it had when the node applied it."""
 import random
 
 import pytest
+from prometheus_client import REGISTRY
 
 from coedit.common.errors import ApiError
 from coedit.text_node import node as node_module
@@ -63,6 +64,7 @@ async def test_versions_applied_in_bulk_get_their_texts(text_node, monkeypatch):
     assert caught.value.status == 503  # not yet rebuilt: says so, never a wrong text
 
     assert await text_node.history.fill() == len(records)
+    assert REGISTRY.get_sample_value("coedit_text_history_pending_versions") == 0
     assert [await text_node.text_at(v) for v in range(len(texts))] == texts
     assert await text_node.history.fill() == 0
 

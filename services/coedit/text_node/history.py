@@ -14,12 +14,17 @@ import json
 from contextlib import aclosing
 
 import structlog
+from prometheus_client import Gauge
 from pycrdt import Doc, Text
 
 from coedit.text_node.document import ReplicatedDocument
 from coedit.text_node.store import Store
 
 log = structlog.get_logger(__name__)
+
+PENDING = Gauge(
+    "coedit_text_history_pending_versions", "Versions whose text cannot be served yet (deltas still to compute)"
+)
 
 FILL_BATCH = 500  # deltas written per statement
 DEBOUNCE_SECONDS = 0.5  # let consecutive catch-up pages arrive before replaying
@@ -90,6 +95,7 @@ class HistoryBuilder:
     async def fill(self) -> int:
         """Fill in every missing delta; return how many versions were filled."""
         missing, first_seq = await self.store.versions_without_delta()
+        PENDING.set(len(missing))
         if not missing:
             return 0
         snapshot_seq, state = await self.store.crdt_snapshot()
@@ -109,6 +115,7 @@ class HistoryBuilder:
                 if len(filled) >= FILL_BATCH or (filled and not missing):
                     await self.store.fill_deltas(filled)
                     filled = []
+                    PENDING.set(len(missing))
                 if not missing:
                     break
         if missing:
