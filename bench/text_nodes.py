@@ -12,6 +12,7 @@ burst, and PostgreSQL's own single-row insert commit rate from 1 and 10 clients
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+import psutil
 
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer, free_port, postgres_bindir
@@ -73,6 +75,29 @@ class Cluster:
         for node in self.nodes.values():
             node.wait_ready()
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time so far of the text nodes, their PostgreSQL servers (with every
+        backend) and this process (the load generator)."""
+        def tree(pid: int) -> float:
+            root = psutil.Process(pid)
+            total = 0.0
+            for process in [root, *root.children(recursive=True)]:
+                try:
+                    times = process.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                total += times.user + times.system + times.children_user + times.children_system
+            return total
+
+        return {
+            "text_nodes": sum(tree(node.process.pid) for node in self.nodes.values()),
+            "postgres": sum(tree(database.process.pid) for database in self.databases.values()),
+            "load_generator": tree(os.getpid()) - sum(
+                tree(p.pid) for p in [*(n.process for n in self.nodes.values()),
+                                      *(d.process for d in self.databases.values())]
+            ),
+        }
+
     def urls(self, names: str = "abc") -> list[str]:
         return [self.nodes[n].url for n in names]
 
@@ -118,11 +143,12 @@ async def write_load(urls: list[str], writers: int, edits_per_writer: int, prefi
 
 
 async def throughput_and_latency(cluster: Cluster, writers: int, edits: int, start_version: int) -> dict:
-    started = time.perf_counter()
+    cpu_before, started = cluster.cpu_seconds(), time.perf_counter()
     latencies = await write_load(cluster.urls(), writers, edits // writers, f"t{writers}")
     acknowledged = time.perf_counter()
     async with httpx.AsyncClient(timeout=60) as client:
         replicated = await cluster.wait_all_at(client, start_version + len(latencies))
+    cpu = {k: v - cpu_before[k] for k, v in cluster.cpu_seconds().items()}
     return {
         "writers": writers,
         "edits": len(latencies),
@@ -130,6 +156,8 @@ async def throughput_and_latency(cluster: Cluster, writers: int, edits: int, sta
         "replicated_to_all_per_s": round(len(latencies) / (replicated - started), 1),
         "latency_ms_p50": round(percentile(latencies, 0.5) * 1000, 2),
         "latency_ms_p99": round(percentile(latencies, 0.99) * 1000, 2),
+        # where the machine's CPU went, per edit (all three nodes together)
+        "cpu_ms_per_edit": {k: round(v / len(latencies) * 1000, 3) for k, v in cpu.items()},
     }
 
 
