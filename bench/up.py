@@ -28,6 +28,7 @@ import httpx
 
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer, free_port
+from coedit.up.components import PORT_OFFSETS
 from coedit.up.state import load_state
 
 PAGES = ["/", "/document", "/chat", "/analytics"]
@@ -121,7 +122,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-up-") as tmp:
         root = Path(tmp)
         result = {"reference": reference_floor(root)}
-        data_dir, port = root / "session", free_port()
+        data_dir, port = root / "session", free_port(span=max(PORT_OFFSETS.values()) + 1)
         up, fresh = start_up(data_dir, port)
         stop_up(up)
         up, restart = start_up(data_dir, port)

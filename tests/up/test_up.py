@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from coedit.local.servers import free_port
+from coedit.up.components import PORT_OFFSETS
 from coedit.up.config import SEED_TEXT
 from coedit.up.state import group_alive, load_state
 
@@ -53,7 +54,7 @@ def start_up(data_dir: Path, log: Path, *args: str) -> subprocess.Popen:
     """`coedit up` in its own process group, as a shell runs a foreground job."""
     return subprocess.Popen(
         [sys.executable, "-m", "coedit", "up", "--data-dir", str(data_dir),
-         "--port", str(free_port()), "--fake-latency-ms", "0", *args],
+         "--port", str(free_port(span=max(PORT_OFFSETS.values()) + 1)), "--fake-latency-ms", "0", *args],
         stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
 

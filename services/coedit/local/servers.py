@@ -8,6 +8,7 @@ system user."""
 import glob
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -20,10 +21,41 @@ class ServerError(RuntimeError):
     pass
 
 
-def free_port() -> int:
+def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port(span: int = 1) -> int:
+    """A free port (the first of `span` free ones in a row) below the kernel's range
+    of ephemeral ports: a port from that range can be taken, between now and the
+    moment our server binds it, by any outgoing connection (say one text node
+    already calling another), and the server then fails with "address in use"."""
+    end = _ephemeral_ports_start() - span
+    for _ in range(1000):
+        port = _random.randrange(10_000, end)
+        ports = range(port, port + span)
+        # ports handed out are not bound yet: never hand one out twice
+        if not _handed_out.intersection(ports) and all(port_is_free(p) for p in ports):
+            _handed_out.update(ports)
+            return port
+    raise ServerError(f"no {span} free ports in a row below {end + span}")
+
+
+_random = random.Random()
+_handed_out: set[int] = set()
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:

@@ -1,10 +1,9 @@
 """Which processes a local session runs, with which flags, on which ports."""
 
 import os
-import socket
 from dataclasses import dataclass, field
 
-from coedit.local.servers import free_port
+from coedit.local.servers import free_port, port_is_free
 from coedit.up.config import PERSONAS, SessionConfig, UpSettings
 
 NODES = ("a", "b", "c")
@@ -32,16 +31,6 @@ class Component:
     @property
     def argv(self) -> list[str]:
         return [self.command, *(["--port", str(self.port)] if self.port else []), *self.args]
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
-        try:
-            sock.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def derive_ports(base: int, is_free=port_is_free) -> dict[str, int]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from coedit.local.servers import PostgresServer, RedisServer, ServerError
+from coedit.local.servers import PostgresServer, RedisServer, ServerError, port_is_free
 from coedit.up import api
-from coedit.up.components import NODES, Component, derive_ports, plan, port_is_free, web_available
+from coedit.up.components import NODES, Component, derive_ports, plan, web_available
 from coedit.up.config import UpSettings, resolve_session
 from coedit.up.console import Console, edit_line, summarise
 from coedit.up.state import ComponentState, DataDirLock, UpState, load_state, reap_orphans
