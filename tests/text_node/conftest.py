@@ -8,6 +8,9 @@ import pytest
 from coedit.local.servers import free_port
 from tests.conftest import AUTH, AUTH_TOKEN
 from coedit.local.processes import ServiceProcess
+from coedit.text_node.node import TextNode
+from coedit.text_node.settings import TextNodeSettings
+from coedit.text_node.store import Store
 
 INITIAL_TEXT = "Документ начинается здесь. Роботы-няни читали детям сказки про космос."
 
@@ -66,3 +69,22 @@ def text_cluster_factory(postgres_factory, tmp_path):
 @pytest.fixture
 def text_cluster(text_cluster_factory) -> TextCluster:
     return text_cluster_factory()
+
+
+@pytest.fixture
+async def start_node(postgres):
+    """Start a text node in this process on `postgres` (call it again for a restart on
+    the same database); every node started is stopped at teardown."""
+    store = await Store.connect(postgres.url)
+    nodes: list[TextNode] = []
+
+    async def start(initial_text: str) -> TextNode:
+        node = TextNode(TextNodeSettings(node_id="r", initial_text=initial_text), store)
+        await node.start()
+        nodes.append(node)
+        return node
+
+    yield start
+    for node in nodes:
+        await node.stop()
+    await store.close()

@@ -10,30 +10,14 @@ from coedit.common.errors import ApiError
 from coedit.text_node import node as node_module
 from coedit.text_node.document import ReplicatedDocument
 from coedit.text_node.models import LogRecord
-from coedit.text_node.node import BULK_RECORDS, RemoteWork, TextNode
-from coedit.text_node.settings import TextNodeSettings
-from coedit.text_node.store import Store, encode
+from coedit.text_node.node import BULK_RECORDS, RemoteWork
+from coedit.text_node.store import encode
 from tests.text_node.test_document import INITIAL, edit
 
 
 @pytest.fixture
-async def store(postgres):
-    store = await Store.connect(postgres.url)
-    yield store
-    await store.close()
-
-
-async def started_node(store: Store) -> TextNode:
-    node = TextNode(TextNodeSettings(node_id="r", initial_text=INITIAL), store)
-    await node.start()
-    return node
-
-
-@pytest.fixture
-async def text_node(store):
-    node = await started_node(store)
-    yield node
-    await node.stop()
+async def text_node(start_node):
+    return await start_node(INITIAL)
 
 
 def peer_records(count: int) -> tuple[list[LogRecord], list[str]]:
@@ -76,15 +60,12 @@ async def test_a_small_batch_records_deltas_on_arrival(text_node):
     assert [await text_node.text_at(v) for v in range(len(texts))] == texts
 
 
-async def test_a_restart_before_the_history_is_built_builds_it(text_node, store):
+async def test_a_restart_before_the_history_is_built_builds_it(text_node, start_node):
     records, texts = peer_records(2 * BULK_RECORDS)
     await text_node.submit(RemoteWork, peer="w", epoch="x", records=records, after_seq=0, last_seq=len(records))
     await text_node.stop()  # before its builder ran
 
-    restarted = await started_node(store)
-    try:
-        assert restarted.committed.text == texts[-1]
-        assert await restarted.history.fill() == len(records)
-        assert [await restarted.text_at(v) for v in range(len(texts))] == texts
-    finally:
-        await restarted.stop()
+    restarted = await start_node(INITIAL)
+    assert restarted.committed.text == texts[-1]
+    assert await restarted.history.fill() == len(records)
+    assert [await restarted.text_at(v) for v in range(len(texts))] == texts
