@@ -52,7 +52,7 @@ class Change:
     """What one record integrated into the document."""
 
     update: bytes
-    new_edits: list[tuple[str, dict]] = field(default_factory=list)
+    new_edits: list[tuple[str, str]] = field(default_factory=list)  # edit id, metadata as JSON
     clocks: dict[str, tuple[int, int]] = field(default_factory=dict)  # edit id -> (client, end clock)
     # the text delta (Yjs format, UTF-8 byte offsets); None when it was not computed
     # (a bulk apply: the history builder computes it later)
@@ -128,7 +128,7 @@ class ReplicatedDocument:
             if change["action"] == "add":
                 self.version += 1
                 if self._change is not None:
-                    self._change.new_edits.append((edit_id, json.loads(change["newValue"])))
+                    self._change.new_edits.append((edit_id, change["newValue"]))
 
     def _on_spends(self, event) -> None:
         for change in event.keys.values():
@@ -160,6 +160,9 @@ class ReplicatedDocument:
     def edit_metadata(self, edit_id: str) -> dict | None:
         raw = self.edits.get(edit_id)
         return None if raw is None else json.loads(raw)
+
+    def has_edit(self, edit_id: str) -> bool:
+        return edit_id in self.edits
 
     def has_spend(self, spend_id: str) -> bool:
         return spend_id in self.spends

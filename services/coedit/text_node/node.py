@@ -291,7 +291,7 @@ class TextNode:
     def _known(self, record: LogRecord) -> bool:
         match record.kind:
             case "edit":
-                return self.doc.edit_metadata(record.record_id) is not None
+                return self.doc.has_edit(record.record_id)
             case "spend":
                 return self.doc.has_spend(record.record_id)
         return False  # a sync diff: applying it again is harmless, the CRDT deduplicates

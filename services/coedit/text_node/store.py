@@ -80,7 +80,8 @@ class Batch:
     """Everything one group commit writes, in one transaction."""
 
     log: list[LogRow] = field(default_factory=list)
-    versions: list[tuple[int, str, dict, list | None, int | None, int | None]] = field(default_factory=list)
+    # version, edit id, metadata (JSON text, as the CRDT holds it), delta, client, clock
+    versions: list[tuple[int, str, str, list | None, int | None, int | None]] = field(default_factory=list)
     text_snapshot: tuple[int, str] | None = None
     cursors: dict[str, tuple[str, int]] = field(default_factory=dict)
 
@@ -142,7 +143,7 @@ class Store:
             COMMIT,
             [r.kind for r in batch.log], [r.record_id for r in batch.log],
             [r.origin for r in batch.log], [r.update for r in batch.log],
-            versions[0], versions[1], [_json(m) for m in versions[2]], [_json(d) for d in versions[3]],
+            versions[0], versions[1], versions[2], [_json(d) for d in versions[3]],
             versions[4], versions[5],
             snapshot_version, snapshot_text,
             [p[0] for p in peers], [p[1] for p in peers], [p[2] for p in peers],
