@@ -6,8 +6,10 @@ Starts three text nodes, each on its own PostgreSQL (fsync on, as in production)
 and prints JSON: cluster throughput (edits acknowledged and replicated to all three),
 latency at 1, 10 and 50 concurrent writers, catch-up of 10,000 missed edits, time
 to serve versions of a 10,000-edit history, budget overshoot under a concurrent
-burst, and PostgreSQL's own single-row insert commit rate from 1 and 10 clients
-(pgbench) measured in the same run, with the ratios."""
+burst, and two references measured in the same run, with the ratios: PostgreSQL's
+own single-row insert commit rate from 1 and 10 clients (pgbench), and the rate of
+three processes answering the same edit requests with nothing behind them
+(bench.noop_node: what the HTTP stack alone allows)."""
 
 import argparse
 import asyncio
@@ -38,6 +40,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time so far of a process and all its children."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
 def pgbench_rate(server: PostgresServer, clients: int, seconds: int) -> float:
     """Single-row INSERT commits per second, the way pgbench measures them."""
     bindir = postgres_bindir()
@@ -51,6 +66,34 @@ def pgbench_rate(server: PostgresServer, clients: int, seconds: int) -> float:
          "-T", str(seconds), server.url], check=True, capture_output=True, text=True,
     ).stdout
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+class NoopNode(ServiceProcess):
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "bench.noop_node", "--port", str(self.port),
+                "--auth-token", TOKEN, "--log-level", "warning"]
+
+
+async def http_floor(base: Path, writers: int, edits: int) -> dict:
+    """The load generator's rate against three bench.noop_node processes, and their
+    CPU per request: the floor under any text node behind the same stack."""
+    nodes = [NoopNode("noop-node", [], base, name=f"noop-{n}").start(wait_ready=False) for n in "abc"]
+    try:
+        for node in nodes:
+            node.wait_ready()
+        urls = [node.url for node in nodes]
+        await write_load(urls, writers, 20, "warm")
+        cpu_before = sum(tree_cpu_seconds(n.process.pid) for n in nodes)
+        started = time.perf_counter()
+        latencies = await write_load(urls, writers, edits // writers, "floor")
+        elapsed = time.perf_counter() - started
+        cpu = sum(tree_cpu_seconds(n.process.pid) for n in nodes) - cpu_before
+    finally:
+        for node in nodes:
+            node.stop()
+    return {"writers": writers, "requests_per_s": round(len(latencies) / elapsed, 1),
+            "latency_ms_p50": round(percentile(latencies, 0.5) * 1000, 2),
+            "server_cpu_ms_per_request": round(cpu / len(latencies) * 1000, 3)}
 
 
 class Cluster:
@@ -78,22 +121,11 @@ class Cluster:
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time so far of the text nodes, their PostgreSQL servers (with every
         backend) and this process (the load generator)."""
-        def tree(pid: int) -> float:
-            root = psutil.Process(pid)
-            total = 0.0
-            for process in [root, *root.children(recursive=True)]:
-                try:
-                    times = process.cpu_times()
-                except psutil.NoSuchProcess:
-                    continue
-                total += times.user + times.system + times.children_user + times.children_system
-            return total
-
         return {
-            "text_nodes": sum(tree(node.process.pid) for node in self.nodes.values()),
-            "postgres": sum(tree(database.process.pid) for database in self.databases.values()),
-            "load_generator": tree(os.getpid()) - sum(
-                tree(p.pid) for p in [*(n.process for n in self.nodes.values()),
+            "text_nodes": sum(tree_cpu_seconds(node.process.pid) for node in self.nodes.values()),
+            "postgres": sum(tree_cpu_seconds(database.process.pid) for database in self.databases.values()),
+            "load_generator": tree_cpu_seconds(os.getpid()) - sum(
+                tree_cpu_seconds(p.pid) for p in [*(n.process for n in self.nodes.values()),
                                       *(d.process for d in self.databases.values())]
             ),
         }
@@ -220,6 +252,7 @@ async def budget_overshoot(base: Path, limit: int, writers: int) -> dict:
 async def main(quick: bool) -> dict:
     scale = 10 if quick else 1
     base = Path(tempfile.mkdtemp(prefix="coedit-bench-"))
+    floor = await http_floor(base, 10, 3000 // scale)
     cluster = Cluster(base)
     try:
         reference = PostgresServer(base / "pg-reference").start()
@@ -241,13 +274,16 @@ async def main(quick: bool) -> dict:
     overshoot = await budget_overshoot(base, 100_000 // scale, 10)
     ten = next(r for r in runs if r["writers"] == 10)
     return {
-        "machine": {"cpus": __import__("os").cpu_count()},
+        "machine": {"cpus": os.cpu_count()},
         "postgres_reference": {"insert_commits_per_s_1_client": pg1, "insert_commits_per_s_10_clients": pg10},
+        "http_floor_reference": floor,
         "writers": runs,
         "ratios": {
             "cluster_10_writers_vs_pg_10_clients": round(ten["replicated_to_all_per_s"] / pg10, 3),
             "target": 0.1,
             "cluster_1_writer_vs_pg_1_client": round(runs[0]["replicated_to_all_per_s"] / pg1, 3),
+            "cluster_10_writers_vs_http_floor_10_writers": round(
+                ten["replicated_to_all_per_s"] / floor["requests_per_s"], 3),
         },
         "p99_ms_at_10_writers": {"value": ten["latency_ms_p99"], "target": 100},
         "catch_up": catch,

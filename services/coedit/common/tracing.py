@@ -2,7 +2,8 @@
 when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the standard variable). Without an
 exporter nothing is recorded (the sampler defaults to `parentbased_always_off`,
 and database clients are not instrumented), but every request still gets a trace
-id for the logs and passes it on."""
+id for the logs and passes it on. The standard `OTEL_SDK_DISABLED=true` turns all
+of it off: no spans, no trace ids, no per-request tracing work at all."""
 
 import os
 
@@ -19,9 +20,13 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 _initialised = False
 
 
+def sdk_disabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
 def init_tracing(service: str) -> None:
     global _initialised
-    if _initialised:
+    if _initialised or sdk_disabled():
         return
     _initialised = True
     exporting = bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
@@ -51,7 +56,7 @@ def telemetry_config(untraced_paths: frozenset[str]) -> TelemetryConfig:
     global tracer provider. Metrics are Prometheus' and logs structlog's, and
     the per-dependency/endpoint/serialization spans are off (CPU on every request)."""
     return {
-        "tracing": True,
+        "tracing": not sdk_disabled(),
         "metrics": False,
         "logs": False,
         "operation_spans": False,

@@ -36,6 +36,9 @@ class ServiceProcess:
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen | None = None
 
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "coedit", self.command, "--port", str(self.port), *self.args]
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -43,8 +46,7 @@ class ServiceProcess:
     def start(self, wait_ready: bool = True, timeout: float = 60) -> "ServiceProcess":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "coedit", self.command, "--port", str(self.port), *self.args],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            self.argv(), stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
             preexec_fn=die_with_parent,
         )
         if wait_ready:
