@@ -70,7 +70,7 @@ def pgbench_rate(server: PostgresServer, clients: int, seconds: int) -> float:
 
 class NoopNode(ServiceProcess):
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "bench.noop_node", "--port", str(self.port),
+        return [sys.executable, str(Path(__file__).with_name("noop_node.py")), "--port", str(self.port),
                 "--auth-token", TOKEN, "--log-level", "warning"]
 
 

@@ -50,11 +50,15 @@ def story(session: Session) -> Session:
     """Agents at work: edits by three agents, chat of every type, analytics.
     `session.base` is the version before them (other modules write too)."""
     session.base = base = web_version(session)
+    # Each node numbers versions in the order edits reach it, so each edit waits for
+    # the last to reach the node the web reads: base + 1, + 2, + 3 in this order.
     session.edit("b-1", "ada", {"type": "insert_after", "anchor": "здесь.",
                                 "text": " Дроны охраняли яблоневый сад."},
                  intent_id="bi-1", summary="добавить дронов в сад")
+    eventually(lambda: web_version(session) >= base + 1)
     session.edit("b-2", "bob", {"type": "append", "text": " Ночью роботы пели колыбельные."}, node="b",
                  intent_id="bi-2", summary="колыбельные")
+    eventually(lambda: web_version(session) >= base + 2)
     session.edit("b-3", "cy", {"type": "replace", "anchor": "космос", "text": "далёкие звёзды"}, node="c",
                  intent_id="bi-3", summary="звёзды вместо космоса")
     for message in [

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from coedit.common.errors import install_error_handlers
 from coedit.common.logging import configure_logging
 from coedit.common.settings import ServiceSettings
-from coedit.common.tracing import init_tracing, telemetry_config
+from coedit.common.tracing import CallerTraceContext, init_tracing, sdk_disabled, spans_recorded, telemetry_config
 
 HTTP_LATENCY = Histogram(
     "coedit_http_request_duration_seconds",
@@ -84,6 +84,8 @@ def create_service_app(
     install_error_handlers(app)
 
     app.add_middleware(RequestLimitsAndMetrics, max_body_bytes=max_body_bytes)
+    if not (spans_recorded() or sdk_disabled()):
+        app.add_middleware(CallerTraceContext)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
 
     @app.get("/healthz", include_in_schema=False)
