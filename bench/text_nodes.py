@@ -26,6 +26,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer, free_port, postgres_bindir
@@ -137,6 +138,20 @@ class Cluster:
         answers = await asyncio.gather(*(client.get(f"{n.url}/api/document") for n in self.nodes.values()))
         return {name: a.json()["version"] for name, a in zip(self.nodes, answers)}
 
+    async def commit_totals(self, client: httpx.AsyncClient) -> tuple[float, float]:
+        """(group commits, records committed) so far, the three nodes together."""
+        commits = records = 0.0
+        for node in self.nodes.values():
+            exposition = (await client.get(f"{node.url}/metrics")).text
+            for family in text_string_to_metric_families(exposition):
+                if family.name == "coedit_text_group_commit_records":
+                    for sample in family.samples:
+                        if sample.name.endswith("_count"):
+                            commits += sample.value
+                        elif sample.name.endswith("_sum"):
+                            records += sample.value
+        return commits, records
+
     async def wait_all_at(self, client: httpx.AsyncClient, version: int, names: str = "abc") -> float:
         while True:
             answers = await asyncio.gather(*(client.get(f"{self.nodes[n].url}/api/document") for n in names))
@@ -175,12 +190,14 @@ async def write_load(urls: list[str], writers: int, edits_per_writer: int, prefi
 
 
 async def throughput_and_latency(cluster: Cluster, writers: int, edits: int, start_version: int) -> dict:
-    cpu_before, started = cluster.cpu_seconds(), time.perf_counter()
-    latencies = await write_load(cluster.urls(), writers, edits // writers, f"t{writers}")
-    acknowledged = time.perf_counter()
     async with httpx.AsyncClient(timeout=60) as client:
+        commits_before, records_before = await cluster.commit_totals(client)
+        cpu_before, started = cluster.cpu_seconds(), time.perf_counter()
+        latencies = await write_load(cluster.urls(), writers, edits // writers, f"t{writers}")
+        acknowledged = time.perf_counter()
         replicated = await cluster.wait_all_at(client, start_version + len(latencies))
-    cpu = {k: v - cpu_before[k] for k, v in cluster.cpu_seconds().items()}
+        cpu = {k: v - cpu_before[k] for k, v in cluster.cpu_seconds().items()}
+        commits, records = await cluster.commit_totals(client)
     return {
         "writers": writers,
         "edits": len(latencies),
@@ -188,6 +205,8 @@ async def throughput_and_latency(cluster: Cluster, writers: int, edits: int, sta
         "replicated_to_all_per_s": round(len(latencies) / (replicated - started), 1),
         "latency_ms_p50": round(percentile(latencies, 0.5) * 1000, 2),
         "latency_ms_p99": round(percentile(latencies, 0.99) * 1000, 2),
+        # group commit at work: records (own edits and peers') per PostgreSQL commit
+        "records_per_commit": round((records - records_before) / max(commits - commits_before, 1), 1),
         # where the machine's CPU went, per edit (all three nodes together)
         "cpu_ms_per_edit": {k: round(v / len(latencies) * 1000, 3) for k, v in cpu.items()},
     }
