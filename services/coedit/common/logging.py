@@ -21,36 +21,37 @@ def _add_request_and_trace_ids(_, __, event: dict) -> dict:
 
 
 def configure_logging(service: str, level: str = "info") -> None:
-    """Route structlog and the standard library (uvicorn, asyncpg, kopf) through
-    one JSON renderer. Safe to call more than once."""
+    """One JSON line per event on stdout, from structlog and from the standard
+    library (uvicorn, asyncpg, kopf). Safe to call more than once.
+
+    structlog's own events (every request's access line among them) do not pass
+    through the standard library: a LogRecord, its handler and formatter cost a line
+    about three times as much (28 against 10 µs measured)."""
+    def add_service(_, __, event: dict) -> dict:
+        event["service"] = service
+        return event
+
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_request_and_trace_ids,
-        lambda _, __, event: {**event, "service": service},
+        add_service,
     ]
+    render = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
     structlog.configure(
-        # drop events below the level before any processor runs (the standard
-        # library would drop them only after the whole chain)
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        processors=[*shared, *render],
+        # below the level, a logging method is a no-op: no processor runs
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        # the stdout of the moment (not cached): tests swap it, and so may a reconfiguration
+        logger_factory=structlog.PrintLoggerFactory(),
+        cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(ensure_ascii=False),
-            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
         )
     )
     root = logging.getLogger()
