@@ -48,6 +48,14 @@ NODE_IDS = "abcdefg"
 # The operator's pods carry this label; the session's NetworkPolicy lets them read the text nodes.
 OPERATOR_POD_LABELS = {LABEL_NAME: OPERATOR_NAME}
 
+# Who may scrape the sessions' /metrics by default (a NetworkPolicy peer): the Prometheus
+# servers the Prometheus Operator runs (kube-prometheus-stack), in any namespace. Their
+# pods carry this label, whatever the Prometheus resource is called.
+METRICS_SCRAPERS = [{
+    "namespaceSelector": {},
+    "podSelector": {"matchExpressions": [{"key": "operator.prometheus.io/name", "operator": "Exists"}]},
+}]
+
 # Session names are limited so that every child's name (and its pods' names) stays a valid label value.
 MAX_SESSION_NAME = 40
 

@@ -20,7 +20,7 @@ def desired_objects(session: Session, config: BuildConfig) -> list[dict]:
     digest = config_hash(session)
     return [
         config_map(session),
-        *network_policies(session),
+        *network_policies(session, config.metrics_from),
         *text_node_objects(session, config, digest),
         *chat_objects(session, config, digest),
         *analytics_objects(session, config, digest),

@@ -65,9 +65,10 @@ def config_map(session: Session) -> dict:
     }
 
 
-def network_policies(session: Session) -> list[dict]:
+def network_policies(session: Session, metrics_from: list[dict]) -> list[dict]:
     """Only the session's own pods reach its pods; the web UI is open on its HTTP port;
-    the operator may read the text nodes (budget, version)."""
+    the operator may read the text nodes (budget, version); `metrics_from` (Prometheus)
+    may scrape every pod's HTTP port."""
     session_pods = lambda: {"matchLabels": {consts.LABEL_INSTANCE: session.name}}
     http = lambda: [{"protocol": "TCP", "port": consts.HTTP_PORT}]
 
@@ -86,4 +87,5 @@ def network_policies(session: Session) -> list[dict]:
             "from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": dict(consts.OPERATOR_POD_LABELS)}}],
             "ports": http(),
         }]),
+        *([policy("metrics", session_pods(), [{"from": metrics_from, "ports": http()}])] if metrics_from else []),
     ]

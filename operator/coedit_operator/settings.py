@@ -2,12 +2,15 @@
 render -f SESSION.yaml` prints the children it would apply. Every flag is also an
 environment variable `COEDIT_<FLAG>`."""
 
+import copy
 import random
 import sys
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, CliSubCommand, SettingsConfigDict
+
+from coedit_operator import consts
 
 
 class BuildConfig(BaseSettings):
@@ -20,6 +23,11 @@ class BuildConfig(BaseSettings):
     image: str = Field("ghcr.io/coedit/coedit:latest", description="coedit image, unless a session sets spec.image")
     image_pull_policy: str = Field("IfNotPresent", description="imagePullPolicy of every coedit container")
     run_as_user: int = Field(10001, ge=1, description="uid the coedit image runs as")
+    metrics_from: list[dict] = Field(
+        default_factory=lambda: copy.deepcopy(consts.METRICS_SCRAPERS),
+        description="NetworkPolicy peers (JSON) admitted to the sessions' HTTP port to scrape "
+        "/metrics; default: the Prometheus Operator's Prometheus pods in any namespace; [] for none",
+    )
 
 
 class RenderSettings(BuildConfig):

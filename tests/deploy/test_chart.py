@@ -75,6 +75,7 @@ def test_everything_on_validates(template, watched):
     ("llm.baseUrl=api.openai.com", "/llm/baseUrl"),
     ("image.digest=latest", "/image/digest"),
     ("sessions.Bad_Name.budget.tokens=1", "Bad_Name"),
+    ("serviceMonitor.allowFrom[0].pods.app=prometheus", "/serviceMonitor/allowFrom/0"),
 ])
 def test_bad_values_fail_at_install_time(helm, setting, message):
     result = run_helm(helm, "template", "coedit", str(CHART), "--set", setting)
@@ -160,6 +161,10 @@ def test_operator_settings_parse_the_charts_environment(template, monkeypatch):
     assert settings.run_as_user == 10001 and settings.resync_interval == 5.0
     assert settings.liveness == "http://0.0.0.0:8080/healthz"
     assert settings.text_url_template == EVERYTHING["operator"]["textUrlTemplate"]
+    # the chart's default scrapers are the operator's own default
+    assert settings.metrics_from == consts.METRICS_SCRAPERS
+    none = template({"serviceMonitor": {"allowFrom": []}})
+    assert operator_env(none)["COEDIT_METRICS_FROM"] == "[]"
 
 
 def test_operator_pod_may_read_the_text_nodes_and_runs_restricted(template):

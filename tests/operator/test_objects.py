@@ -185,6 +185,18 @@ def test_network_policies_keep_internal_routes_to_the_session():
     assert operator["podSelector"]["matchLabels"] == consts.OPERATOR_POD_LABELS
 
 
+def test_prometheus_may_scrape_every_session_pod_unless_configured_otherwise():
+    objects = by_name(desired_objects(session(), CONFIG))
+    metrics = objects["NetworkPolicy/demo-metrics"]["spec"]
+    assert metrics["podSelector"] == {"matchLabels": {consts.LABEL_INSTANCE: "demo"}}
+    assert metrics["ingress"] == [{"from": consts.METRICS_SCRAPERS, "ports": [{"protocol": "TCP", "port": 8000}]}]
+    own = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    objects = by_name(desired_objects(session(), CONFIG.model_copy(update={"metrics_from": own})))
+    assert objects["NetworkPolicy/demo-metrics"]["spec"]["ingress"][0]["from"] == own
+    assert "NetworkPolicy/demo-metrics" not in by_name(desired_objects(session(), CONFIG.model_copy(
+        update={"metrics_from": []})))
+
+
 def test_a_config_change_rolls_the_pods():
     before, after = session(), session(document={"topic": "another"})
     assert config_hash(before) != config_hash(after)
