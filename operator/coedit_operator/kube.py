@@ -22,6 +22,7 @@ PLURALS = {
     "PodDisruptionBudget": "poddisruptionbudgets",
     "NetworkPolicy": "networkpolicies",
     "Ingress": "ingresses",
+    "PersistentVolumeClaim": "persistentvolumeclaims",  # patched only, to grow a volume
     consts.KIND: consts.PLURAL,
 }
 # What a session owns besides its Secret, by apiVersion and kind: listed on every resync.
@@ -143,15 +144,20 @@ class KubeClient:
             return await self.create(obj)
         return self._check(response)
 
-    async def patch_status(self, obj: dict, changes: dict) -> dict:
-        """A merge patch of the status subresource."""
+    async def patch(self, obj: dict, changes: dict, subresource: str = "") -> dict:
+        """A merge patch (of the object, or of a subresource such as `status`)."""
+        path = f"{path_of(obj)}/{subresource}" if subresource else path_of(obj)
         return self._check(await self.http.patch(
-            f"{path_of(obj)}/status", content=json.dumps({"status": changes}).encode(),
-            headers={"Content-Type": "application/merge-patch+json"},
+            path, content=json.dumps(changes).encode(), headers={"Content-Type": "application/merge-patch+json"},
         ))
 
-    async def delete(self, obj: dict) -> None:
-        response = await self.http.delete(path_of(obj))
+    async def patch_status(self, obj: dict, changes: dict) -> dict:
+        return await self.patch(obj, {"status": changes}, "status")
+
+    async def delete(self, obj: dict, *, orphan_dependents: bool = False) -> None:
+        """Delete `obj`; with `orphan_dependents` what it owns (a StatefulSet's pods) stays."""
+        params = {"propagationPolicy": "Orphan"} if orphan_dependents else None
+        response = await self.http.delete(path_of(obj), params=params)
         if response.status_code != 404:
             self._check(response)
 

@@ -16,9 +16,13 @@ from coedit_operator.session_objects import internal_secret, new_secret_values
 from coedit_operator.settings import BuildConfig
 from coedit_operator.spec import InvalidSpec, Session, SessionStatus, parse_session, parse_status
 from coedit_operator.status import Child, build_status, failed_status, status_changes, tokens
+from coedit_operator.volumes import claim_changes, claim_names, claim_patch, keeping_live_claims
 
 WARNING_PHASES = {consts.DEGRADED, consts.FAILED}
 APPLY_CONCURRENCY = 8
+# Warnings this process has given, by session uid and text: a refusal stands until the
+# spec changes, and every resync would otherwise repeat it as a new Event.
+_warned: set[tuple[str, str]] = set()
 
 
 @dataclass
@@ -97,6 +101,49 @@ def owned_by(obj: dict, owner: dict) -> bool:
     return any(ref.get("uid") == uid and ref.get("controller") for ref in obj["metadata"].get("ownerReferences") or [])
 
 
+async def resize_volumes(ctx: Context) -> None:
+    """Grow the claims of a StatefulSet whose spec asks for larger volumes, then delete
+    it without its pods so that `apply_children` makes it again with the new claim
+    templates (see volumes.py). A change no claim can make, or a resize the cluster
+    refuses, is reported and the rest of the StatefulSet's change still applies."""
+    for index, child in enumerate(ctx.children):
+        if child.kind != "StatefulSet" or child.live is None:
+            continue
+        changes = claim_changes(child.desired, child.live)
+        if not (changes.grow or changes.refused):
+            continue
+        problem = "; ".join(changes.refused)
+        if not problem:
+            try:
+                for template, size in changes.grow.items():
+                    for name in claim_names(child.live, template):
+                        await grow_claim(ctx.kube, *claim_patch(child.live, name, size))
+            except KubeError as error:
+                problem = f"resizing its volumes failed: {error.message}"
+            else:
+                await ctx.kube.delete(child.live, orphan_dependents=True)
+                ctx.children[index] = Child(child.desired, None)
+                ctx.applied.append(f"~{child.kind}/{child.name} (volumes {', '.join(changes.grow.values())})")
+                continue
+        warn_once(ctx, "VolumeChangeRefused", f"StatefulSet {child.name}: {problem}")
+        ctx.children[index] = Child(keeping_live_claims(child.desired, child.live), child.live)
+
+
+async def grow_claim(kube: KubeClient, claim: dict, patch: dict) -> None:
+    try:
+        await kube.patch(claim, patch)
+    except KubeError as error:
+        if error.status != 404:  # a pod that never ran has no claim yet: it gets the new size
+            raise
+
+
+def warn_once(ctx: Context, reason: str, message: str) -> None:
+    key = (ctx.body["metadata"].get("uid") or ctx.session.name, message)
+    if key not in _warned:
+        _warned.add(key)
+        kopf.event(ctx.body, type="Warning", reason=reason, message=message[:1000])
+
+
 async def prune_children(ctx: Context) -> None:
     """Delete children this session owns but its spec no longer asks for."""
     for orphan in ctx.orphans:
@@ -127,7 +174,8 @@ async def update_status(ctx: Context) -> None:
                    message=f"applied {len(ctx.applied)}: {', '.join(ctx.applied[:10])}"[:1000])
 
 
-STEPS = [ensure_secret, read_text_service, observe_children, apply_children, prune_children, update_status]
+STEPS = [ensure_secret, read_text_service, observe_children, resize_volumes, apply_children, prune_children,
+         update_status]
 
 
 async def write_status(kube: KubeClient, body: dict, old: SessionStatus, new: SessionStatus) -> None:

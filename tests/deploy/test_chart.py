@@ -95,11 +95,13 @@ def rules_by_resource(role: dict) -> dict[str, set[str]]:
 def test_rbac_is_exactly_what_the_operator_does(template):
     objects = template()
     granted = rules_by_resource(one(objects, "ClusterRole", "coedit-operator"))
-    children = {plural for kind, plural in kube.PLURALS.items() if kind not in ("Secret", consts.KIND)}
+    children = {plural for kind, plural in kube.PLURALS.items()
+                if kind not in ("Secret", "PersistentVolumeClaim", consts.KIND)}
     assert set(kube.PLURALS.values()) | {"coeditsessions/status", "events"} == set(granted)
     for plural in children:  # listed by label, created, server-side applied, pruned
         assert granted[plural] == {"list", "create", "patch", "delete"}, plural
     assert granted["secrets"] == {"get", "create"}  # created once, never listed or changed
+    assert granted["persistentvolumeclaims"] == {"patch"}  # grown when the spec asks for larger volumes
     assert granted[consts.PLURAL] == {"list", "watch", "patch"}  # kopf watches; progress in annotations
     assert granted["coeditsessions/status"] == {"patch"}
     assert granted["events"] == {"create"}

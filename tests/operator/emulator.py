@@ -31,6 +31,7 @@ class Emulator(KubernetesEmulator):
     waits for its own patches to come back through the watch), `generation` bumped on
     spec changes, names for objects created with generateName (Events), and lists
     filtered by label selectors.
+    A StatefulSet's volume claim templates are immutable, as in Kubernetes.
     It keeps only the requests in flight in its log: kmock matches each request against
     the whole log, which is quadratic over a long run (tests here read objects, not requests)."""
 
@@ -50,6 +51,7 @@ class Emulator(KubernetesEmulator):
                 self._check_tests(request)
                 request.data.append({"op": "add", "path": "/metadata/resourceVersion", "value": version})
             elif request.action == action.UPDATE:
+                self._check_immutable(request)
                 meta = request.data.setdefault("metadata", {})
                 meta["resourceVersion"] = version
                 key = (request.resource, request.namespace, request.name)
@@ -70,6 +72,18 @@ class Emulator(KubernetesEmulator):
             listing["items"] = [item for item in listing["items"]
                                 if wanted.items() <= (item.get("metadata", {}).get("labels") or {}).items()]
         return listing
+
+    def _check_immutable(self, request) -> None:
+        """A StatefulSet's volume claim templates cannot change: 422, as kube-apiserver answers."""
+        key = (request.resource, request.namespace, request.name)
+        if request.resource.plural != "statefulsets" or key not in self.objects or self.objects[key].deleted:
+            return
+        wanted = (request.data.get("spec") or {}).get("volumeClaimTemplates")
+        if wanted is not None and wanted != self.objects[key].raw["spec"].get("volumeClaimTemplates"):
+            raise KubernetesError(status=422, reason="Invalid", message=(
+                f'StatefulSet.apps "{request.name}" is invalid: spec: Forbidden: updates to statefulset spec '
+                "for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', "
+                "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"))
 
     def _check_tests(self, request) -> None:
         """A JSON patch whose `test` fails is 422 Unprocessable, as kube-apiserver answers."""

@@ -1,6 +1,8 @@
 """The real operator (kopf) against the kmock Kubernetes emulator: create, ready,
 scale, self-healing, spec change, budget spent, invalid spec, delete."""
 
+import asyncio
+
 import pytest
 
 from coedit_operator import consts
@@ -185,6 +187,45 @@ async def test_a_spec_change_updates_the_children(kmock, operator, client):
     await eventually(lambda: not {"statefulsets/demo-text-c", "statefulsets/demo-text-d", "services/demo-text-d",
                                   "deployments/demo-agent-writers"} & children(kmock).keys())
     assert "deployments/demo-agent-poets" in children(kmock)
+
+
+def text_node_image_and_volume(kmock, node: str) -> tuple[str, str] | None:
+    sts = children(kmock).get(f"statefulsets/demo-text-{node}")
+    if sts is None:
+        return None
+    spec = sts["spec"]
+    return (spec["template"]["spec"]["containers"][0]["image"],
+            spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"])
+
+
+def claim_size(kmock, name: str) -> str | None:
+    claim = live(kmock, "v1/persistentvolumeclaims", name)
+    return claim and claim["spec"]["resources"]["requests"]["storage"]
+
+
+async def test_larger_volumes_grow_the_claims_and_a_shrink_is_refused(kmock, operator, client):
+    await create(client)
+    await eventually(lambda: EXPECTED <= children(kmock).keys())
+    for node in "abc":  # kmock runs no controllers: the claims the StatefulSet controller makes
+        response = await client.post(f"/api/v1/namespaces/{NS}/persistentvolumeclaims", json={
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": f"data-demo-text-{node}-0", "namespace": NS},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+        assert response.status_code in (200, 201), response.text
+    merge = {"Content-Type": "application/merge-patch+json"}
+    await client.patch(CR, json={"spec": {"image": "coedit:v2",
+                                          "textNodes": {"postgres": {"storage": {"size": "5Gi"}}}}}, headers=merge)
+    await eventually(lambda: all(claim_size(kmock, f"data-demo-text-{node}-0") == "5Gi" for node in "abc"))
+    await eventually(lambda: all(text_node_image_and_volume(kmock, node) == ("coedit:v2", "5Gi") for node in "abc"))
+    # A claim cannot shrink: refused once, and the rest of the change still applies.
+    await client.patch(CR, json={"spec": {"image": "coedit:v3",
+                                          "textNodes": {"postgres": {"storage": {"size": "1Gi"}}}}}, headers=merge)
+    await eventually(lambda: text_node_image_and_volume(kmock, "a") == ("coedit:v3", "5Gi"))
+    await eventually(lambda: "VolumeChangeRefused" in event_reasons(kmock))
+    await asyncio.sleep(4 * 0.5)  # resyncs (every 0.5 s here) do not repeat the warning
+    assert event_reasons(kmock).count("VolumeChangeRefused") == 3  # once per text node
+    assert claim_size(kmock, "data-demo-text-a-0") == "5Gi"
+    assert "ApplyFailed" not in event_reasons(kmock)
 
 
 async def test_a_spent_budget_stops_the_agents_and_completes_the_session(kmock, operator, client, text):
