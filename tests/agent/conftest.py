@@ -9,18 +9,17 @@ from collections import defaultdict
 
 import httpx
 import pytest
+from coedit.agent.agent import Agent
+from coedit.agent.context import apply, find_all
+from coedit.agent.settings import AgentSettings
+from coedit.analytics.models import EventsBody
+from coedit.chat.models import parse_message
+from coedit.common.agent_protocol import find_phase
+from coedit.fake_llm.responder import answer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from openai import AsyncOpenAI
 from pydantic import TypeAdapter
-
-from coedit.agent.agent import Agent
-from coedit.agent.context import apply, find_all
-from coedit.agent.protocol import find_phase
-from coedit.agent.settings import AgentSettings
-from coedit.analytics.models import EventsBody
-from coedit.chat.models import parse_message
-from coedit.fake_llm.responder import answer
 
 EVENTS = TypeAdapter(EventsBody)
 TEXT = ("The robots lived in a quiet city. They read stories to children at night. "
@@ -124,13 +123,15 @@ class Peers:
 
 
 class ScriptedModel:
-    """An OpenAI-compatible app: per phase, the next scripted answer (a string,
-    or an int for an HTTP error status), then the fake model's own answers."""
+    """An OpenAI-compatible app: per phase, the next scripted answer (a string, an
+    int for an HTTP error status, or (status, headers)), then the fake model's own
+    answers. `requests` keeps every request body."""
 
     def __init__(self, **script):
         self.script = defaultdict(list, {k: list(v) for k, v in script.items()})
         self.calls: list[str] = []
         self.prompts: list[list[dict]] = []
+        self.requests: list[dict] = []
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -142,9 +143,14 @@ class ScriptedModel:
             name = phase.value if phase else "none"
             self.calls.append(name)
             self.prompts.append(messages)
+            self.requests.append(body)
             planned = self.script[name].pop(0) if self.script[name] else None
             if isinstance(planned, int):
-                return JSONResponse({"error": {"message": "scripted", "type": "x", "code": None}}, planned)
+                planned = (planned, {})
+            if isinstance(planned, tuple):
+                status, headers = planned
+                return JSONResponse({"error": {"message": "scripted", "type": "x", "code": None}},
+                                    status, headers)
             content = planned if planned is not None else answer(messages, random.Random(len(self.calls)))
             return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
@@ -204,9 +210,9 @@ async def make_agent(peers, model, sleeps):
     """Build an agent wired to the in-process peers (text nodes `a`, `b`, ...)."""
     clients = []
 
-    def make(nodes=("a",), **settings) -> tuple[Agent, Router]:
+    def make(nodes=("a",), model_app: FastAPI | None = None, **settings) -> tuple[Agent, Router]:
         router = Router({**{n: peers.app() for n in nodes}, "chat": peers.app(),
-                         "analytics": peers.app(), "model": model.app()})
+                         "analytics": peers.app(), "model": model_app or model.app()})
         http = httpx.AsyncClient(transport=router)
         llm = AsyncOpenAI(base_url="http://model/v1", api_key="k", max_retries=0,
                           http_client=httpx.AsyncClient(transport=router))

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-
 from coedit.local.processes import ServiceProcess
 from coedit.up.config import SEED_TOPIC
+
 from tests.conftest import AUTH_TOKEN
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster, text_cluster_factory  # noqa: F401
 

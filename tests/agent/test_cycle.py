@@ -1,7 +1,11 @@
 """One edit cycle, end to end, against in-process peers and a scripted model."""
 
-from coedit.agent.cycle import EditCycle, State
+import pytest
+
+from coedit.agent.cycle import EditCycle, State, fitted_text
 from coedit.agent.runner import run_agent
+
+from coedit.common.agent_protocol import OperationReply
 from tests.agent.conftest import TEXT, reply
 
 ANCHOR = "Nobody knew what it meant to be good."
@@ -43,7 +47,7 @@ def claim(peers, agent_id: str, anchor: str, first: bool = False) -> None:
 
 
 async def test_a_place_claimed_while_the_model_thought_moves_before_announcing(make_agent, peers, model):
-    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    model.script["intent"] = [reply(sentence=3, summary="mine")]
     agent, _ = make_agent()
     cycle = EditCycle(agent, 1)
     await cycle._read()
@@ -56,7 +60,7 @@ async def test_a_place_claimed_while_the_model_thought_moves_before_announcing(m
 
 
 async def test_an_older_intent_on_the_same_place_wins_and_the_younger_moves(make_agent, peers, model):
-    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    model.script["intent"] = [reply(sentence=3, summary="mine")]
     agent, _ = make_agent()
     cycle = EditCycle(agent, 1)
     for step in ("_read", "_intent", "_announce"):
@@ -74,7 +78,7 @@ async def test_an_older_intent_on_the_same_place_wins_and_the_younger_moves(make
 
 
 async def test_an_older_intent_wins_and_with_no_free_place_left_the_younger_cancels(make_agent, peers, model):
-    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    model.script["intent"] = [reply(sentence=3, summary="mine")]
     agent, _ = make_agent()
     cycle = EditCycle(agent, 1)
     for step in ("_read", "_intent", "_announce"):
@@ -91,7 +95,7 @@ async def test_an_older_intent_wins_and_with_no_free_place_left_the_younger_canc
 
 
 async def test_confirm_asks_the_model_when_the_place_moved_and_may_cancel(make_agent, peers, model):
-    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    model.script["intent"] = [reply(sentence=3, summary="mine")]
     model.script["confirm"] = [reply(confirm=False, reason="already done")]
     agent, _ = make_agent()
     cycle = EditCycle(agent, 1)
@@ -107,8 +111,8 @@ async def test_confirm_asks_the_model_when_the_place_moved_and_may_cancel(make_a
 
 
 async def test_an_anchor_gone_before_submit_cancels_with_a_comment(make_agent, peers, model):
-    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
-    model.script["generate"] = [reply(type="insert_after", anchor=ANCHOR, text=" So they asked.")]
+    model.script["intent"] = [reply(sentence=3, summary="mine")]
+    model.script["generate"] = [reply(type="insert_after", sentence=3, text=" So they asked.")]
 
     def someone_edits(p):
         p.text = p.text.replace(ANCHOR, "Nobody knew anything.")
@@ -123,7 +127,7 @@ async def test_an_anchor_gone_before_submit_cancels_with_a_comment(make_agent, p
 
 
 async def test_check_cancels_when_the_anchor_changed_after_generate(make_agent, peers, model):
-    model.script["intent"] = [reply(anchor=ANCHOR, summary="mine")]
+    model.script["intent"] = [reply(sentence=3, summary="mine")]
     agent, _ = make_agent()
     cycle = EditCycle(agent, 1)
     for step in ("_read", "_intent", "_announce", "_confirm", "_generate"):
@@ -149,7 +153,7 @@ async def test_a_revised_draft_the_review_approves_is_applied(make_agent, peers,
 
 
 async def test_broken_json_is_repaired_or_asked_again_then_cancelled(make_agent, peers, model):
-    model.script["intent"] = [f"Sure!\n```json\n{{'anchor': '{ANCHOR}', 'summary': 'x',}}\n```"]
+    model.script["intent"] = ["Sure!\n```json\n{'sentence': '[3]', 'summary': 'x',}\n```"]
     model.script["generate"] = ["no idea", "still no idea"]
     agent, _ = make_agent()
     outcome = await EditCycle(agent, 1).run()
@@ -158,7 +162,7 @@ async def test_broken_json_is_repaired_or_asked_again_then_cancelled(make_agent,
     assert peers.of_type("edit_comment") and peers.spent == 330  # every call is paid for
 
 
-async def test_a_slightly_misquoted_anchor_snaps_to_the_sentence(make_agent, peers, model):
+async def test_a_sentence_copied_instead_of_its_number_snaps_to_the_sentence(make_agent, peers, model):
     model.script["intent"] = [reply(anchor="nobody knew what it meant to be good", summary="x")]
     agent, _ = make_agent()
     outcome = await EditCycle(agent, 1).run()
@@ -219,8 +223,8 @@ async def test_when_others_hold_every_sentence_the_model_is_not_asked(make_agent
 
 async def test_text_already_in_the_document_is_asked_for_once_more_then_cancelled(make_agent, peers, model):
     old = " The stars were bright."
-    op = reply(type="insert_after", anchor=ANCHOR, text=old)
-    model.script.update(intent=[reply(anchor=ANCHOR, summary="mine")], generate=[op, op])
+    op = reply(type="insert_after", sentence=3, text=old)
+    model.script.update(intent=[reply(sentence=3, summary="mine")], generate=[op, op])
     agent, _ = make_agent()
     outcome = await EditCycle(agent, 1).run()
     assert not outcome.applied and outcome.reason == "the text is already in the document"
@@ -229,7 +233,29 @@ async def test_text_already_in_the_document_is_asked_for_once_more_then_cancelle
     # a fresh sentence the second time goes through
     peers.messages.clear()
     model.calls.clear()
-    model.script.update(intent=[reply(anchor=ANCHOR, summary="mine")],
-                        generate=[op, reply(type="insert_after", anchor=ANCHOR, text=" New.")])
+    model.script.update(intent=[reply(sentence=3, summary="mine")],
+                        generate=[op, reply(type="insert_after", sentence=3, text=" New.")])
     assert (await EditCycle(agent, 2).run()).applied
     assert model.calls == ["intent", "generate", "generate", "review"]
+
+
+@pytest.mark.parametrize(("op_type", "text", "truncated", "expected"), [
+    ("insert_after", "[3] They slept.", False, " They slept."),
+    ("insert_before", "They slept.", False, "They slept. "),
+    ("replace", "  They\nslept. ", False, "They slept."),
+    ("delete", "whatever", False, ""),
+    ("insert_after", "They slept. Then the sun ro", True, " They slept."),
+    ("replace", "Then the sun ro", True, None),
+    ("insert_after", "", False, None),
+])
+def test_the_models_text_is_fitted_to_the_operation(op_type, text, truncated, expected):
+    reply = OperationReply(type=op_type, sentence=1, text=text)
+    assert fitted_text(reply, truncated) == expected
+
+
+async def test_every_prompt_shows_numbered_sentences_and_the_answer_becomes_the_exact_anchor(make_agent, peers, model):
+    model.script["intent"] = [reply(sentence=3, summary="mine")]
+    agent, _ = make_agent()
+    assert (await EditCycle(agent, 1).run()).applied
+    assert "[3] Nobody knew what it meant to be good.\n[4] The stars were bright." in model.prompts[0][1]["content"]
+    assert peers.of_type("edit_intent")[0]["anchor"] == ANCHOR

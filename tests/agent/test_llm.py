@@ -1,12 +1,15 @@
-"""Model calls: the backoff schedule, and a provider's 429 (a rate limit) told apart
-from the text service's 429 (the session's budget)."""
+"""Model calls: the backoff schedule and Retry-After, a provider's 429 (a rate limit)
+told apart from the text service's 429 (the session's budget), structured output
+negotiated with the server, every call bounded."""
 
 import pytest
-
 from coedit.agent.cycle import EditCycle
-from coedit.agent.llm import backoff
+from coedit.agent.llm import MAX_RETRY_AFTER, OutputForm, backoff
+from coedit.agent.prompts import MAX_TOKENS
 from coedit.agent.runner import run_agent, wait_for_services
 from coedit.agent.services import BudgetExhausted
+from coedit.common.agent_protocol import Phase
+from fastapi.responses import JSONResponse
 
 
 def test_backoff_is_1_2_4_8_seconds_jittered_and_capped():
@@ -23,7 +26,7 @@ def test_backoff_is_1_2_4_8_seconds_jittered_and_capped():
 
 
 async def test_a_provider_429_backs_off_and_the_edit_goes_on(make_agent, peers, model, sleeps):
-    model.script["intent"] = [429, 429, 500]
+    model.script["intent"] = [429, 429, 503]
     agent, _ = make_agent()
     outcome = await EditCycle(agent, 1).run()
     assert outcome.applied and model.calls[:4] == ["intent"] * 4
@@ -60,8 +63,8 @@ async def test_a_spend_refused_with_429_is_still_counted_in_analytics(make_agent
     await cycle._read()
     check = agent.llm.before_attempt
 
-    async def others_spend_the_rest_during_the_call():
-        await check()
+    async def others_spend_the_rest_during_the_call(prompt):
+        await check(prompt)
         peers.spends["someone-else"] = peers.budget
 
     agent.llm.before_attempt = others_spend_the_rest_during_the_call
@@ -83,3 +86,61 @@ async def test_start_up_waits_for_the_services(make_agent, sleeps):
 
     assert await wait_for_services(agent, timeout=60, sleep=revive_later)
     assert len(waited) == 3 and 1 <= waited[0] <= 2 and 4 <= waited[2] <= 5
+
+
+async def test_retry_after_is_honoured_in_seconds_milliseconds_or_a_date_and_capped(make_agent, model, sleeps):
+    model.script["intent"] = [(429, {"retry-after": "7"}), (503, {"retry-after-ms": "250"}),
+                              (429, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+                              (429, {"retry-after": "3600"})]
+    agent, _ = make_agent()
+    assert (await EditCycle(agent, 1).run()).applied
+    assert sleeps == [7.0, 0.25, 0.0, MAX_RETRY_AFTER]
+
+
+async def test_the_first_call_negotiates_the_strongest_form_the_server_takes_and_keeps_it(make_agent, model):
+    model.script["intent"] = [500, 400]  # json_schema (as llama-cpp-python 0.3.36), json_object+schema
+    agent, _ = make_agent()
+    assert (await EditCycle(agent, 1).run()).applied
+    forms = [r.get("response_format", {}).get("type") for r in model.requests]
+    assert forms[:3] == ["json_schema", "json_object", "json_object"]
+    assert "schema" in model.requests[1]["response_format"] and "schema" not in model.requests[2]["response_format"]
+    assert agent.llm.form is OutputForm.JSON_OBJECT
+    assert all(r["response_format"] == {"type": "json_object"} for r in model.requests[2:])
+
+
+async def test_the_schema_names_the_sentences_the_model_may_choose(make_agent, model):
+    agent, _ = make_agent()
+    assert (await EditCycle(agent, 1).run()).applied
+    intent, generate = model.requests[0], model.requests[1]
+    schema = intent["response_format"]["json_schema"]
+    assert schema["strict"] is True and schema["schema"]["additionalProperties"] is False
+    assert schema["schema"]["properties"]["sentence"]["enum"] == [1, 2, 3, 4]
+    assert set(schema["schema"]["required"]) == {"sentence", "summary"}
+    assert len(generate["response_format"]["json_schema"]["schema"]["properties"]["sentence"]["enum"]) == 1
+
+
+async def test_every_call_carries_its_phase_max_tokens(make_agent, model):
+    agent, _ = make_agent()
+    assert (await EditCycle(agent, 1).run()).applied
+    assert [r["max_tokens"] for r in model.requests] == [MAX_TOKENS[Phase(c)] for c in model.calls]
+
+
+async def test_a_server_refusing_temperature_or_max_tokens_is_asked_without_them(make_agent, model):
+    refusals = iter([
+        "Unsupported value: 'temperature' does not support 0.7 with this model.",
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+    ])
+    app = model.app()
+
+    @app.middleware("http")
+    async def refuse(request, call_next):
+        message = next(refusals, None)
+        if message is None:
+            return await call_next(request)
+        return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, 400)
+
+    agent, _ = make_agent(model_app=app)
+    assert (await EditCycle(agent, 1).run()).applied
+    assert agent.llm.temperature is None and agent.llm.form is OutputForm.JSON_SCHEMA
+    assert all("temperature" not in r and "max_tokens" not in r for r in model.requests)
+    assert model.requests[0]["max_completion_tokens"] == MAX_TOKENS[Phase.INTENT]

@@ -3,8 +3,8 @@ how the budget answers stop the agent."""
 
 import httpx
 import pytest
-
 from coedit.agent.services import BudgetExhausted, OutcomeUnknown, TextNodes
+
 from tests.agent.conftest import TEXT, Peers, Router
 
 EDIT = {"edit_id": "a1:e1", "agent_id": "a1", "intent_id": "a1:i1",

@@ -12,8 +12,8 @@ def test_the_command_serves_the_openai_api(service_factory):
     reply = client.chat.completions.create(
         model="demo",
         messages=[{"role": "system", "content": "phase: review"},
-                  {"role": "user", "content": "<document>\nA.\n</document>\n<operation>\n"
-                   '{"type": "append", "anchor": "", "text": " B."}\n</operation>'}],
+                  {"role": "user", "content": "<document>\n[1] A.\n</document>\n<operation>\n"
+                   '{"type": "insert_after", "sentence": 1, "text": "B."}\n</operation>'}],
         response_format={"type": "json_object"},
     )
     assert isinstance(json.loads(reply.choices[0].message.content)["approve"], bool)

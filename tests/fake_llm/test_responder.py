@@ -1,9 +1,17 @@
 import json
 import random
 
-from coedit.agent.context import excerpt
-from coedit.agent.prompts import Author, build
-from coedit.agent.protocol import Phase
+import jsonschema
+
+from coedit.common.agent_protocol import (
+    DOCUMENT,
+    Phase,
+    numbered,
+    phase_marker,
+    reply_schema,
+    section,
+    sentences,
+)
 from coedit.fake_llm import corpus
 from coedit.fake_llm.responder import REJECT_RATE, answer, corrupt
 
@@ -13,77 +21,82 @@ SEED_TEXT = (
     "им сказки про космос. Что значит быть «хорошим человеком»?"
 )
 EN_TEXT = "The robots lived in a quiet city. They read stories to children. Nobody knew why."
-RU = Author("a1", "сюжетник", "рассказ про роботов", "ru")
-EN = Author("a1", "a plotter", "a story about robots", "en")
+
+
+def lines(text):
+    return [text[s:e] for s, e in sentences(text)]
+
+
+def build(phase, text, **sections):
+    """A request as the agent words it: the marker, the numbered sentences, JSON sections."""
+    user = [section(DOCUMENT, numbered(lines(text)))]
+    user += [section(tag, json.dumps(value, ensure_ascii=False)) for tag, value in sections.items()]
+    return [{"role": "system", "content": phase_marker(phase) + "\nYou are a co-author."},
+            {"role": "user", "content": "\n".join(user)}]
 
 
 def ask(messages, seed=0):
     return answer(messages, random.Random(seed))
 
 
-def whole(text):
-    return excerpt(text, 0, len(text))
-
-
 def test_intent_names_a_real_sentence_often_the_placeholder():
-    replies = [json.loads(ask(build(Phase.INTENT, RU, whole(SEED_TEXT)), seed)) for seed in range(20)]
-    assert all(r["anchor"] in SEED_TEXT for r in replies)
-    drops = [r for r in replies if r["anchor"] == "Документ начинается здесь."]
+    replies = [json.loads(ask(build(Phase.INTENT, SEED_TEXT), seed)) for seed in range(20)]
+    assert all(1 <= r["sentence"] <= len(lines(SEED_TEXT)) for r in replies)
+    drops = [r for r in replies if r["sentence"] == 1]
     assert 0 < len(drops) < 20 and any(r["summary"] in corpus.SUMMARIES["ru"]["drop"] for r in drops)
 
 
-def test_intent_avoids_anchors_others_claimed():
-    sentences = ["The robots lived in a quiet city.", "They read stories to children."]
-    claimed = [{"agent_id": "b", "anchor": s, "summary": "x"} for s in sentences]
+def test_intent_avoids_sentences_others_claimed():
+    claimed = [{"agent_id": "b", "sentences": [1, 2], "summary": "x"}]
     for seed in range(10):
-        reply = json.loads(ask(build(Phase.INTENT, EN, whole(EN_TEXT), claimed=claimed), seed))
-        assert reply["anchor"] == "Nobody knew why."
+        reply = json.loads(ask(build(Phase.INTENT, EN_TEXT, claimed=claimed), seed))
+        assert reply["sentence"] == 3
 
 
 def test_answers_are_deterministic_for_a_seed_and_vary_across_seeds():
-    messages = build(Phase.INTENT, EN, whole(EN_TEXT))
+    messages = build(Phase.INTENT, EN_TEXT)
     assert ask(messages, 1) == ask(messages, 1)
     assert len({ask(messages, seed) for seed in range(20)}) > 1
 
 
-def test_generate_inserts_a_corpus_sentence_after_the_anchor():
-    intent = {"anchor": "They read stories to children.", "summary": "add a detail after this sentence"}
-    op = json.loads(ask(build(Phase.GENERATE, EN, whole(EN_TEXT), intent=intent)))
-    assert op["type"] == "insert_after" and op["anchor"] == intent["anchor"]
-    assert op["text"].startswith(" ") and op["text"] not in EN_TEXT
+def test_generate_inserts_a_new_sentence_after_the_intents_one():
+    intent = {"sentence": 2, "summary": "add a detail after this sentence"}
+    op = json.loads(ask(build(Phase.GENERATE, EN_TEXT, intent=intent)))
+    assert op["type"] == "insert_after" and op["sentence"] == 2
+    assert op["text"].endswith(".") and op["text"] not in EN_TEXT
 
 
 def test_generate_rewrites_or_replaces_the_placeholder():
-    intent = {"anchor": "Nobody knew why.", "summary": corpus.SUMMARIES["en"]["rewrite"][0]}
-    op = json.loads(ask(build(Phase.GENERATE, EN, whole(EN_TEXT), intent=intent)))
-    assert op["type"] == "replace" and op["text"].startswith("Nobody knew why") and op["text"] != op["anchor"]
-    intent = {"anchor": "Документ начинается здесь.", "summary": "убрать заглушку в начале"}
-    op = json.loads(ask(build(Phase.GENERATE, RU, whole(SEED_TEXT), intent=intent)))
+    intent = {"sentence": 3, "summary": corpus.SUMMARIES["en"]["rewrite"][0]}
+    op = json.loads(ask(build(Phase.GENERATE, EN_TEXT, intent=intent)))
+    assert op["type"] == "replace" and op["text"].startswith("Nobody knew why") and op["text"] != "Nobody knew why."
+    intent = {"sentence": 1, "summary": "убрать заглушку в начале"}
+    op = json.loads(ask(build(Phase.GENERATE, SEED_TEXT, intent=intent)))
     assert op["type"] == "replace" and op["text"] in corpus.OPENINGS["ru"]
 
 
-def test_confirm_refuses_a_claimed_or_vanished_anchor():
-    intent = {"anchor": "Nobody knew why.", "summary": "x"}
-    ok = json.loads(ask(build(Phase.CONFIRM, EN, whole(EN_TEXT), intent=intent)))
+def test_confirm_refuses_a_claimed_or_missing_sentence():
+    intent = {"sentence": 3, "summary": "x"}
+    ok = json.loads(ask(build(Phase.CONFIRM, EN_TEXT, intent=intent)))
     assert ok["confirm"] is True
-    claimed = [{"agent_id": "b", "anchor": "Nobody knew why.", "summary": "y"}]
-    taken = json.loads(ask(build(Phase.CONFIRM, EN, whole(EN_TEXT), claimed=claimed, intent=intent)))
+    claimed = [{"agent_id": "b", "sentences": [3], "summary": "y"}]
+    taken = json.loads(ask(build(Phase.CONFIRM, EN_TEXT, claimed=claimed, intent=intent)))
     assert taken["confirm"] is False
-    gone = {"anchor": "Not in the text.", "summary": "x"}
-    assert json.loads(ask(build(Phase.CONFIRM, EN, whole(EN_TEXT), intent=gone)))["confirm"] is False
+    gone = {"sentence": 9, "summary": "x"}
+    assert json.loads(ask(build(Phase.CONFIRM, EN_TEXT, intent=gone)))["confirm"] is False
 
 
-def test_review_rejects_sometimes_and_always_rejects_a_missing_anchor():
-    op = {"type": "insert_after", "anchor": "Nobody knew why.", "text": " Then they knew."}
+def test_review_rejects_sometimes_and_always_rejects_a_missing_sentence():
+    op = {"type": "insert_after", "sentence": 3, "text": "Then they knew."}
     verdicts = [
-        json.loads(ask(build(Phase.REVIEW, EN, whole(EN_TEXT), operation=op, after="x"), seed))["approve"]
+        json.loads(ask(build(Phase.REVIEW, EN_TEXT, operation=op), seed))["approve"]
         for seed in range(200)
     ]
     rejected = verdicts.count(False) / len(verdicts)
     assert 0.5 * REJECT_RATE < rejected < 2 * REJECT_RATE
-    bad = {**op, "anchor": "Missing."}
+    bad = {**op, "sentence": 7}
     for seed in range(5):
-        assert json.loads(ask(build(Phase.REVIEW, EN, whole(EN_TEXT), operation=bad, after="x"), seed))["approve"] is False
+        assert json.loads(ask(build(Phase.REVIEW, EN_TEXT, operation=bad), seed))["approve"] is False
 
 
 def test_without_a_phase_marker_it_writes_prose():
@@ -95,3 +108,15 @@ def test_corrupt_breaks_the_json():
     content = json.dumps({"approve": True, "reason": "fine"})
     broken = {corrupt(content, random.Random(seed)) for seed in range(20)}
     assert content not in broken and len(broken) >= 3
+
+
+def test_every_answer_fits_its_phase_schema():
+    requests = {
+        Phase.INTENT: build(Phase.INTENT, SEED_TEXT),
+        Phase.CONFIRM: build(Phase.CONFIRM, EN_TEXT, intent={"sentence": 1, "summary": "x"}),
+        Phase.GENERATE: build(Phase.GENERATE, EN_TEXT, intent={"sentence": 2, "summary": "x"}),
+        Phase.REVIEW: build(Phase.REVIEW, EN_TEXT, operation={"type": "delete", "sentence": 1, "text": ""}),
+    }
+    for phase, messages in requests.items():
+        for seed in range(5):
+            jsonschema.validate(json.loads(ask(messages, seed)), reply_schema(phase))

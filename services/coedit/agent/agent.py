@@ -14,12 +14,18 @@ from opentelemetry import trace
 from pydantic import BaseModel
 
 from coedit.agent.llm import LLM, Completion
-from coedit.agent.prompts import Author, Messages
-from coedit.agent.protocol import Phase
+from coedit.agent.prompts import Author, Prompt
 from coedit.agent.replies import ReplyError, parse_reply
-from coedit.agent.services import Analytics, BudgetExhausted, Chat, TextNodes, Unavailable
+from coedit.agent.services import (
+    Analytics,
+    BudgetExhausted,
+    Chat,
+    TextNodes,
+    Unavailable,
+)
 from coedit.agent.settings import AgentSettings
 from coedit.analytics import models as events
+from coedit.common.agent_protocol import Phase
 
 log = structlog.get_logger("coedit.agent")
 tracer = trace.get_tracer("coedit.agent")
@@ -63,8 +69,10 @@ class Agent:
             kind(event_id=self.new_id("ev"), agent_id=self.id, ts=datetime.now(UTC), **fields)
         )
 
-    async def check_budget(self) -> None:
-        """Before every model call: settle earlier spends, stop if the budget is spent."""
+    async def check_budget(self, prompt: Prompt | None = None) -> None:
+        """Before every model call (`prompt`: the call, its most cost being
+        `prompt.max_total_tokens`) and while waiting for a free place: settle earlier
+        spends, stop if the budget is spent."""
         await self.settle()
         if (await self.text.budget())["exhausted"]:
             raise BudgetExhausted("the session's token budget is spent")
@@ -94,21 +102,26 @@ class Agent:
         if exhausted:
             raise BudgetExhausted("the session's token budget is spent")
 
-    async def ask(self, phase: Phase, messages: Messages) -> BaseModel:
-        """One phase's reply. A broken answer is repaired; one that cannot be is
-        asked again once with a reminder; then ReplyError."""
+    async def ask(self, prompt: Prompt) -> tuple[BaseModel, Completion]:
+        """One phase's reply (and the completion it came in). A broken answer is
+        repaired; one that cannot be is asked again once with a reminder; then ReplyError."""
+        phase = prompt.phase
         for last in (False, True):
-            with tracer.start_as_current_span(f"llm.{phase.value}", attributes={"gen_ai.request.model": self.settings.model}) as span:
-                completion = await self.llm.complete(messages)
+            attributes = {"gen_ai.request.model": self.settings.model,
+                          "gen_ai.request.max_tokens": prompt.max_tokens}
+            with tracer.start_as_current_span(f"llm.{phase.value}", attributes=attributes) as span:
+                completion = await self.llm.complete(prompt)
                 span.set_attributes({"gen_ai.usage.input_tokens": completion.prompt_tokens,
                                      "gen_ai.usage.output_tokens": completion.completion_tokens})
             self.llm_calls, self.llm_ms = self.llm_calls + 1, self.llm_ms + completion.latency_ms
             self.unsettled.append((phase, completion, self.new_id("spend")))
             await self.settle()
+            if completion.truncated:
+                log.info("reply_truncated", phase=phase.value, max_tokens=prompt.max_tokens)
             try:
-                return parse_reply(phase, completion.content)
+                return parse_reply(phase, completion.content, prompt.lines), completion
             except ReplyError as exc:
                 log.warning("bad_reply", phase=phase.value, error=str(exc)[:300])
                 if last:
                     raise
-                messages = [*messages, {"role": "user", "content": REMINDER[self.author.language]}]
+                prompt = prompt.followed_by({"role": "user", "content": REMINDER[self.author.language]})

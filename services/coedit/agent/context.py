@@ -1,24 +1,13 @@
 """What part of the document each phase is shown: sentence-aligned excerpts, so a
 phase costs tokens for a window of text, not for the whole, growing document."""
 
-import difflib
 import random
 import re
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
-_SENTENCE = re.compile(r"\S[^.!?…]*(?:[.!?…]+[»”\"')]*|$)")
-
-Span = tuple[int, int]
-
-
-def sentences(text: str) -> list[Span]:
-    """(start, end) of each sentence, trailing blanks excluded."""
-    spans = []
-    for match in _SENTENCE.finditer(text):
-        end = match.start() + len(match.group().rstrip())
-        spans.append((match.start(), end))
-    return spans
+from coedit.common.agent_protocol import Span, sentences
 
 
 @dataclass(frozen=True)
@@ -33,6 +22,20 @@ class Excerpt:
     @property
     def is_whole(self) -> bool:
         return self.start == 0 and self.end == self.total
+
+    @cached_property
+    def spans(self) -> list[Span]:
+        """Where the excerpt's sentences are in the document: sentence n is spans[n - 1]."""
+        return [(self.start + s, self.start + e) for s, e in sentences(self.text)]
+
+    @cached_property
+    def lines(self) -> list[str]:
+        """The sentences as the model is shown them, numbered from 1."""
+        return [self.text[s - self.start:e - self.start] for s, e in self.spans]
+
+    def number_of(self, span: Span) -> int | None:
+        """The number of the first sentence overlapping `span`, if any."""
+        return next((n for n, s in enumerate(self.spans, 1) if overlaps(s, span)), None)
 
 
 def excerpt(text: str, start: int, end: int) -> Excerpt:
@@ -134,14 +137,6 @@ def locate(text: str, anchor: str, near: int = 0) -> Located | None:
     return Located((starts[index], starts[index] + len(anchor)), index + 1, len(starts))
 
 
-def closest_sentence(text: str, anchor: str, cutoff: float = 0.8) -> str | None:
-    """The sentence of `text` a model most likely meant when it copied `anchor`
-    imperfectly (a changed quote mark, a dropped word), if any is close enough."""
-    candidates = [text[s:e] for s, e in sentences(text)]
-    match = difflib.get_close_matches(anchor, candidates, n=1, cutoff=cutoff)
-    return match[0] if match else None
-
-
 def apply(text: str, op_type: str, span: Span, insert: str) -> str:
     """`text` with an operation applied at `span`, as the text node applies it."""
     start, end = span
@@ -154,6 +149,4 @@ def apply(text: str, op_type: str, span: Span, insert: str) -> str:
             return text[:start] + insert + text[end:]
         case "delete":
             return text[:start] + text[end:]
-        case "append":
-            return text + insert
     raise ValueError(op_type)

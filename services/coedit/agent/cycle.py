@@ -3,7 +3,8 @@ and names the next. Every exit that is not an applied edit goes through `cancel`
 which explains itself in the chat and in analytics."""
 
 import random
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import structlog
@@ -11,11 +12,17 @@ import structlog
 from coedit.agent import context, prompts
 from coedit.agent.agent import Agent
 from coedit.agent.context import Excerpt, Located, Span
-from coedit.agent.protocol import IntentReply, OperationReply, Phase
 from coedit.agent.replies import ReplyError
 from coedit.agent.services import EditRefused, OutcomeUnknown
 from coedit.analytics import models as events
-from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, OpenIntent
+from coedit.chat.models import (
+    EditComment,
+    EditIntent,
+    EditOperation,
+    IntentStatus,
+    OpenIntent,
+)
+from coedit.common.agent_protocol import OperationReply, Phase, sentences
 
 log = structlog.get_logger("coedit.agent")
 
@@ -31,6 +38,38 @@ class State(StrEnum):
     SUBMIT = "submit"
     CANCEL = "cancel"
     DONE = "done"
+
+
+@dataclass(frozen=True)
+class Intent:
+    anchor: str  # a whole sentence of the text, as the model's number named it
+    summary: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    type: str
+    anchor: str
+    text: str
+
+
+_ECHOED_NUMBER = re.compile(r"^\s*\[\d+\]\s*")
+
+
+def fitted_text(reply: OperationReply, truncated: bool) -> str | None:
+    """The reply's text as the operation needs it: a sentence number the model echoed
+    dropped, the blank between sentences added (so the model need not think of it),
+    an answer cut off at max_tokens shortened to its last whole sentence. None when
+    nothing usable is left."""
+    text = _ECHOED_NUMBER.sub("", " ".join(reply.text.split()))
+    if reply.type == "delete":
+        return ""
+    if truncated:
+        whole = [text[s:e] for s, e in sentences(text) if text[e - 1:e] in ".!?…»”\"')"]
+        text = " ".join(whole)
+    if not text:
+        return None
+    return {"insert_after": " " + text, "insert_before": text + " "}.get(reply.type, text)
 
 
 @dataclass
@@ -52,12 +91,12 @@ class EditCycle:
     text: str = ""
     open: list[OpenIntent] = field(default_factory=list)  # everyone's, oldest first
     others: list[OpenIntent] = field(default_factory=list)
-    intent: IntentReply | None = None
+    intent: Intent | None = None
     intent_id: str | None = None
     announced: bool = False
     seen_around: str = ""  # the anchor and its neighbour sentences when the intent was chosen
     where: Located | None = None
-    operation: OperationReply | None = None
+    operation: Operation | None = None
     occurrence: int | None = None
     moves: int = 0  # times the intent moved to another sentence after a collision
     duplicate: str | None = None  # text the model wrote that the document already had
@@ -81,9 +120,9 @@ class EditCycle:
     def size(self) -> int:
         return self.agent.settings.context_chars
 
-    async def _ask(self, phase: Phase, messages):
+    async def _ask(self, prompt: prompts.Prompt):
         self.outcome.llm_calls += 1
-        return await self.agent.ask(phase, messages)
+        return await self.agent.ask(prompt)
 
     async def _refresh(self) -> None:
         await self._refresh_intents()
@@ -110,7 +149,7 @@ class EditCycle:
             return False
         self.moves += 1
         start, end = places[0]
-        self.intent = self.intent.model_copy(update={"anchor": self.text[start:end]})
+        self.intent = replace(self.intent, anchor=self.text[start:end])
         self.where = context.locate(self.text, self.intent.anchor, near=start)
         self.seen_around = self._window(1).text
         return True
@@ -124,11 +163,13 @@ class EditCycle:
         return spans
 
     def _claims_in(self, excerpt: Excerpt) -> list[dict]:
-        return [
-            {"agent_id": o.agent_id, "anchor": o.anchor, "summary": o.summary}
-            for span, o in self._spans_of_others()
-            if context.overlaps(span, (excerpt.start, excerpt.end))
-        ]
+        """The others' intents in the excerpt, by the numbers of the sentences they touch."""
+        claims = []
+        for span, other in self._spans_of_others():
+            numbers = [n for n, s in enumerate(excerpt.spans, 1) if context.overlaps(s, span)]
+            if numbers:
+                claims.append({"agent_id": other.agent_id, "sentences": numbers, "summary": other.summary})
+        return claims
 
     def _window(self, radius: int) -> Excerpt:
         return context.window_around(self.text, *self.where.span, radius)
@@ -153,20 +194,19 @@ class EditCycle:
             self.outcome.busy = True
             return State.DONE
         if Phase.INTENT in self.phases:
-            messages = prompts.build(Phase.INTENT, self.agent.author, region, claimed=self._claims_in(region))
+            free = [n for n, s in enumerate(region.spans, 1) if not any(context.overlaps(s, c) for c in claimed)]
+            prompt = prompts.build(Phase.INTENT, self.agent.author, region, choices=free or None,
+                                   claimed=self._claims_in(region))
             try:
-                self.intent = await self._ask(Phase.INTENT, messages)
+                reply, _ = await self._ask(prompt)
             except ReplyError:
                 return self._cancel_because("the model gave no usable intent")
+            start, end = region.spans[reply.sentence - 1]
+            self.intent = Intent(self.text[start:end], reply.summary[:300])
         else:
             self.intent = self._rule_intent(region, claimed, key)
-        anchor = self.intent.anchor
-        if anchor not in region.text:
-            anchor = context.closest_sentence(region.text, anchor)
-            if anchor is None:
-                return self._cancel_because("the intent's anchor is not in the text")
-            self.intent = self.intent.model_copy(update={"anchor": anchor})
-        self.where = context.locate(self.text, anchor, near=region.start)
+            start = region.start
+        self.where = context.locate(self.text, self.intent.anchor, near=start)
         self.seen_around = self._window(1).text
         # Others may have claimed the place while the model thought: look again.
         await self._refresh_intents()
@@ -175,12 +215,12 @@ class EditCycle:
             return self._cancel_because("others claimed every free place of my excerpt meanwhile")
         return State.ANNOUNCE
 
-    def _rule_intent(self, region: Excerpt, claimed: list[Span], key: str) -> IntentReply:
+    def _rule_intent(self, region: Excerpt, claimed: list[Span], key: str) -> Intent:
         """Without the intent phase: a sentence of the region nobody has claimed."""
         free = [s for s in context.free_sentences(self.text, claimed)
                 if context.overlaps(s, (region.start, region.end))]
         start, end = random.Random(key).choice(free)
-        return IntentReply(anchor=self.text[start:end], summary="continue the text here")
+        return Intent(self.text[start:end], "continue the text here")
 
     async def _announce(self) -> State:
         self.intent_id = self.agent.new_id("intent")
@@ -213,12 +253,12 @@ class EditCycle:
         # Overlapping claims are settled by the rule above; the model is asked only
         # when the anchor's neighbours changed (is the change perhaps made already?).
         if Phase.CONFIRM in self.phases and self._window(1).text != self.seen_around:
-            messages = prompts.build(
+            prompt = prompts.build(
                 Phase.CONFIRM, self.agent.author, window, claimed=self._claims_in(window),
-                intent=self._intent_json(),
+                intent=self._intent_json(window),
             )
             try:
-                reply = await self._ask(Phase.CONFIRM, messages)
+                reply, _ = await self._ask(prompt)
             except ReplyError:
                 return self._cancel_because("the model gave no usable confirmation")
             if not reply.confirm:
@@ -230,39 +270,42 @@ class EditCycle:
         self.agent.event(events.Intent, intent_id=self.intent_id, status="confirmed")
         return State.GENERATE
 
-    def _intent_json(self) -> dict:
-        return {"anchor": self.intent.anchor, "summary": self.intent.summary}
+    def _intent_json(self, excerpt: Excerpt) -> dict:
+        """The intent as the model sees it: its sentence by number in `excerpt`."""
+        return {"sentence": excerpt.number_of(self.where.span), "summary": self.intent.summary}
 
     async def _generate(self) -> State:
         window = self._window(self.size // 3)
-        intent = self._intent_json()
+        intent = self._intent_json(window)
         if self.duplicate is not None:  # the window may not show where the text already is
             intent["already_in_document"] = self.duplicate
         if self.rejected is not None:
             intent["rejected_draft"] = self.rejected
-        messages = prompts.build(Phase.GENERATE, self.agent.author, window, intent=intent)
+        prompt = prompts.build(Phase.GENERATE, self.agent.author, window, choices=[intent["sentence"]],
+                               intent=intent)
         try:
-            self.operation = await self._ask(Phase.GENERATE, messages)
+            reply, completion = await self._ask(prompt)
         except ReplyError:
             return self._cancel_because("the model gave no usable operation")
-        if self.operation.type != "append" and self.operation.anchor not in window.text:
-            anchor = context.closest_sentence(window.text, self.operation.anchor)
-            if anchor is None:
-                return self._cancel_because("the operation's anchor is not in the text")
-            self.operation = self.operation.model_copy(update={"anchor": anchor})
+        text = fitted_text(reply, completion.truncated)
+        if text is None:
+            reason = "cut off at max_tokens" if completion.truncated else "empty"
+            return self._cancel_because(f"the model's text was {reason}")
+        span = window.spans[reply.sentence - 1]
+        self.operation = Operation(reply.type, self.text[span[0]:span[1]], text)
+        self.where = context.locate(self.text, self.operation.anchor, near=span[0])
         return State.CHECK
 
     async def _check(self) -> State:
         """Re-read the document: the anchor must still be there, the change not yet."""
         self.text = (await self.agent.text.document())["text"]
         op = self.operation
-        if op.type != "append":
-            found = context.locate(self.text, op.anchor, near=self.where.span[0])
-            if found is None:
-                return self._cancel_because("the anchor is gone: someone changed this place")
-            self.where = found
-            self.occurrence = found.occurrence if found.count > 1 else None
-        if op.type in ("insert_after", "insert_before", "append") and op.text.strip() in self.text:
+        found = context.locate(self.text, op.anchor, near=self.where.span[0])
+        if found is None:
+            return self._cancel_because("the anchor is gone: someone changed this place")
+        self.where = found
+        self.occurrence = found.occurrence if found.count > 1 else None
+        if op.type in ("insert_after", "insert_before") and op.text.strip() in self.text:
             if self.duplicate is None:  # ask once more rather than drop the intent's call
                 self.duplicate = op.text.strip()
                 return State.GENERATE
@@ -271,15 +314,14 @@ class EditCycle:
 
     async def _review(self) -> State:
         op = self.operation
-        span = self.where.span if op.type != "append" else (len(self.text), len(self.text))
+        span = self.where.span
         before = context.window_around(self.text, *span, self.size // 4)
         local = (span[0] - before.start, span[1] - before.start)
         after = context.apply(before.text, op.type, local, op.text)
-        messages = prompts.build(
-            Phase.REVIEW, self.agent.author, before, operation=op.model_dump(), after=after
-        )
+        shown = {"type": op.type, "sentence": before.number_of(span), "text": op.text.strip()}
+        prompt = prompts.build(Phase.REVIEW, self.agent.author, before, operation=shown, after=after)
         try:
-            reply = await self._ask(Phase.REVIEW, messages)
+            reply, _ = await self._ask(prompt)
         except ReplyError:
             return self._cancel_because("the model gave no usable review")
         if not reply.approve:

@@ -1,31 +1,32 @@
-"""Every prompt the agent sends, in the document's language. Each system prompt
-starts with the phase marker (see protocol.py); each user prompt holds only what
-that phase needs: an excerpt, the others' intents near it, this agent's intent."""
+"""Every prompt the agent sends, in the document's language, written for the smallest
+model that may read it: short plain instructions, the excerpt shown as
+numbered sentences (the model answers a number; the agent turns it into the exact
+anchor), one short example answer per phase. Each system prompt starts with the
+phase marker; each user prompt holds only what that phase needs (see
+coedit.common.agent_protocol)."""
 
 import json
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from coedit.agent.context import Excerpt
-from coedit.agent.protocol import (
+from coedit.common.agent_protocol import (
     AFTER,
     CLAIMED,
     DOCUMENT,
     INTENT,
     OPERATION,
     Phase,
+    numbered,
     phase_marker,
+    reply_schema,
     section,
 )
+from coedit.common.tokens import estimate_tokens
 
 Messages = list[dict[str, str]]
 
-
-def detect_language(text: str) -> str:
-    """"ru" when at least a third of the letters are Cyrillic, else "en"."""
-    letters = re.findall(r"[^\W\d_]", text)
-    cyrillic = sum("а" <= c.lower() <= "я" or c.lower() == "ё" for c in letters)
-    return "ru" if letters and cyrillic * 3 >= len(letters) else "en"
+# The most a phase's answer may take: an intent is a line, an operation two sentences.
+MAX_TOKENS = {Phase.INTENT: 96, Phase.CONFIRM: 64, Phase.GENERATE: 256, Phase.REVIEW: 64}
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,38 @@ class Author:
     language: str  # "ru" or "en"
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """One model call, complete before it is made: the messages, what the answer
+    must look like, and how many tokens the call can cost at most."""
+
+    phase: Phase
+    messages: Messages
+    lines: list[str]  # the numbered sentences shown, to read the answer's number
+    choices: list[int] | None = None  # the sentence numbers the answer may name
+
+    @property
+    def schema(self) -> dict:
+        return reply_schema(self.phase, self.choices)
+
+    @property
+    def max_tokens(self) -> int:
+        return MAX_TOKENS[self.phase]
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The prompt's size, estimated as the API counts it (4 tokens a message, 3 a reply)."""
+        return sum(estimate_tokens(m["content"]) + 4 for m in self.messages) + 3
+
+    @property
+    def max_total_tokens(self) -> int:
+        """The upper bound of the call's cost: what a budget reserves before making it."""
+        return self.prompt_tokens + self.max_tokens
+
+    def followed_by(self, message: dict[str, str]) -> "Prompt":
+        return replace(self, messages=[*self.messages, message])
+
+
 _HEAD = {
     "en": "You are {persona} (agent {agent_id}), one of several AI co-authors of one document.\n"
           "Topic: {topic}\nWrite in English.",
@@ -48,50 +81,60 @@ _HEAD = {
 _TASK = {
     "en": {
         Phase.INTENT: (
-            "Pick ONE small improvement in <document>: a new sentence after a sentence, or a "
-            "better version of a weak one. Not a place in <claimed>. anchor: one sentence "
-            "copied exactly from <document>.\n"
-            'JSON only: {"anchor": "...", "summary": "under 15 words"}'
+            "<document> shows sentences of the document, each with its number.\n"
+            "Choose one sentence to improve: you will add a new sentence after it or rewrite it.\n"
+            "Do not choose a sentence listed in <claimed>: others are working there.\n"
+            "Answer with a JSON object: the sentence number and the change in under 15 words.\n"
+            'Example: {"sentence": 2, "summary": "add what the robot felt"}'
         ),
         Phase.CONFIRM: (
-            "The text around your <intent> changed. Confirm if nobody in <claimed> has the "
-            "same place and the change is not already there.\n"
-            'JSON only: {"confirm": true|false, "reason": "..."}'
+            "<intent> is your plan for a sentence of <document>. The text around it has changed.\n"
+            "Confirm the plan unless the change is already made or someone in <claimed> plans the same.\n"
+            "Answer with a JSON object.\n"
+            'Example: {"confirm": true, "reason": "the sentence still needs it"}'
         ),
         Phase.GENERATE: (
-            "Write the change in <intent>. type: insert_after|insert_before (text with a "
-            "leading/trailing space), replace (anchor becomes text), delete. anchor copied "
-            "exactly from <document>. At most two sentences.\n"
-            'JSON only: {"type": "...", "anchor": "...", "text": "..."}'
+            "Write the change planned in <intent>, at the sentence it names.\n"
+            'The type "insert_after" adds the text after the sentence, "insert_before" before it, '
+            '"replace" rewrites the sentence as the text, "delete" removes it.\n'
+            "The text is at most two sentences that fit the story, or empty for delete.\n"
+            "Answer with a JSON object.\n"
+            'Example: {"type": "insert_after", "sentence": 2, "text": "The robot smiled for the first time."}'
         ),
         Phase.REVIEW: (
-            "Review <operation>: <document> before, <after> after. Approve if it fits the "
-            "topic, reads well and keeps the story coherent.\n"
-            'JSON only: {"approve": true|false, "reason": "..."}'
+            "<operation> is a proposed change of <document>; <after> shows the text with it.\n"
+            "Approve it unless it leaves the topic, repeats the text or breaks the story.\n"
+            "Answer with a JSON object.\n"
+            'Example: {"approve": true, "reason": "it continues the story"}'
         ),
     },
     "ru": {
         Phase.INTENT: (
-            "Выбери ОДНО небольшое улучшение в <document>: новое предложение после "
-            "существующего или лучшую версию слабого. Не место из <claimed>. anchor — одно "
-            "предложение, скопированное из <document> точно.\n"
-            'Только JSON: {"anchor": "...", "summary": "до 15 слов"}'
+            "В <document> — предложения документа, у каждого свой номер.\n"
+            "Выбери одно предложение, которое улучшишь: добавишь после него новое или перепишешь его.\n"
+            "Не выбирай предложение из <claimed>: там работают другие.\n"
+            "Ответь JSON-объектом: номер предложения и правка, не больше 15 слов.\n"
+            'Пример: {"sentence": 2, "summary": "добавить, что почувствовал робот"}'
         ),
         Phase.CONFIRM: (
-            "Текст вокруг твоего <intent> изменился. Подтверди, если никто в <claimed> не "
-            "занял это место и такой правки ещё нет.\n"
-            'Только JSON: {"confirm": true|false, "reason": "..."}'
+            "<intent> — твой план для предложения из <document>. Текст вокруг него изменился.\n"
+            "Подтверди план, если такой правки ещё нет и никто в <claimed> не планирует то же.\n"
+            "Ответь JSON-объектом.\n"
+            'Пример: {"confirm": true, "reason": "предложению это всё ещё нужно"}'
         ),
         Phase.GENERATE: (
-            "Напиши правку из <intent>. type: insert_after|insert_before (текст с пробелом "
-            "в начале/конце), replace (якорь заменяется текстом), delete. anchor скопируй "
-            "точно из <document>. Не больше двух предложений.\n"
-            'Только JSON: {"type": "...", "anchor": "...", "text": "..."}'
+            "Напиши правку из <intent> у предложения с указанным номером.\n"
+            'Тип "insert_after" добавляет текст после предложения, "insert_before" — перед ним, '
+            '"replace" заменяет предложение текстом, "delete" удаляет его.\n'
+            "Текст — не больше двух предложений в духе рассказа, для delete пустой.\n"
+            "Ответь JSON-объектом.\n"
+            'Пример: {"type": "insert_after", "sentence": 2, "text": "Робот впервые улыбнулся."}'
         ),
         Phase.REVIEW: (
-            "Оцени <operation>: <document> — до, <after> — после. Одобри, если правка в теме, "
-            "хорошо написана и не ломает связность.\n"
-            'Только JSON: {"approve": true|false, "reason": "..."}'
+            "<operation> — предложенная правка <document>; в <after> текст с ней.\n"
+            "Одобри, если правка не уходит от темы, не повторяет текст и не ломает рассказ.\n"
+            "Ответь JSON-объектом.\n"
+            'Пример: {"approve": true, "reason": "продолжает рассказ"}'
         ),
     },
 }
@@ -107,7 +150,7 @@ _WHERE = {
 
 
 def _document(excerpt: Excerpt, language: str) -> str:
-    text = section(DOCUMENT, excerpt.text)
+    text = section(DOCUMENT, numbered(excerpt.lines))
     if excerpt.is_whole:
         return text
     where = _WHERE[language][(excerpt.start > 0, excerpt.end < excerpt.total)]
@@ -123,13 +166,15 @@ def build(
     author: Author,
     document: Excerpt,
     *,
+    choices: list[int] | None = None,
     claimed: list[dict] = (),
     intent: dict | None = None,
     operation: dict | None = None,
     after: str | None = None,
-) -> Messages:
-    """The chat messages for one phase. `claimed` holds the others' open intents
-    ({agent_id, anchor, summary}) that touch the excerpt."""
+) -> Prompt:
+    """The prompt for one phase. `claimed` holds the others' open intents in the
+    excerpt ({agent_id, sentences, summary}, sentences by number); `choices` the
+    sentence numbers the answer may name."""
     system = "\n".join(
         [
             phase_marker(phase),
@@ -148,4 +193,5 @@ def build(
         parts.append(section(OPERATION, _json(operation)))
     if after is not None:
         parts.append(section(AFTER, after))
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]
+    return Prompt(phase, messages, document.lines, choices)

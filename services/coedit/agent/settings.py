@@ -4,7 +4,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from coedit.agent.protocol import Phase
+from coedit.common.agent_protocol import Phase
 
 OPENAI_API_KEY = "$OPENAI_API_KEY"
 

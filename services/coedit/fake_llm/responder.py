@@ -1,14 +1,23 @@
 """The fake model's answers: pure functions of the request and a seeded random
 generator. The phase comes from the `phase: <name>` marker, the material from the
-tagged sections the agent sends (see coedit.agent.protocol)."""
+tagged sections the agent sends (see coedit.common.agent_protocol): the numbered
+sentences of `<document>`, the others' claims by sentence number."""
 
 import json
 import random
 import re
 
-from coedit.agent.context import sentences
-from coedit.agent.prompts import detect_language
-from coedit.agent.protocol import CLAIMED, DOCUMENT, INTENT, OPERATION, Phase, find_phase, read_section
+from coedit.common.agent_protocol import (
+    CLAIMED,
+    DOCUMENT,
+    INTENT,
+    OPERATION,
+    Phase,
+    detect_language,
+    find_phase,
+    read_numbered,
+    read_section,
+)
 from coedit.fake_llm import corpus
 
 REJECT_RATE = 0.1
@@ -17,22 +26,22 @@ REJECT_RATE = 0.1
 def _json_section(text: str, tag: str, default):
     body = read_section(text, tag)
     try:
-        return default if body is None else json.loads(body)
+        value = default if body is None else json.loads(body)
     except json.JSONDecodeError:
         return default
-
-
-def _sentences(text: str) -> list[str]:
-    return [text[s:e] for s, e in sentences(text)]
+    return value if isinstance(value, type(default)) else default
 
 
 def _is_placeholder(sentence: str) -> bool:
     return sentence in corpus.PLACEHOLDERS
 
 
-def _claims(anchor: str, claimed: list) -> bool:
-    others = [c.get("anchor", "") for c in claimed if isinstance(c, dict)]
-    return any(other and (other in anchor or anchor in other) for other in others)
+def _claimed_numbers(claimed: list) -> set[int]:
+    return {n for c in claimed if isinstance(c, dict) for n in c.get("sentences", []) if isinstance(n, int)}
+
+
+def _valid(number, lines: list[str]) -> bool:
+    return isinstance(number, int) and 1 <= number <= len(lines)
 
 
 def _rewrite(sentence: str, language: str, rng: random.Random) -> str:
@@ -58,38 +67,38 @@ def _new_sentence(document: str, language: str, rng: random.Random) -> str:
     return sentence if sentence not in document else _rewrite(sentence, language, rng)
 
 
-def _intent(document: str, claimed: list, language: str, rng: random.Random) -> dict:
-    options = _sentences(document)
-    free = [s for s in options if not _claims(s, claimed)] or options or [document]
-    placeholders = [s for s in free if _is_placeholder(s)]
+def _intent(lines: list[str], claimed: list, language: str, rng: random.Random) -> dict:
+    taken = _claimed_numbers(claimed)
+    free = [n for n in range(1, len(lines) + 1) if n not in taken] or list(range(1, len(lines) + 1)) or [1]
+    placeholders = [n for n in free if _is_placeholder(lines[n - 1])]
     if placeholders and rng.random() < 0.5:  # the seed's agents removed it early on
-        return {"anchor": placeholders[0], "summary": rng.choice(corpus.SUMMARIES[language]["drop"])}
-    anchor = rng.choice(free)
+        return {"sentence": placeholders[0], "summary": rng.choice(corpus.SUMMARIES[language]["drop"])}
     kind = "rewrite" if rng.random() < 0.3 else "add"
-    return {"anchor": anchor, "summary": rng.choice(corpus.SUMMARIES[language][kind])}
+    return {"sentence": rng.choice(free), "summary": rng.choice(corpus.SUMMARIES[language][kind])}
 
 
-def _confirm(document: str, claimed: list, intent: dict, language: str) -> dict:
-    anchor = intent.get("anchor", "")
-    ok = bool(anchor) and anchor in document and not _claims(anchor, claimed)
+def _confirm(lines: list[str], claimed: list, intent: dict, language: str) -> dict:
+    number = intent.get("sentence")
+    ok = _valid(number, lines) and number not in _claimed_numbers(claimed)
     return {"confirm": ok, "reason": corpus.CONFIRM_REASONS[language][ok]}
 
 
-def _generate(document: str, intent: dict, language: str, rng: random.Random) -> dict:
-    anchor = intent.get("anchor", "")
-    if anchor not in document or not anchor:
-        anchor = rng.choice(_sentences(document) or [document])
-    summary = intent.get("summary", "")
+def _generate(lines: list[str], intent: dict, language: str, rng: random.Random) -> dict:
+    number = intent.get("sentence")
+    if not _valid(number, lines):
+        number = rng.randint(1, max(1, len(lines)))
+    anchor = lines[number - 1] if lines else ""
+    document = " ".join(lines)
     if _is_placeholder(anchor):
-        return {"type": "replace", "anchor": anchor, "text": rng.choice(corpus.OPENINGS[language])}
-    if summary in corpus.SUMMARIES[language]["rewrite"]:
-        return {"type": "replace", "anchor": anchor, "text": _rewrite(anchor, language, rng)}
-    return {"type": "insert_after", "anchor": anchor, "text": " " + _new_sentence(document, language, rng)}
+        return {"type": "replace", "sentence": number, "text": rng.choice(corpus.OPENINGS[language])}
+    if intent.get("summary") in corpus.SUMMARIES[language]["rewrite"]:
+        return {"type": "replace", "sentence": number, "text": _rewrite(anchor, language, rng)}
+    return {"type": "insert_after", "sentence": number, "text": _new_sentence(document, language, rng)}
 
 
-def _review(document: str, operation: dict, language: str, rng: random.Random) -> dict:
-    op_type, anchor, text = (operation.get(k, "") for k in ("type", "anchor", "text"))
-    ok = (op_type == "append" or anchor in document) and (bool(text) or op_type == "delete")
+def _review(lines: list[str], operation: dict, language: str, rng: random.Random) -> dict:
+    op_type, text = operation.get("type", ""), operation.get("text", "")
+    ok = _valid(operation.get("sentence"), lines) and (bool(text) or op_type == "delete")
     ok = ok and rng.random() >= REJECT_RATE
     return {"approve": ok, "reason": rng.choice(corpus.REVIEW_REASONS[language][ok])}
 
@@ -98,21 +107,23 @@ def answer(messages: list[dict], rng: random.Random) -> str:
     """The reply's content: JSON for a protocol phase, a story sentence otherwise."""
     system = "\n".join(m["content"] for m in messages if m.get("role") == "system")
     user = "\n".join(m["content"] for m in messages if m.get("role") != "system")
-    document = read_section(user, DOCUMENT) or user
-    language = detect_language(document)
+    body = read_section(user, DOCUMENT)
+    lines = read_numbered(body) if body is not None else []
+    language = detect_language(" ".join(lines) or user)
     claimed = _json_section(user, CLAIMED, [])
     intent = _json_section(user, INTENT, {})
-    match find_phase(system):
+    phase = find_phase(system) if lines else None
+    match phase:
         case Phase.INTENT:
-            reply = _intent(document, claimed, language, rng)
+            reply = _intent(lines, claimed, language, rng)
         case Phase.CONFIRM:
-            reply = _confirm(document, claimed, intent, language)
+            reply = _confirm(lines, claimed, intent, language)
         case Phase.GENERATE:
-            reply = _generate(document, intent, language, rng)
+            reply = _generate(lines, intent, language, rng)
         case Phase.REVIEW:
-            reply = _review(document, _json_section(user, OPERATION, {}), language, rng)
+            reply = _review(lines, _json_section(user, OPERATION, {}), language, rng)
         case None:
-            return _new_sentence(document, language, rng)
+            return _new_sentence(user, language, rng)
     return json.dumps(reply, ensure_ascii=False)
 
 
@@ -126,3 +137,24 @@ def corrupt(content: str, rng: random.Random) -> str:
     if kind == 2:
         return content[: max(1, len(content) * 2 // 3)]
     return "I think this is a good idea, let me know what you think."
+
+
+def prose(content: str, language: str) -> str:
+    """What a small model writes when it ignores "answer with JSON": the answer's
+    values in a sentence, no JSON object anywhere."""
+    try:
+        values = [str(v) for v in json.loads(content).values()]
+    except (json.JSONDecodeError, AttributeError):
+        return content
+    lead = "Конечно! Мой ответ" if language == "ru" else "Sure! My answer is"
+    return f"{lead}: {', '.join(values)}."
+
+
+def ramble(language: str, tokens: int, rng: random.Random) -> str:
+    """About `tokens` tokens of text that goes on and on (about 4 UTF-8 bytes a token)."""
+    words, size = [], 0
+    while size < tokens * 4:
+        sentence = " " + rng.choice(corpus.SENTENCES[language])
+        words.append(sentence)
+        size += len(sentence.encode())
+    return "".join(words)
