@@ -28,6 +28,7 @@ class Session:
     model: ServiceProcess
     log_dir: object
     env: dict[str, str] = field(default_factory=dict)
+    model_name: str = "fake"
 
     def agent(self, agent_id: str, *extra: str) -> subprocess.Popen:
         log = open(self.log_dir / f"{agent_id}.log", "ab")
@@ -36,7 +37,7 @@ class Session:
             [sys.executable, "-m", "coedit", "agent", "--agent-id", agent_id, "--persona", "сюжетник",
              "--topic", TOPIC, "--text-nodes", nodes, "--chat-url", self.chat.url,
              "--analytics-url", self.analytics.url, "--auth-token", AUTH_TOKEN,
-             "--llm-base-url", f"{self.model.url}/v1", "--model", "fake", "--startup-timeout", "60",
+             "--llm-base-url", f"{self.model.url}/v1", "--model", self.model_name, "--startup-timeout", "60",
              *extra],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **self.env},
         )
@@ -67,18 +68,24 @@ class Session:
 
 @pytest.fixture
 def session_factory(text_cluster_factory, postgres_factory, redis_server, service_factory, tmp_path):  # noqa: F811
-    def make(token_budget: int, model_args: list[str] = (), env: dict[str, str] | None = None) -> Session:
-        text = text_cluster_factory(token_budget=token_budget, initial_text=INITIAL_TEXT, env=env)
+    def make(token_budget: int, model_args: list[str] = (), env: dict[str, str] | None = None,
+             model: ServiceProcess | None = None, model_name: str = "fake",
+             initial_text: str = INITIAL_TEXT) -> Session:
+        """`model`: a started model server to use instead of the fake model."""
+        text = text_cluster_factory(token_budget=token_budget, initial_text=initial_text, env=env)
         chat = service_factory("chat", ["--redis-url", redis_server.url, "--auth-token", AUTH_TOKEN], env=env)
         analytics = service_factory(
             "analytics", ["--database-url", postgres_factory("analytics").url, "--auth-token", AUTH_TOKEN],
             env=env)
-        model = service_factory("fake-llm", ["--seed", "1", *model_args], env=env)
-        for service in (chat, analytics, model):
+        services = [chat, analytics]
+        if model is None:
+            model = service_factory("fake-llm", ["--seed", "1", *model_args], env=env)
+            services.append(model)
+        for service in services:
             service.start(wait_ready=False)
-        for service in (chat, analytics, model):
+        for service in services:
             service.wait_ready()
-        return Session(text, chat, analytics, model, tmp_path, env or {})
+        return Session(text, chat, analytics, model, tmp_path, env or {}, model_name)
 
     return make
 

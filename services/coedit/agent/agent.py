@@ -116,12 +116,14 @@ class Agent:
             self.llm_calls, self.llm_ms = self.llm_calls + 1, self.llm_ms + completion.latency_ms
             self.unsettled.append((phase, completion, self.new_id("spend")))
             await self.settle()
-            if completion.truncated:
-                log.info("reply_truncated", phase=phase.value, max_tokens=prompt.max_tokens)
+            log.debug("model_call", phase=phase.value, prompt_tokens=completion.prompt_tokens,
+                      prompt_tokens_estimated=prompt.prompt_tokens, completion_tokens=completion.completion_tokens,
+                      max_tokens=prompt.max_tokens, truncated=completion.truncated,
+                      form=self.llm.form and self.llm.form.value, ms=round(completion.latency_ms))
             try:
                 return parse_reply(phase, completion.content, prompt.lines), completion
             except ReplyError as exc:
-                log.warning("bad_reply", phase=phase.value, error=str(exc)[:300])
+                log.warning("bad_reply", phase=phase.value, error=str(exc)[:300], final=last)
                 if last:
                     raise
                 prompt = prompt.followed_by({"role": "user", "content": REMINDER[self.author.language]})

@@ -62,9 +62,9 @@ def response_format(form: OutputForm, prompt: Prompt) -> dict | None:
     match form:
         case OutputForm.JSON_SCHEMA:
             return ResponseFormatJSONSchema(type="json_schema", json_schema={
-                "name": f"{prompt.phase.value}_reply", "schema": prompt.schema, "strict": True})
+                "name": f"{prompt.phase.value}_reply", "schema": prompt.schema(), "strict": True})
         case OutputForm.JSON_OBJECT_SCHEMA:
-            return {"type": "json_object", "schema": prompt.schema}
+            return {"type": "json_object", "schema": prompt.schema(lengths=True)}
         case OutputForm.JSON_OBJECT:
             return ResponseFormatJSONObject(type="json_object")
     return None

@@ -49,9 +49,8 @@ class Prompt:
     lines: list[str]  # the numbered sentences shown, to read the answer's number
     choices: list[int] | None = None  # the sentence numbers the answer may name
 
-    @property
-    def schema(self) -> dict:
-        return reply_schema(self.phase, self.choices)
+    def schema(self, lengths: bool = False) -> dict:
+        return reply_schema(self.phase, self.choices, lengths)
 
     @property
     def max_tokens(self) -> int:

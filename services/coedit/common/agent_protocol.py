@@ -119,12 +119,22 @@ REPLY_MODELS: dict[Phase, type[BaseModel]] = {
 }
 
 
-def reply_schema(phase: Phase, choices: list[int] | None = None) -> dict:
+# The longest a reply's words should be (characters); a grammar-constrained model stops there.
+MAX_LENGTHS = {"summary": 100, "reason": 100, "text": 400}
+
+
+def reply_schema(phase: Phase, choices: list[int] | None = None, lengths: bool = False) -> dict:
     """The phase's reply as a strict JSON schema (every property required, no others),
-    the sentence number limited to `choices` when given."""
+    the sentence number limited to `choices` when given, and with `lengths` each
+    string to its MAX_LENGTHS (left out by default: OpenAI's strict mode accepts only
+    a subset of JSON Schema; llama.cpp's grammars take maxLength)."""
     schema = REPLY_MODELS[phase].model_json_schema()
     schema["additionalProperties"] = False
     schema["required"] = list(schema["properties"])
-    if choices is not None and "sentence" in schema["properties"]:
-        schema["properties"]["sentence"]["enum"] = list(choices)
+    properties = schema["properties"]
+    if choices is not None and "sentence" in properties:
+        properties["sentence"]["enum"] = list(choices)
+    if lengths:
+        for name in MAX_LENGTHS.keys() & properties.keys():
+            properties[name]["maxLength"] = MAX_LENGTHS[name]
     return schema

@@ -27,6 +27,8 @@ PR_SET_PDEATHSIG = 1
 class ServiceProcess:
     """`coedit <command> --port P ...` in its own process group, logging to a file."""
 
+    ready_path = "/readyz"  # answers 200 once the service serves
+
     def __init__(self, command: str, args: list[str], log_dir: Path, name: str | None = None,
                  env: dict[str, str] | None = None, port: int | None = None):
         self.command, self.args = command, args
@@ -59,7 +61,7 @@ class ServiceProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited ({self.process.returncode}):\n{self.logs()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{self.ready_path}", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

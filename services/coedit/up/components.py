@@ -1,17 +1,22 @@
 """Which processes a local session runs, with which flags, on which ports."""
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 from coedit.local.servers import free_port, port_is_free
+from coedit.up import local_llm
 from coedit.up.config import PERSONAS, SessionConfig, UpSettings
 
 NODES = ("a", "b", "c")
 # Offsets from --port (the web UI's): text nodes on 8001-8003, chat 8010, analytics
-# 8020, the fake model 8090 by default, the URLs `coedit agent` assumes by default.
-# `up` is the runner's own status API (agents' process states, for the web UI).
+# 8020, the fake model 8090 by default, the URLs `coedit agent` assumes by default;
+# the local model (`--llm local`) 8091. `up` is the runner's own status API (agents'
+# process states, for the web UI).
 PORT_OFFSETS = {"text-a": 1, "text-b": 2, "text-c": 3, "chat": 10, "analytics": 20, "fake-llm": 90,
-                "up": 99}
+                "local-llm": 91, "up": 99}
+# What answers 200 once a component of that kind serves (an agent has no port).
+READY_PATHS = {"service": "/readyz", "model": "/v1/models"}
 SERVERS = ("pg-a", "pg-b", "pg-c", "pg-analytics", "redis")
 
 
@@ -20,17 +25,25 @@ class Component:
     name: str
     command: str
     args: list[str]
-    kind: str = "service"  # a service is ready at /readyz; an agent has no port
+    kind: str = "service"  # see READY_PATHS; an agent has no port
     port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    program: list[str] | None = None  # another program's argv, instead of `coedit <command> --port P`
 
     @property
     def url(self) -> str | None:
         return f"http://127.0.0.1:{self.port}" if self.port else None
 
     @property
+    def ready_url(self) -> str | None:
+        return f"{self.url}{READY_PATHS[self.kind]}" if self.port else None
+
+    @property
     def argv(self) -> list[str]:
-        return [self.command, *(["--port", str(self.port)] if self.port else []), *self.args]
+        if self.program is not None:
+            return [*self.program, *self.args]
+        port = ["--port", str(self.port)] if self.port else []
+        return [sys.executable, "-m", "coedit", self.command, *port, *self.args]
 
 
 def derive_ports(base: int, is_free=port_is_free) -> dict[str, int]:
@@ -70,10 +83,17 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
         Component("analytics", "analytics", ["--database-url", servers["pg-analytics"]],
                   port=ports["analytics"], env=token_env),
     ]
-    api_key = os.environ.get("OPENAI_API_KEY")
+    api_key = os.environ.get("OPENAI_API_KEY") if settings.llm == "auto" else None
     if api_key:
         llm_url = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
         model = settings.model or "gpt-4o-mini"
+    elif settings.llm == "local":
+        python = local_llm.local_llm_python()
+        components.append(Component(
+            "local-llm", "local-llm", local_llm.server_args(local_llm.find_model(python), ports["local-llm"]),
+            kind="model", port=ports["local-llm"], program=[python],
+        ))
+        llm_url, model = f"http://127.0.0.1:{ports['local-llm']}/v1", local_llm.MODEL_ALIAS
     else:
         components.append(Component(
             "fake-llm", "fake-llm",

@@ -32,7 +32,8 @@ _config = SettingsConfigDict(env_prefix="COEDIT_", cli_kebab_case=True, extra="i
 class UpSettings(BaseSettings):
     """Run a whole session on this machine: three text nodes (each on its own
     PostgreSQL), chat on Redis, analytics, the web UI, agents and (without
-    OPENAI_API_KEY) the fake model. Ctrl-C stops it; the data directory keeps it."""
+    OPENAI_API_KEY) the fake model, or with `--llm local` a real small one. Ctrl-C
+    stops it; the data directory keeps it."""
 
     model_config = _config
 
@@ -44,6 +45,10 @@ class UpSettings(BaseSettings):
     language: Literal["auto", "ru", "en"] = Field("auto", description="the agents' language")
     port: int = Field(8000, ge=1, le=65535, description="the web UI's port; the others follow it")
     data_dir: Path = Field(Path(".coedit"), description="databases, logs and the session's state")
+    llm: Literal["auto", "fake", "local"] = Field(
+        "auto", description="the agents' model: auto (OpenAI with OPENAI_API_KEY, else the fake "
+        "model), fake, or local (SmolLM2 on llama-cpp-python's server: the local-llm extra)",
+    )
     seed: int = Field(1, description="the fake model's seed")
     model: str | None = Field(None, description="the model (default gpt-4o-mini, or the fake one)")
     fake_latency_ms: int = Field(

@@ -17,7 +17,7 @@ LOCK_FILE = "up.lock"
 
 class ComponentState(BaseModel):
     name: str
-    kind: str  # server, service or agent
+    kind: str  # server, service, model (the local model server) or agent
     url: str | None = None
     port: int | None = None
     pid: int | None = None  # also its process group id (every child leads its own group)

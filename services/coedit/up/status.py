@@ -5,18 +5,20 @@ from pathlib import Path
 
 import httpx
 
+from coedit.up.components import READY_PATHS
 from coedit.up.config import load_session
 from coedit.up.session import text_node
 from coedit.up.state import ComponentState, group_alive, is_running, load_state
 
 
 def healthy(component: ComponentState, running: bool) -> bool:
-    """A service is healthy when its /readyz says so; an agent while its process lives."""
+    """A service is healthy when its /readyz says so (a model its /v1/models); an agent
+    while its process lives."""
     if not running:
         return False
     if component.url:
         try:
-            return httpx.get(f"{component.url}/readyz", timeout=2).status_code == 200
+            return httpx.get(f"{component.url}{READY_PATHS[component.kind]}", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
     return component.pid is not None and group_alive(component.pid)

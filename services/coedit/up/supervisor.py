@@ -18,7 +18,14 @@ from coedit.up import api
 from coedit.up.components import NODES, Component, derive_ports, plan, web_available
 from coedit.up.config import UpSettings, resolve_session
 from coedit.up.console import Console, edit_line, summarise
-from coedit.up.state import ComponentState, DataDirLock, UpState, load_state, reap_orphans
+from coedit.up.local_llm import LocalLLMUnavailable
+from coedit.up.state import (
+    ComponentState,
+    DataDirLock,
+    UpState,
+    load_state,
+    reap_orphans,
+)
 
 STARTUP_TIMEOUT = 300.0  # seconds; generous, the machine may be shared
 STOP_TIMEOUT = 15.0
@@ -64,7 +71,7 @@ class Child:
     async def start(self) -> None:
         env = {**os.environ, **self.component.env, "PYTHONUNBUFFERED": "1"}
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "coedit", *self.component.argv,
+            *self.component.argv,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
             preexec_fn=_die_with_parent, limit=1 << 20,
@@ -225,8 +232,12 @@ class Supervisor:
                         for n in (*NODES, "analytics")]
         self.servers.append(Server("redis", RedisServer(self.data_dir / "redis")))
         ports = derive_ports(settings.port)
-        components = plan(settings, session, ports,
-                          {s.name: s.server.url for s in self.servers}, web_available())
+        try:
+            components = plan(settings, session, ports,
+                              {s.name: s.server.url for s in self.servers}, web_available())
+        except LocalLLMUnavailable as exc:
+            self.console.line("up", str(exc), "error")
+            return 1
         self.api = api.server(self, ports["up"])
         self.tasks.append(asyncio.create_task(self.api.serve()))
         self.children = [Child(c, self) for c in components]
@@ -234,7 +245,7 @@ class Supervisor:
         self.console = Console(["up", "edits", *(s.name for s in self.servers), *(c.name for c in components)])
         self.console.progress([], ["servers"], 0)
         self.save_state()
-        stages = [[c for c in self.children if c.component.kind == "service" and c.name != "web"],
+        stages = [[c for c in self.children if c.component.kind in ("service", "model") and c.name != "web"],
                   [c for c in self.children if c.name == "web"],
                   [c for c in self.children if c.component.kind == "agent"]]
         # The services are launched with the servers: they wait for their database
@@ -274,7 +285,7 @@ class Supervisor:
                     return False
                 for name, child in list(waiting.items()):
                     with contextlib.suppress(httpx.HTTPError):
-                        if (await client.get(f"{child.component.url}/readyz")).status_code == 200:
+                        if (await client.get(child.component.ready_url)).status_code == 200:
                             del waiting[name]
                             self.ready_names.append(name)
                 self.console.progress(self.ready_names, list(waiting), time.monotonic() - started)
@@ -339,7 +350,7 @@ class Supervisor:
         for group in (
             [c for c in self.children if c.component.kind == "agent"],
             [c for c in self.children if c.name == "web"],
-            [c for c in self.children if c.component.kind == "service" and c.name != "web"],
+            [c for c in self.children if c.component.kind in ("service", "model") and c.name != "web"],
         ):
             await asyncio.gather(*(c.stop() for c in group))
         if self.api:
