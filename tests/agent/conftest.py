@@ -88,7 +88,10 @@ class Peers:
             if len(starts) > 1 and not op.get("occurrence"):
                 return JSONResponse({"error": "anchor_ambiguous"}, 409)
             start = starts[(op.get("occurrence") or 1) - 1]
-            self.text = apply(self.text, op["type"], (start, start + len(op["anchor"])), op["text"])
+            if op["type"] == "append":
+                self.text += op["text"]
+            else:
+                self.text = apply(self.text, op["type"], (start, start + len(op["anchor"])), op["text"])
             self.edits[body["edit_id"]] = {"edit_id": body["edit_id"], "version": len(self.edits) + 1, "node_id": "a"}
             return self.edits[body["edit_id"]]
 

