@@ -44,7 +44,6 @@ COMMIT_SIZE = Histogram(
 COMMIT_SECONDS = Histogram("coedit_text_commit_seconds", "Duration of one group commit")
 
 MAX_BATCH = 1000
-COMPACT_EVERY = 2000  # records between compacted CRDT snapshots
 # A batch of peer records at least this large (a catch-up page) is applied without
 # text deltas: each delta walks the whole text in Yrs, so the history builder
 # computes them afterwards, off the path that makes the node current.
@@ -264,7 +263,7 @@ class TextNode:
         if any(row.delta is None for row in batch.versions):
             self.history.wake()
         # the builder replays from the compacted snapshot, so it may not pass a version lacking its delta
-        if self._since_compaction >= COMPACT_EVERY and self.history.complete.is_set():
+        if self._since_compaction >= self.settings.compact_every and self.history.complete.is_set():
             await self._compact()
 
     async def _compact(self) -> None:
