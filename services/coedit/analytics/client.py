@@ -2,6 +2,8 @@
 knows its routes. Events can go through an outbox (`record`, then `flush`): an
 outage delays them, never loses them (each has an idempotent `event_id`)."""
 
+from datetime import datetime
+
 import structlog
 from pydantic import TypeAdapter
 
@@ -45,16 +47,17 @@ class AnalyticsClient(ServiceClient):
             del self.outbox[: len(batch)]
         return True
 
-    async def summary(self, window: str = "1h", end: str | None = None) -> Summary:
+    async def summary(self, window: str = "1h", end: datetime | None = None) -> Summary:
         return await self.call("GET", "/api/summary", Summary, params=_window(window, end))
 
-    async def timeseries(self, window: str = "1h", bucket: str = "5m", end: str | None = None) -> Timeseries:
+    async def timeseries(self, window: str = "1h", bucket: str = "5m", end: datetime | None = None) -> Timeseries:
         return await self.call("GET", "/api/timeseries", Timeseries,
                                params={**_window(window, end), "bucket": bucket})
 
-    async def agents(self, window: str = "1h", end: str | None = None) -> Agents:
+    async def agents(self, window: str = "1h", end: datetime | None = None) -> Agents:
         return await self.call("GET", "/api/agents", Agents, params=_window(window, end))
 
 
-def _window(window: str, end: str | None) -> dict:
-    return {"window": window} if end is None else {"window": window, "end": end}
+def _window(window: str, end: datetime | None) -> dict:
+    """The report's window: `window` long, ending at `end` (default: now)."""
+    return {"window": window} if end is None else {"window": window, "end": end.isoformat()}
