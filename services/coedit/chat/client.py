@@ -1,6 +1,7 @@
 """The chat's typed client, the only code outside this folder that knows its routes."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -31,10 +32,14 @@ class ChatClient(ServiceClient):
     async def open_intents(self) -> list[OpenIntent]:
         return (await self.call("GET", "/api/intents/open", OpenIntents)).intents
 
-    async def stream(self, after: str | None = None, connect_timeout: float = 10.0) -> AsyncIterator[Message]:
-        """Messages as they are posted (Server-Sent Events), after `after` (a stream
-        id; default: from now on). It ends only by an error: Unavailable when the
-        stream cannot start or breaks off; the caller resumes after the last id."""
+    @asynccontextmanager
+    async def stream(self, after: str | None = None,
+                     connect_timeout: float = 10.0) -> AsyncIterator[AsyncIterator[Message]]:
+        """Opens the live stream (Server-Sent Events) of the messages after `after` (a
+        stream id; default: from now on) and gives the iterator of its messages:
+        `async with chat.stream(after) as messages: async for message in messages`.
+        Unavailable when it cannot open or breaks off (the iterator never just ends);
+        the caller resumes after the last id it got."""
         params = {} if after is None else {"after": after}
         # waiting for a message is not a failure: the stream pings every STREAM_PING s
         timeout = httpx.Timeout(connect_timeout, read=3 * STREAM_PING)
@@ -43,13 +48,20 @@ class ChatClient(ServiceClient):
                                         headers=self.headers, timeout=timeout) as response:
                 if response.status_code != 200:
                     raise Unavailable(f"chat stream: HTTP {response.status_code}")
-                data: list[str] = []
-                async for line in response.aiter_lines():
-                    if line.startswith("data:"):
-                        data.append(line[5:].removeprefix(" "))
-                    elif not line and data:
-                        yield parse_message("\n".join(data))
-                        data = []
+                yield _messages(response)
         except httpx.HTTPError as exc:
             raise Unavailable(f"chat stream: {type(exc).__name__} {exc}".strip()) from exc
-        raise Unavailable("chat stream ended")
+
+
+async def _messages(response: httpx.Response) -> AsyncIterator[Message]:
+    data: list[str] = []
+    try:
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+            elif not line and data:
+                yield parse_message("\n".join(data))
+                data = []
+    except httpx.HTTPError as exc:
+        raise Unavailable(f"chat stream: {type(exc).__name__} {exc}".strip()) from exc
+    raise Unavailable("chat stream ended")
