@@ -3,10 +3,10 @@
 import asyncio
 
 import pytest
-
 from coedit.chat.client import ChatClient, Refused, Unavailable
 from coedit.chat.models import EditComment, EditIntent, IntentStatus
 from coedit.local.servers import free_port
+
 from tests.conftest import AUTH_TOKEN
 
 

@@ -293,7 +293,7 @@ class Supervisor:
         if self.web_url:
             self.console.say(f"open {self.web_url}")
         else:
-            self.console.say(f"no web UI in this build; the document is at {text_a}/api/document")
+            self.console.say(f"no web UI in this build; `coedit export` prints the document (text node {text_a})")
         self.console.say("Ctrl-C stops the session (the data stays)")
 
     async def _tick(self) -> None:
