@@ -4,11 +4,12 @@ negotiated with the server, every call bounded."""
 
 import pytest
 from coedit.agent.cycle import EditCycle
-from coedit.agent.llm import MAX_RETRY_AFTER, OutputForm, backoff
+from coedit.agent.llm import MAX_RETRY_AFTER, OutputForm
 from coedit.agent.prompts import MAX_TOKENS
 from coedit.agent.runner import run_agent, wait_for_services
-from coedit.agent.services import BudgetExhausted
 from coedit.common.agent_protocol import Phase
+from coedit.common.client import backoff
+from coedit.text_node.client import BudgetExhausted
 from fastapi.responses import JSONResponse
 
 

@@ -29,15 +29,10 @@ from openai.types.shared_params import (
     ResponseFormatJSONSchema,
 )
 from opentelemetry import propagate
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from coedit.agent.prompts import Prompt
+from coedit.common.client import backoff
 from coedit.common.tokens import estimate_tokens
 
 log = structlog.get_logger("coedit.agent")
@@ -70,11 +65,6 @@ def response_format(form: OutputForm, prompt: Prompt) -> dict | None:
     return None
 
 
-def backoff() -> wait_exponential_jitter:
-    """1, 2, 4, 8 s, each plus up to 1 s of jitter, never over 8 s."""
-    return wait_exponential_jitter(initial=1, max=8, exp_base=2, jitter=1)
-
-
 def retry_after(exc: BaseException | None) -> float | None:
     """Seconds the server asked to wait (`retry-after-ms`, or `retry-after` in
     seconds or as an HTTP date), at most MAX_RETRY_AFTER; None if it did not say."""
@@ -103,12 +93,12 @@ class _RetryAfterOrBackoff:
         return self.backoff(state) if asked is None else asked
 
 
-def retrying(sleep: Callable[[float], Awaitable[None]] | None = None, attempts: int = ATTEMPTS,
-             retry_on: tuple[type[Exception], ...] = RETRYABLE) -> AsyncRetrying:
+def retrying(sleep: Callable[[float], Awaitable[None]] | None = None) -> AsyncRetrying:
+    """The services' backoff (coedit.common.client), unless the model says how long."""
     extra = {} if sleep is None else {"sleep": sleep}
     return AsyncRetrying(
-        wait=_RetryAfterOrBackoff(), stop=stop_after_attempt(attempts),
-        retry=retry_if_exception_type(retry_on), reraise=True, **extra,
+        wait=_RetryAfterOrBackoff(), stop=stop_after_attempt(ATTEMPTS),
+        retry=retry_if_exception_type(RETRYABLE), reraise=True, **extra,
     )
 
 

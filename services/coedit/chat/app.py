@@ -69,7 +69,7 @@ def create_app(settings: ChatSettings) -> FastAPI:
         live = app.state.hub.started.is_set() and not app.state.hub_task.done()
         return live, {"redis": "ok", "live_reader": "ok" if live else "starting"}
 
-    app = create_service_app("chat", settings, lifespan=lifespan, readiness=readiness)
+    app = create_service_app("chat", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
     for error in (ConnectionError, TimeoutError):
         app.add_exception_handler(error, _redis_unavailable)
     app.include_router(messages.router)
