@@ -126,8 +126,8 @@ def measure(root: Path, agents: int, budget: int, seed: int, extra: list[str], s
         started = time.perf_counter()
         model = ["--model", MODEL_ALIAS if real else "fake"]
         if english:
-            model += ["--language", "en", "--log-level", "debug"]
-        stops, calls = run_agents(session, root, agents, [*model, *extra], seconds, english)
+            model += ["--language", "en", "--log-level", "debug", "--llm-timeout", "180"]
+        stops, call_lines = run_agents(session, root, agents, [*model, *extra], seconds, english)
         wall = time.perf_counter() - started
         node = session["nodes"]["a"].url
         time.sleep(2)  # let replication settle before reading node a
@@ -156,7 +156,7 @@ def measure(root: Path, agents: int, budget: int, seed: int, extra: list[str], s
         "document_chars": len(document["text"]),
         "cancel_reasons": dict(reasons.most_common(8)),
         "wall_seconds": round(wall, 1),
-        **(_calls(calls) if english else {}),
+        **(_calls(call_lines) if english else {}),
     }
 
 
