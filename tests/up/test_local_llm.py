@@ -29,7 +29,7 @@ def test_the_agents_write_on_the_local_model(tmp_path, monkeypatch):
     assert session.initial_text == SEED_TEXT_EN and session.topic == SEED_TOPIC_EN  # SmolLM2 writes English
     components = {c.name: c for c in plan(chosen, session, derive_ports(8000), SERVERS, with_web=False)}
     model = components["local-llm"]
-    assert "fake-llm" not in components and model.kind == "model" and model.ready_url.endswith("/v1/models")
+    assert "fake-llm" not in components and model.kind == "model" and model.ready_url.endswith(local_llm.READY_PATH)
     assert model.argv[:3] == [local_llm.local_llm_python(), "-m", "llama_cpp.server"]
     assert "/models/smollm2.gguf" in model.argv and str(model.port) in model.argv
     agent = components["agent-1"].argv

@@ -16,7 +16,7 @@ NODES = ("a", "b", "c")
 PORT_OFFSETS = {"text-a": 1, "text-b": 2, "text-c": 3, "chat": 10, "analytics": 20, "fake-llm": 90,
                 "local-llm": 91, "up": 99}
 # What answers 200 once a component of that kind serves (an agent has no port).
-READY_PATHS = {"service": "/readyz", "model": "/v1/models"}
+READY_PATHS = {"service": "/readyz", "model": local_llm.READY_PATH}
 SERVERS = ("pg-a", "pg-b", "pg-c", "pg-analytics", "redis")
 
 

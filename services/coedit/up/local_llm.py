@@ -13,6 +13,9 @@ from coedit.local.processes import ServiceProcess
 PYTHON_ENV = "COEDIT_LOCAL_LLM_PYTHON"
 MODEL_ALIAS = "smollm2"
 CONTEXT_TOKENS = 4096
+# The model is loaded before the server listens, so any answer means ready; not
+# /v1/models, which waits for the model while it generates (one request at a time).
+READY_PATH = "/openapi.json"
 # The flags that build here: the native build segfaulted on this project's machines.
 INSTALL = ('CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_OPENMP=OFF" '
            "pip install 'coedit[local-llm]'")
@@ -53,7 +56,7 @@ def server_args(model: str, port: int) -> list[str]:
 class LocalLLMProcess(ServiceProcess):
     """The server as a child process, for tests and benchmarks."""
 
-    ready_path = "/v1/models"
+    ready_path = READY_PATH
 
     def __init__(self, log_dir: Path, python: str | None = None, port: int | None = None):
         super().__init__("local-llm", [], log_dir, port=port)

@@ -15,7 +15,7 @@ from coedit.up.state import ComponentState, group_alive, is_running, load_state
 
 
 def healthy(component: ComponentState, running: bool) -> bool:
-    """A service is healthy when its /readyz says so (a model its /v1/models); an agent
+    """A service is healthy when its /readyz says so (a model server when it answers); an agent
     while its process lives."""
     if not running:
         return False
