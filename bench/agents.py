@@ -25,8 +25,8 @@ import httpx
 
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer, RedisServer
-from coedit.up.config import SEED_TEXT
-from coedit.up.config import SEED_TOPIC as TOPIC
+from coedit.up.session_file import SEED_TEXT
+from coedit.up.session_file import SEED_TOPIC as TOPIC
 
 TOKEN = "bench-token"
 SEED_DEMO = {"versions": 31, "llm_calls_per_edit": 4, "max_tokens_per_edit": 4000}

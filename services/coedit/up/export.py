@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 
 import httpx
 
-from coedit.up.config import ExportSettings, SessionConfig, load_session
 from coedit.up.session import text_node
+from coedit.up.session_file import SessionConfig, load_session
+from coedit.up.settings import ExportSettings
 
 PAGE = 1000
 PARALLEL = 8

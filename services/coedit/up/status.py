@@ -5,8 +5,8 @@ from pathlib import Path
 
 import httpx
 
-from coedit.up.config import load_session
 from coedit.up.session import text_node
+from coedit.up.session_file import load_session
 from coedit.up.state import ComponentState, group_alive, is_running, load_state
 
 
