@@ -11,9 +11,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
+from coedit.common.anchors import AnchorError
 from coedit.common.errors import ApiError
 from coedit.text_node import history
-from coedit.text_node.anchors import AnchorError
 from coedit.text_node.document import Change, ReplicatedDocument
 from coedit.text_node.models import Budget, EditAccepted, EditRequest, LogRecord, SpendRequest
 from coedit.text_node.settings import TextNodeSettings
