@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from coedit.cli import parse
+from coedit.cli import _one_line, parse
 from coedit.commands import COMMANDS
 from coedit_operator.settings import RenderSettings
 
@@ -52,6 +52,12 @@ def test_a_bad_value_is_one_line_and_exit_status_2(args, flag):
     assert result.stdout == "" and "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"coedit {args[0]}") and f"{flag}: " in lines[0], lines
+
+
+def test_a_refused_token_is_not_echoed():
+    refused = {"loc": ("text_node", "auth_token"), "msg": "String should have at least 16 characters",
+               "input": "s3cret"}
+    assert _one_line(refused) == "coedit text-node: error: --auth-token: String should have at least 16 characters"
 
 
 @pytest.mark.parametrize("args", [[], ["bogus"], ["up", "--agents"], ["status", "--no-such-flag"]])

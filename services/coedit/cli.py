@@ -1,14 +1,14 @@
 """`coedit <command>`: one entry point for every service (pydantic-settings' CliApp
 over `coedit.commands`). Each command's flags are the fields of its settings, and
-each flag is also an environment variable. A bad value is one line on stderr and
-exit status 2, as argparse does for a bad flag."""
+each flag is also an environment variable. A bad flag or value is one line on
+stderr and exit status 2 (argparse's status for a usage error), never a traceback."""
 
 import argparse
 import sys
 import typing
 from importlib.metadata import version
 
-from pydantic import Field, ValidationError, create_model
+from pydantic import Field, SecretStr, ValidationError, create_model
 from pydantic_settings import BaseSettings, CliApp, CliSettingsSource, CliSubCommand, SettingsError, get_subcommand
 
 from coedit.commands import COMMANDS, run
@@ -80,8 +80,15 @@ def _one_line(error: dict) -> str:
     flag = str(rest[0]).replace("_", "-") if rest else ""
     where = f"{'-' if len(flag) == 1 else '--'}{flag}: " if flag else ""
     message = error["msg"].removeprefix("Value error, ")
-    given = f" (got {error['input']!r})" if rest and isinstance(error.get("input"), str) else ""
+    shown = rest and isinstance(error.get("input"), str) and not _secret(model, rest[0])
+    given = f" (got {error['input']!r})" if shown else ""
     return f"{' '.join(words)}: error: {where}{message}{given}"
+
+
+def _secret(model: type[BaseSettings], name: object) -> bool:
+    """A token or key is never echoed back, even when it is wrong."""
+    field = model.model_fields.get(str(name))
+    return field is not None and SecretStr in (field.annotation, *typing.get_args(field.annotation))
 
 
 def _subcommand(model: type[BaseSettings], name: object) -> type[BaseSettings] | None:
