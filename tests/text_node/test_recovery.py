@@ -48,8 +48,7 @@ async def consistent(node) -> int:
 
 
 async def test_records_pending_at_a_compaction_survive_a_restart(start_node, monkeypatch):
-    monkeypatch.setattr(node_module, "COMPACT_EVERY", 2)
-    node = await start_node(INITIAL)
+    node = await start_node(INITIAL, compact_every=2)
     node.history.complete.set()
     first, second = peer_edits(2)
     await node.submit(EditWork(append("e0", " свой")))
@@ -103,9 +102,8 @@ async def test_killed_anywhere_in_the_commit_path_the_node_restarts_consistent(
     commit path (group commit, compaction, history fill), then restart it on the
     same database: it holds every committed version, numbers the next one right,
     and serves the text of each."""
-    monkeypatch.setattr(node_module, "COMPACT_EVERY", 3)
     monkeypatch.setattr(node_module, "BULK_RECORDS", 4)  # peer pages of 4+ go without deltas
-    node = await start_node(INITIAL)
+    node = await start_node(INITIAL, compact_every=3)
     store = node.store
     real, calls = getattr(type(store), method), 0
 

@@ -23,6 +23,7 @@ from coedit.text_node.errors import (
     DocumentTooLarge,
     EditTooLarge,
     HistoryCatchingUp,
+    InvalidUpdate,
     StorageInconsistent,
     StorageUnavailable,
 )
@@ -44,7 +45,6 @@ COMMIT_SIZE = Histogram(
 COMMIT_SECONDS = Histogram("coedit_text_commit_seconds", "Duration of one group commit")
 
 MAX_BATCH = 1000
-COMPACT_EVERY = 2000  # records between compacted CRDT snapshots
 # A batch of peer records at least this large (a catch-up page) is applied without
 # text deltas: each delta walks the whole text in Yrs, so the history builder
 # computes them afterwards, off the path that makes the node current.
@@ -264,7 +264,7 @@ class TextNode:
         if any(row.delta is None for row in batch.versions):
             self.history.wake()
         # the builder replays from the compacted snapshot, so it may not pass a version lacking its delta
-        if self._since_compaction >= COMPACT_EVERY and self.history.complete.is_set():
+        if self._since_compaction >= self.settings.compact_every and self.history.complete.is_set():
             await self._compact()
 
     async def _compact(self) -> None:
@@ -353,9 +353,12 @@ class TextNode:
         for record in work.records:
             if self._known(record):
                 continue
-            change = self.doc.apply_update(
-                decode(record.update), record.record_id if record.kind == "edit" else None, delta=not bulk
-            )
+            try:
+                change = self.doc.apply_update(
+                    decode(record.update), record.record_id if record.kind == "edit" else None, delta=not bulk
+                )
+            except ValueError as error:  # what came before it in this work is applied and kept
+                raise InvalidUpdate(f"record {record.record_id}: {error}") from None
             self._stage(change, record.kind, record.record_id, record.origin, batch)
             applied += 1
         epoch, seq = batch.cursors.get(work.peer) or self.cursors.get(work.peer) or (work.epoch, 0)
