@@ -142,8 +142,8 @@ class IngressTLS(Model):
 
 class Ingress(Model):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "!has(self.tls) || (has(self.host) && self.host != '')", "message": "ingress.tls needs ingress.host",
-         "fieldPath": ".tls", "reason": "FieldValueRequired"}]})
+        # rule and message only: fieldPath and reason need Kubernetes 1.28, the chart supports 1.27
+        {"rule": "!has(self.tls) || (has(self.host) && self.host != '')", "message": "ingress.tls needs ingress.host"}]})
 
     host: str | None = Field(None, max_length=253, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
                              description="public host name; no Ingress without it")
