@@ -14,7 +14,7 @@ import pytest
 
 from coedit.agent.prompts import MAX_TOKENS
 from coedit.common.agent_protocol import Phase
-from coedit.up.config import SEED_TEXT_EN, SEED_TOPIC_EN
+from coedit.up.session_file import SEED_TEXT_EN, SEED_TOPIC_EN
 from coedit.up.local_llm import MODEL_ALIAS, LocalLLMProcess, LocalLLMUnavailable
 from tests.agent.session import session_factory, text_cluster_factory  # noqa: F401
 

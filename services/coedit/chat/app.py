@@ -11,8 +11,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
-from coedit.chat import intents, messages
 from coedit.chat.hub import StreamHub
+from coedit.chat.routers import intents, messages
 from coedit.chat.settings import ChatSettings
 from coedit.chat.store import ChatStore
 from coedit.common.app import create_service_app, serve

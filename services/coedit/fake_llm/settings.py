@@ -45,8 +45,3 @@ class FakeLLMSettings(ServiceSettings):
     @property
     def refused_forms(self) -> set[str]:
         return set(filter(None, self.refuse_formats.split(",")))
-
-    def cli_cmd(self) -> None:
-        from coedit.fake_llm.app import run
-
-        run(self)

@@ -9,9 +9,9 @@ from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from coedit.common.anchors import AnchorError
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
-from coedit.text_node.anchors import AnchorError
 from coedit.text_node.errors import (
     BudgetExhausted,
     ChangeFailed,
