@@ -9,8 +9,9 @@ from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
 from coedit.text_node.node import TextNode
+from coedit.text_node.people import Room
 from coedit.text_node.replication import Replicator
-from coedit.text_node.routers import budget, document, edits, replication
+from coedit.text_node.routers import budget, document, edits, people, replication
 from coedit.text_node.settings import TextNodeSettings
 from coedit.text_node.store import Store
 
@@ -32,6 +33,7 @@ def create_app(settings: TextNodeSettings):
         )
         replicator = Replicator(node, settings.peer_urls, settings.sync_interval, client)
         app.state.node, app.state.replicator = node, replicator
+        app.state.people = Room(node)
         await replicator.catch_up()
         replicator.start()
         node.start_history()
@@ -51,7 +53,7 @@ def create_app(settings: TextNodeSettings):
         return state["ready"], {"node_id": settings.node_id}
 
     app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness)
-    for router in (document.router, edits.router, budget.router, replication.public, replication.internal):
+    for router in (document.router, people.router, edits.router, budget.router, replication.public, replication.internal):
         app.include_router(router)
     return app
 
