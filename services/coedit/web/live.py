@@ -329,8 +329,9 @@ class Monitor:
         if version != self.version + 1:
             return  # already have it (or a gap; the next page fills it)
         self.edits.append({k: edit.get(k) for k in (
-            "version", "edit_id", "agent_id", "op", "intent_id", "summary", "node_id", "created_at")})
-        if not self.authorship.apply(version, edit["agent_id"], edit["op"]):
+            "version", "edit_id", "kind", "agent_id", "op", "intent_id", "summary", "node_id", "created_at")})
+        # a person's version carries no operation: its text says what they changed
+        if edit.get("op") is None or not self.authorship.apply(version, edit["agent_id"], edit["op"]):
             actual = await self.upstream.get(f"{url}/api/document/versions/{version}")
             self.authorship.correct(version, edit["agent_id"], actual["text"])
 
