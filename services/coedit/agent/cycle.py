@@ -297,6 +297,7 @@ class EditCycle:
             "summary": self.intent.summary[:2000] or None,
             "op": {"type": op.type, "anchor": op.anchor, "text": op.text, "occurrence": self.occurrence},
         }
+        await self.agent.wait_while_paused()
         try:
             answer = await self.agent.text.submit(body)
         except EditRefused as exc:

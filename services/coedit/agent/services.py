@@ -182,6 +182,17 @@ class Chat(Service):
         response.raise_for_status()
         return response.json()
 
+    async def people_messages(self, limit: int) -> list[dict]:
+        """The newest people's messages, oldest first, as {name, text}."""
+        response = await self.request("GET", "/api/messages/people", params={"limit": limit})
+        response.raise_for_status()
+        return [{"name": m["agent_id"], "text": m["text"]} for m in response.json()["messages"]]
+
+    async def paused(self) -> bool:
+        response = await self.request("GET", "/api/session")
+        response.raise_for_status()
+        return response.json()["paused"]
+
     async def open_intents(self) -> list[OpenIntent]:
         response = await self.request("GET", "/api/intents/open")
         response.raise_for_status()
