@@ -17,13 +17,17 @@ from coedit.agent.llm import LLM, Completion
 from coedit.agent.prompts import Author, Messages, with_people
 from coedit.agent.protocol import Phase
 from coedit.agent.replies import ReplyError, parse_reply
-from coedit.agent.services import Analytics, BudgetExhausted, Chat, TextNodes, Unavailable
 from coedit.agent.settings import AgentSettings
 from coedit.analytics import models as events
+from coedit.analytics.client import AnalyticsClient
+from coedit.chat.client import ChatClient
+from coedit.text_node.client import BudgetExhausted, TextNodesClient, Unavailable
+from coedit.text_node.models import SpendRequest
 
 log = structlog.get_logger("coedit.agent")
 tracer = trace.get_tracer("coedit.agent")
 
+SERVICE_ATTEMPTS = 6  # rounds over a service's URLs before Unavailable (5 waits: 1, 2, 4, 8, 8 s)
 PEOPLE_IN_PROMPT = 5  # the latest people's chat messages every prompt carries
 PAUSE_POLL_SECONDS = 1.0
 
@@ -41,10 +45,11 @@ class Agent:
         self.run_id = uuid.uuid4().hex[:8]  # a restarted agent never reuses an id
         self._sleep = asyncio.sleep if sleep is None else sleep
         start = zlib.crc32(self.id.encode())  # agents spread over the text nodes
-        self.text = TextNodes(http, settings.text_node_urls, start=start, sleep=self.pause,
-                              unsure_timeout=settings.unsure_edit_timeout)
-        self.chat = Chat(http, [settings.chat_url.rstrip("/")], sleep=self.pause)
-        self.analytics = Analytics(http, [settings.analytics_url.rstrip("/")], sleep=self.pause)
+        peer = {"http": http, "token": settings.auth_token, "sleep": self.pause, "attempts": SERVICE_ATTEMPTS}
+        self.text = TextNodesClient(settings.text_node_urls, start=start,
+                                    unsure_timeout=settings.unsure_edit_timeout, **peer)
+        self.chat = ChatClient(settings.chat_url, **peer)
+        self.analytics = AnalyticsClient(settings.analytics_url, **peer)
         self.llm = LLM(model_client, settings.model, before_attempt=self.check_budget, sleep=self.pause)
         self.author = Author(self.id, settings.persona, settings.topic, settings.language)
         self._serial = itertools.count(1)
@@ -70,7 +75,7 @@ class Agent:
     async def check_budget(self) -> None:
         """Before every model call: settle earlier spends, stop if the budget is spent."""
         await self.settle()
-        if (await self.text.budget())["exhausted"]:
+        if (await self.text.budget()).exhausted:
             raise BudgetExhausted("the session's token budget is spent")
 
     async def settle(self) -> None:
@@ -83,7 +88,8 @@ class Agent:
         while self.unsettled:
             phase, completion, spend_id = self.unsettled[0]
             try:
-                exhausted = (await self.text.spend(spend_id, self.id, completion.tokens))["exhausted"]
+                spend = SpendRequest(spend_id=spend_id, agent_id=self.id, tokens=completion.tokens)
+                exhausted = (await self.text.spend(spend)).exhausted
             except BudgetExhausted:
                 exhausted = True
             except Unavailable:
@@ -100,7 +106,7 @@ class Agent:
 
     async def wait_while_paused(self) -> None:
         """Before every model call and every edit: people may have paused the session."""
-        while await self.chat.paused():
+        while (await self.chat.session()).paused:
             if not self.paused_by_people:
                 log.info("session_paused")
             self.paused_by_people = True
@@ -114,7 +120,7 @@ class Agent:
         answer is repaired; one that cannot be is asked again once with a reminder;
         then ReplyError."""
         await self.wait_while_paused()
-        people = await self.chat.people_messages(PEOPLE_IN_PROMPT)
+        people = [{"name": m.agent_id, "text": m.text} for m in await self.chat.people_messages(PEOPLE_IN_PROMPT)]
         messages = with_people(messages, people, self.author.language)
         for last in (False, True):
             with tracer.start_as_current_span(f"llm.{phase.value}", attributes={"gen_ai.request.model": self.settings.model}) as span:
