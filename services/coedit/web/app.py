@@ -11,7 +11,8 @@ from fastapi.staticfiles import StaticFiles
 from coedit.common.app import create_service_app, serve
 from coedit.web.hub import Hub
 from coedit.web.live import Monitor
-from coedit.web.routers import analytics, chat, document, events, overview
+from coedit.web.auth import sign_in
+from coedit.web.routers import analytics, chat, document, events, overview, people
 from coedit.web.settings import WebSettings
 from coedit.web.upstream import Upstream
 
@@ -65,8 +66,9 @@ def create_app(settings: WebSettings) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    app.middleware("http")(sign_in)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (overview, document, chat, analytics, events):
+    for module in (overview, document, chat, analytics, events, people):
         app.include_router(module.router)
     return app
 
