@@ -150,9 +150,9 @@ def test_a_node_killed_while_a_person_types_loses_nothing_they_synced(text_clust
 def test_restore_makes_one_version_with_that_text_attributed_to_the_person(text_cluster):
     assert text_cluster.edit("a", "e1", {"type": "append", "text": " Один."}).status_code == 201
     assert text_cluster.edit("a", "e2", {"type": "replace", "anchor": "Один", "text": "Два"}).status_code == 201
+    wait_converged(text_cluster, 2)
     body = {"version": 1, "agent_id": "Ada Lovelace", "edit_id": "restore-1"}
     answer = httpx.post(f"{text_cluster['b'].url}/api/document/restore", json=body, headers=AUTH, timeout=10)
-    wait_converged(text_cluster, 2)
     assert answer.status_code == 201, answer.text
     assert answer.json()["version"] == 3
     again = httpx.post(f"{text_cluster['b'].url}/api/document/restore", json=body, headers=AUTH, timeout=10)

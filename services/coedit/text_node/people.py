@@ -42,8 +42,8 @@ from pycrdt import (
 )
 from prometheus_client import Counter, Gauge
 
-from coedit.common.errors import ApiError
 from coedit.text_node.document import ReplicatedDocument, decode_state_vector
+from coedit.text_node.errors import DocumentError, PersonChangeRefused
 from coedit.text_node.models import EditAccepted, LogRecord
 from coedit.text_node.node import PersonWork, TextNode
 from coedit.text_node.store import Batch, decode
@@ -217,7 +217,7 @@ class Room:
             self._drop_shadow()
             CHANGES.labels("refused").inc()
             log.warning("a person's update refused", person=name, reason=str(refusal))
-            raise ApiError(403, "only_text", str(refusal)) from None
+            raise PersonChangeRefused(str(refusal)) from None
         if not delta:  # nothing the document lacks (a resync, an empty step 2)
             CHANGES.labels("nothing_new").inc()
             return node.doc.version
@@ -288,16 +288,16 @@ class Room:
         try:
             if message[0] == YMessageType.SYNC:
                 if message[1] == YSyncMessageType.SYNC_STEP1:
-                    connection.send(await self.node.submit(SyncReply, message=message[1:]))
+                    connection.send(await self.node.submit(SyncReply(message[1:])))
                 elif message[1] in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
                     if (update := read_message(message[2:])) != EMPTY_UPDATE:
-                        await self.node.submit(PersonChange, room=self, name=connection.name, update=update)
+                        await self.node.submit(PersonChange(self, connection.name, update))
             elif message[0] == YMessageType.AWARENESS:
                 self.awareness.apply_awareness_update(read_message(message[1:]), connection)
                 for other in self.connections - {connection}:
                     other.send(message)
-        except ApiError as error:
-            raise Refused(error.detail or error.error) from None
+        except DocumentError as error:
+            raise Refused(error.detail) from None
         except (IndexError, AssertionError, ValueError, RuntimeError, json.JSONDecodeError) as error:
             raise Refused(f"not a Yjs message: {error}") from None
 

@@ -41,5 +41,5 @@ async def restore(node: Node, request: RestoreRequest) -> EditAccepted:
     text = await node.text_at(request.version)
     if text is None:
         raise ApiError(404, "version_not_found", f"this node holds versions 0..{node.committed.version}")
-    return await node.submit(Restore, edit_id=request.edit_id or f"restore-{uuid.uuid4().hex}",
-                             name=request.agent_id, version=request.version, text=text)
+    return await node.submit(Restore(edit_id=request.edit_id or f"restore-{uuid.uuid4().hex}",
+                                     name=request.agent_id, version=request.version, text=text))
