@@ -102,4 +102,10 @@ def test_without_a_token_the_editor_is_read_only_but_live(session, open_editor):
     session.edit("viewer-sees", "agent-v", {"type": "append", "text": " Агент дописал."})
     eventually(lambda: " Агент дописал." in editor_text(viewer), 30, "the viewer does not see edits live")
     assert all("nobody may write this" not in t for t in node_texts(session))
+    # an agent's open intent is highlighted on its anchor
+    session.say({"type": "edit_intent", "agent_id": "agent-v", "intent_id": "editor-i1",
+                 "summary": "про сказки", "anchor": "читали детям сказки"})
+    mark = viewer.locator("#editor .cm-intent")
+    eventually(lambda: mark.count() == 1 and mark.inner_text() == "читали детям сказки", 30, "no intent mark")
+    assert mark.get_attribute("title") == "agent-v: про сказки"
     assert [t + " Агент дописал." for t in before[:1]] == node_texts(session)[:1]

@@ -73,3 +73,10 @@ def test_restore_a_version_from_the_web(session):
         assert missing.status_code == 404 and missing.json()["error"] == "version_not_found"
     assert httpx.post(f"{session.url}/api/document/restore", json={"version": 0, "agent_id": "ada"},
                       timeout=30).status_code == 401
+
+
+def test_open_intents_for_the_editor(session):
+    session.say({"type": "edit_intent", "agent_id": "agent-w", "intent_id": "people-i1",
+                 "summary": "a wish", "anchor": "Роботы"})
+    intents = session.get("/api/intents").json()["intents"]
+    assert {"agent_id": "agent-w", "anchor": "Роботы", "summary": "a wish"} in intents

@@ -52,6 +52,14 @@ async def _answer(call):
         raise ApiError(503, "chat_unavailable", str(error)) from None
 
 
+@router.get("/intents")
+async def open_intents(monitor: MonitorDep) -> dict:
+    """The agents' open intents (who means to change which passage), for the editor
+    to highlight."""
+    intents = await _answer(_chat(monitor).open_intents())
+    return {"intents": [{"agent_id": i.agent_id, "anchor": i.anchor, "summary": i.summary} for i in intents]}
+
+
 @router.post("/chat", status_code=201, dependencies=Person)
 async def post_chat(monitor: MonitorDep, post: ChatPost) -> dict:
     """A person's message to the agents (they put the latest in their prompts)."""

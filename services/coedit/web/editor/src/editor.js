@@ -3,7 +3,9 @@
 // people's cursors (awareness). Read-only unless the browser is signed in.
 // It lives in a shadow root: CodeMirror's styles then go to a constructed style
 // sheet, which the page's Content-Security-Policy (no inline <style>) allows.
-import { EditorState } from '@codemirror/state'
+// The agents' open intents are highlighted where their anchors are.
+import { EditorState, StateEffect, StateField } from '@codemirror/state'
+import { Decoration } from '@codemirror/view'
 import { EditorView, minimalSetup } from 'codemirror'
 import { yCollab } from 'y-codemirror.next'
 import { WebsocketProvider } from 'y-websocket'
@@ -19,8 +21,45 @@ const THEME = EditorView.theme({
   '&': { border: '1px solid var(--line)', borderRadius: '6px', minHeight: '12rem', maxHeight: '70vh', fontSize: '1rem' },
   '&.cm-focused': { outline: '2px solid var(--accent)' },
   '.cm-scroller': { fontFamily: 'inherit', lineHeight: '1.6' },
-  '.cm-content': { caretColor: 'var(--fg)' }
+  '.cm-content': { caretColor: 'var(--fg)' },
+  '.cm-intent': { background: 'color-mix(in srgb, var(--accent) 18%, transparent)', borderBottom: '2px dotted var(--accent)' }
 })
+
+// --- the agents' open intents, highlighted where their anchors are ---
+const INTENTS_EVERY_MS = 3000
+const setIntents = StateEffect.define()
+
+const intentMarks = StateField.define({
+  create: () => ({ intents: [], marks: Decoration.none }),
+  update (value, transaction) {
+    let intents = value.intents
+    for (const effect of transaction.effects) if (effect.is(setIntents)) intents = effect.value
+    if (intents === value.intents && !transaction.docChanged) return value
+    return { intents, marks: markIntents(transaction.state.doc.toString(), intents) }
+  },
+  provide: (field) => EditorView.decorations.from(field, (value) => value.marks)
+})
+
+function markIntents (text, intents) {
+  const ranges = []
+  for (const intent of intents) {
+    const at = intent.anchor ? text.indexOf(intent.anchor) : -1
+    if (at < 0) continue
+    ranges.push(Decoration.mark({
+      class: 'cm-intent', attributes: { title: `${intent.agent_id}: ${intent.summary}` }
+    }).range(at, at + intent.anchor.length))
+  }
+  ranges.sort((a, b) => a.from - b.from)
+  return Decoration.set(ranges, true)
+}
+
+async function followIntents (view) {
+  try {
+    const response = await fetch('/api/intents')
+    if (response.ok) view.dispatch({ effects: setIntents.of((await response.json()).intents) })
+  } catch (error) { /* the web is away; next round */ }
+  setTimeout(() => followIntents(view), INTENTS_EVERY_MS)
+}
 
 function colourOf (name) {
   let hash = 0
@@ -46,7 +85,7 @@ function start (root) {
     state: EditorState.create({
       doc: text.toString(),
       extensions: [
-        minimalSetup, EditorView.lineWrapping, THEME, yCollab(text, provider.awareness),
+        minimalSetup, EditorView.lineWrapping, THEME, intentMarks, yCollab(text, provider.awareness),
         EditorState.readOnly.of(!signedIn), EditorView.editable.of(signedIn)
       ]
     })
@@ -60,6 +99,7 @@ function start (root) {
   provider.on('status', show)
   provider.on('sync', show)
   show()
+  followIntents(view)
   return { view, doc, provider }
 }
 
