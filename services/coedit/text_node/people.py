@@ -271,6 +271,8 @@ class Room:
                     await self._handle(connection, message["bytes"])
         except Refused as refusal:
             await websocket.close(code=1008, reason=str(refusal)[:120])
+        except DocumentError as error:  # the node could not take it now (e.g. its database is away)
+            await websocket.close(code=1013, reason=error.detail[:120])
         finally:
             self.connections.discard(connection)
             CONNECTIONS.dec()
@@ -296,8 +298,8 @@ class Room:
                 self.awareness.apply_awareness_update(read_message(message[1:]), connection)
                 for other in self.connections - {connection}:
                     other.send(message)
-        except DocumentError as error:
-            raise Refused(error.detail) from None
+        except PersonChangeRefused as refusal:
+            raise Refused(refusal.detail) from None
         except (IndexError, AssertionError, ValueError, RuntimeError, json.JSONDecodeError) as error:
             raise Refused(f"not a Yjs message: {error}") from None
 
