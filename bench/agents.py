@@ -26,8 +26,8 @@ from coedit.chat.client import MAX_PAGE, ChatClient
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer, RedisServer
 from coedit.text_node.client import TextNodeClient
-from coedit.up.config import SEED_TEXT
-from coedit.up.config import SEED_TOPIC as TOPIC
+from coedit.up.session_file import SEED_TEXT
+from coedit.up.session_file import SEED_TOPIC as TOPIC
 
 TOKEN = "bench-token"
 SEED_DEMO = {"versions": 31, "llm_calls_per_edit": 4, "max_tokens_per_edit": 4000}

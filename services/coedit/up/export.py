@@ -8,8 +8,9 @@ import sys
 from datetime import datetime, timezone
 
 from coedit.text_node.client import MAX_EDIT_PAGE, TextNodeClient
-from coedit.up.config import ExportSettings, SessionConfig, load_session
 from coedit.up.session import text_node
+from coedit.up.session_file import SessionConfig, load_session
+from coedit.up.settings import ExportSettings
 
 PARALLEL = 8
 

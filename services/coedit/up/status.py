@@ -8,8 +8,8 @@ import httpx
 
 from coedit.text_node.client import TextNodeClient
 from coedit.text_node.models import Budget, Document
-from coedit.up.config import load_session
 from coedit.up.session import text_node
+from coedit.up.session_file import load_session
 from coedit.up.state import ComponentState, group_alive, is_running, load_state
 
 

@@ -15,11 +15,12 @@ import httpx
 
 from coedit.common.client import ServiceError
 from coedit.local.servers import PostgresServer, RedisServer, ServerError, port_is_free
-from coedit.up import api
-from coedit.up.components import NODES, Component, derive_ports, plan, web_available
-from coedit.up.config import UpSettings, resolve_session
-from coedit.up.console import Console, edit_line, summarise
 from coedit.text_node.client import TextNodeClient
+from coedit.up import api
+from coedit.up.components import NODES, Component, derive_ports, plan
+from coedit.up.console import Console, edit_line, summarise
+from coedit.up.session_file import resolve_session
+from coedit.up.settings import UpSettings
 from coedit.up.state import ComponentState, DataDirLock, UpState, load_state, reap_orphans
 
 STARTUP_TIMEOUT = 300.0  # seconds; generous, the machine may be shared
@@ -227,8 +228,7 @@ class Supervisor:
                         for n in (*NODES, "analytics")]
         self.servers.append(Server("redis", RedisServer(self.data_dir / "redis")))
         ports = derive_ports(settings.port)
-        components = plan(settings, session, ports,
-                          {s.name: s.server.url for s in self.servers}, web_available())
+        components = plan(settings, session, ports, {s.name: s.server.url for s in self.servers})
         self.api = api.server(self, ports["up"])
         self.tasks.append(asyncio.create_task(self.api.serve()))
         self.children = [Child(c, self) for c in components]

@@ -4,28 +4,23 @@
 take the cookie or an `Authorization: Bearer` header; the cookie is SameSite=Strict
 and HttpOnly, and writes want a JSON body, so another site cannot make them."""
 
-import secrets
 from urllib.parse import urlencode
 
 from fastapi import Request
 from starlette.responses import RedirectResponse
 
+from coedit.common.auth import token_matches
 from coedit.common.errors import ApiError
 
 COOKIE = "coedit_token"
 COOKIE_DAYS = 30
 
 
-def _expected(request: Request) -> str | None:
-    token = request.app.state.settings.auth_token
-    return None if token is None else token.get_secret_value()
-
-
 def valid(request: Request, token: str | None) -> bool:
-    expected = _expected(request)
+    expected = request.app.state.settings.auth_token
     if expected is None:
         return True  # a session without a token is open to everyone (development)
-    return token is not None and secrets.compare_digest(token.encode(), expected.encode())
+    return token is not None and token_matches(f"Bearer {token}", expected)
 
 
 def presented_token(request: Request) -> str | None:

@@ -1,13 +1,12 @@
 """People: the Yjs sync protocol (`/yjs/{room}`) and restoring a version."""
 
 import re
-import secrets
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket
 
-from coedit.common.auth import require_token
+from coedit.common.auth import require_token, token_matches
 from coedit.common.errors import ApiError
 from coedit.text_node.deps import get_node
 from coedit.text_node.models import PERSON_NAME, EditAccepted, RestoreRequest
@@ -25,7 +24,7 @@ async def yjs(websocket: WebSocket, room: str, token: str = "", name: str = ""):
     token comes as a query parameter. Refused before the handshake (HTTP 403) with a
     wrong or missing token, an unknown room or no name."""
     expected = websocket.app.state.settings.auth_token
-    if expected is not None and not secrets.compare_digest(token.encode(), expected.get_secret_value().encode()):
+    if expected is not None and not token_matches(f"Bearer {token}", expected):
         return await websocket.close(code=1008, reason="a valid token is required")
     if room != ROOM or not re.fullmatch(PERSON_NAME, name):
         return await websocket.close(code=1008, reason=f"the room is {ROOM!r}; a name is required")

@@ -6,7 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends
 
 from coedit.chat.models import SessionChange, SessionState
-from coedit.chat.store import ChatStore, get_store
+from coedit.chat.deps import get_store
+from coedit.chat.store import ChatStore
 from coedit.common.auth import require_token
 
 router = APIRouter(prefix="/api/session", tags=["session"])
