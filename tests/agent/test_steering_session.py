@@ -22,7 +22,7 @@ def test_a_paused_session_waits_for_resume(session_factory):  # noqa: F811
     person = {"type": "person_message", "agent_id": "ada", "text": "Пусть роботы поют"}
     assert httpx.post(f"{chat}/api/messages", json=person, headers=AUTH, timeout=10).status_code == 201
     agent = session.agent("steered", "--max-edits", "1", "--start-spread", "0")
-    deadline = time.monotonic() + 8
+    deadline = time.monotonic() + 60  # the agent starts (and waits for its peers) first
     while time.monotonic() < deadline and "session_paused" not in session.logs("steered"):
         time.sleep(0.2)
     assert "session_paused" in session.logs("steered"), session.logs("steered")
