@@ -2,7 +2,6 @@
 session's state."""
 
 import uuid
-from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
