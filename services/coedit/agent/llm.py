@@ -29,7 +29,12 @@ from openai.types.shared_params import (
     ResponseFormatJSONSchema,
 )
 from opentelemetry import propagate
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
 
 from coedit.agent.prompts import Prompt
 from coedit.common.client import backoff

@@ -15,6 +15,7 @@ from coedit.common.agent_protocol import (
     DOCUMENT,
     INTENT,
     OPERATION,
+    PEOPLE,
     Phase,
     numbered,
     phase_marker,
@@ -194,3 +195,22 @@ def build(
         parts.append(section(AFTER, after))
     messages = [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]
     return Prompt(phase, messages, document.lines, choices)
+
+
+_PEOPLE_NOTE = {
+    "en": "People in the session wrote to you in <people>: their word outranks the topic.",
+    "ru": "Люди в сессии написали вам в <people>: их слово важнее темы.",
+}
+
+
+def with_people(prompt: Prompt, people: list[dict], language: str) -> Prompt:
+    """`prompt` with the latest people's chat messages ({name, text}, oldest first)
+    added: a note in the system prompt, the messages as a section."""
+    if not people:
+        return prompt
+    system, user, *rest = prompt.messages
+    return replace(prompt, messages=[
+        {**system, "content": system["content"] + "\n" + _PEOPLE_NOTE[language]},
+        {**user, "content": user["content"] + "\n" + section(PEOPLE, _json(people))},
+        *rest,
+    ])

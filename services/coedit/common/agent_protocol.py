@@ -29,6 +29,7 @@ CLAIMED = "claimed"  # JSON list of the other agents' open intents: {agent_id, s
 INTENT = "intent"  # JSON of this agent's intent: {sentence, summary, ...}
 OPERATION = "operation"  # JSON of the proposed operation
 AFTER = "after"  # the excerpt with the operation applied, as plain text
+PEOPLE = "people"  # JSON list of the latest people's chat messages ({name, text}), when there are any
 
 _MARKER = re.compile(r"^phase:\s*(\w+)\s*$", re.MULTILINE)
 _SENTENCE = re.compile(r"\S[^.!?…]*(?:[.!?…]+[»”\"')]*|$)")
