@@ -9,6 +9,7 @@ from coedit.agent.settings import AgentSettings
 from coedit.analytics.settings import AnalyticsSettings
 from coedit.chat.settings import ChatSettings
 from coedit.fake_llm.settings import FakeLLMSettings
+from coedit.mcp.settings import McpSettings
 from coedit.text_node.settings import TextNodeSettings
 from coedit.up.config import ExportSettings, StatusSettings, UpSettings
 from coedit.web.settings import WebSettings
@@ -28,6 +29,7 @@ class Coedit(BaseSettings, cli_prog_name="coedit", cli_kebab_case=True):
     status: CliSubCommand[StatusSettings]
     export: CliSubCommand[ExportSettings]
     web: CliSubCommand[WebSettings]
+    mcp: CliSubCommand[McpSettings]
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

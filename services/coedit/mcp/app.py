@@ -10,12 +10,12 @@ from contextlib import asynccontextmanager, suppress
 import httpx
 import structlog
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from coedit.analytics.client import AnalyticsClient
 from coedit.chat.client import ChatClient
 from coedit.common.app import create_service_app, serve
-from coedit.common.errors import install_error_handlers
-from coedit.mcp.identity import AgentTokens, load_tokens
+from coedit.mcp.identity import AgentTokens, TokenError, load_tokens
 from coedit.mcp.session import Session
 from coedit.mcp.settings import McpSettings
 from coedit.mcp.tools import build_server
@@ -29,6 +29,9 @@ ATTEMPTS = 2  # rounds over a service's URLs before a tool answers "unavailable"
 def create_app(settings: McpSettings) -> FastAPI:
     tokens = AgentTokens(load_tokens(
         settings.mcp_tokens.get_secret_value() if settings.mcp_tokens else None, settings.mcp_tokens_file))
+    if not tokens.agents:
+        raise TokenError("no outside agent is configured: set COEDIT_MCP_TOKENS (\"name=token,...\") "
+                         "or --mcp-tokens-file")
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
     shared = {"http": http, "token": settings.auth_token, "attempts": ATTEMPTS}
     session = Session(
@@ -41,7 +44,6 @@ def create_app(settings: McpSettings) -> FastAPI:
     )
     server = build_server(session, tokens, f"http://{settings.host}:{settings.port}")
     mcp_app = server.streamable_http_app(stateless_http=True, json_response=True, host=settings.host)
-    install_error_handlers(mcp_app)
     # one line per request is the service's own access log; the SDK's would repeat it
     logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
 
@@ -61,7 +63,9 @@ def create_app(settings: McpSettings) -> FastAPI:
 
     app = create_service_app("mcp", settings, lifespan=lifespan, readiness=session.ready)
     app.state.session = session
-    app.mount("/", mcp_app)  # last: /healthz, /readyz and /metrics stay the service's own
+    # only /mcp goes to the SDK's app (its auth middleware, then its handler); every
+    # other path stays the service's own, with JSON errors
+    app.router.routes.append(Route("/mcp", mcp_app))
     return app
 
 
