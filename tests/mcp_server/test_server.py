@@ -7,7 +7,10 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from coedit.chat.client import ChatClient
+from coedit.chat.models import EditIntent
 from tests.agent.session import INITIAL_TEXT, converged
+from tests.conftest import AUTH_TOKEN
 from tests.mcp_server.conftest import TOKENS, agent_events, call, connect, refused
 
 TOOLS = {"read_document", "list_intents", "announce_intent", "submit_edit", "cancel_intent",
@@ -81,3 +84,55 @@ async def wait_for(read, done, timeout: float = 10):
         assert time.monotonic() < deadline, value
         time.sleep(0.2)
     return value
+
+
+async def test_what_the_session_refuses(mcp_session_factory):
+    outside = mcp_session_factory(100_000, "--writes-per-minute", "12")
+    session = outside.session
+    response = httpx.post(outside.url, json={}, headers={"Authorization": "Bearer wrong-token-0123456789"})
+    assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
+    assert httpx.post(outside.url, json={}).status_code == 401
+    with pytest.raises(ExceptionGroup) as failed:
+        async with connect(outside.url, "wrong-token-0123456789"):
+            pass
+    assert failed.group_contains(MCPError)
+
+    async with ChatClient(session.chat.url, token=AUTH_TOKEN) as chat:  # a built-in agent's claim
+        await chat.post(EditIntent(agent_id="agent-7", intent_id="agent-7:i1", anchor="Документ начинается здесь.",
+                                   summary="переписать начало"))
+    async with outside.agent("claude") as claude, outside.agent("cursor") as cursor:
+        text = await refused(claude, "submit_edit", intent_id="claude:nothing", type="append", text=" Конец.")
+        assert text.startswith("Error executing tool submit_edit: no_open_intent")  # 1 write of 12
+        text = await refused(claude, "announce_intent", anchor="Документ начинается", summary="s")  # 2
+        assert "place_taken" in text and "agent-7 holds «Документ начинается здесь.»" in text
+        assert "anchor_ambiguous" in await refused(claude, "announce_intent", anchor="о", summary="s")  # 3
+        text = await refused(claude, "announce_intent", anchor="Роботы-мамы", summary="s")  # 4
+        assert "anchor_not_found" in text and "«Роботы-няни читали детям сказки про космос.»" in text
+        intent = await call(claude, "announce_intent", anchor="сказки про космос", summary="уточнить")  # 5
+        again = await call(claude, "announce_intent", anchor="сказки про космос", summary="уточнить")  # 6
+        assert again["intent_id"] == intent["intent_id"]  # the same announcement: the same lease
+        assert "intent_open" in await refused(claude, "announce_intent", anchor="Роботы-няни", summary="s")  # 7
+        assert "not_your_intent" in await refused(
+            cursor, "submit_edit", intent_id=intent["intent_id"], type="delete", anchor="сказки")
+        text = await refused(claude, "submit_edit", intent_id=intent["intent_id"], type="replace",  # 8
+                             anchor="здесь", text="тут")
+        assert "place_taken" in text and "agent-7" in text
+        text = await refused(claude, "submit_edit", intent_id=intent["intent_id"], type="replace",  # 9
+                             anchor="сказки про луну", text="сказки про звёзды")
+        assert "anchor_not_found" in text and "Around your intent the text now reads" in text
+        assert "intent is still open" in text
+        assert [i["intent_id"] for i in (await call(claude, "list_intents"))["intents"]] == [
+            "agent-7:i1", intent["intent_id"]]
+        assert session.text.texts()["a"] == (INITIAL_TEXT, 0)  # nothing refused was applied
+
+        for _ in range(3):  # 10, 11, 12
+            await call(claude, "post_comment", text="думаю", ref=intent["intent_id"])
+        assert "rate_limited" in await refused(claude, "post_comment", text="ещё")
+        assert (await call(claude, "list_intents"))["intents"]  # reads are not limited
+
+        usage = await call(cursor, "report_usage", prompt_tokens=99_000, completion_tokens=1_000, model="m")
+        assert usage == {"spent": 100_000, "limit": 100_000, "exhausted": True}
+        assert "budget_exhausted" in await refused(cursor, "announce_intent", anchor="Роботы-няни", summary="s")
+        assert "budget_exhausted" in await refused(cursor, "post_comment", text="всё?")
+        # spends are recorded even after the end, as the built-in agents' are
+        assert (await call(cursor, "report_usage", prompt_tokens=10, completion_tokens=0, model="m"))["spent"] == 100_010

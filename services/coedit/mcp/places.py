@@ -4,7 +4,9 @@ as the agents see it); a place overlapping another agent's hold is taken, and of
 two overlapping intents the older one (first in the chat's list) keeps it. Also
 the hints an anchor error carries, so that a model can fix its next call."""
 
-from coedit.agent.context import Span, closest_sentence, find_all, locate, overlaps, window_around
+from difflib import SequenceMatcher
+
+from coedit.agent.context import Span, closest_sentence, find_all, locate, overlaps, sentences, window_around
 from coedit.chat.models import OpenIntent
 
 QUOTE_CHARS = 60  # context shown either side of an occurrence in a hint
@@ -55,17 +57,33 @@ def quote(text: str, start: int, end: int) -> str:
     return f"…{before}[{text[start:end]}]{after}…"
 
 
-def not_found_hint(text: str, anchor: str, near: Span | None = None) -> str:
-    """What to copy instead: the closest sentence, and the text around `near` (the
-    caller's intent) as it reads now."""
-    parts = []
+def likeliest_sentence(text: str, anchor: str) -> str | None:
+    """The sentence a model most likely meant: the agents' closest sentence when the
+    anchor was one, else the one sharing the longest run of characters with it
+    (at least a third of the anchor), for an anchor that was a phrase."""
     guess = closest_sentence(text, anchor)
     if guess is not None:
-        parts.append(f"The closest sentence is «{guess}».")
+        return guess
+    best, best_run = None, max(4, len(anchor) // 3) - 1
+    for start, end in sentences(text):
+        sentence = text[start:end]
+        run = SequenceMatcher(None, anchor, sentence, autojunk=False).find_longest_match().size
+        if run > best_run:
+            best, best_run = sentence, run
+    return best
+
+
+def not_found_hint(text: str, anchor: str, near: Span | None = None) -> str:
+    """What to copy instead: the likeliest sentence, and the text around `near` (the
+    caller's intent) as it reads now."""
+    parts = []
+    guess = likeliest_sentence(text, anchor)
+    if guess is not None:
+        parts.append(f"The sentence most like it is «{guess}».")
     if near is not None:
         around = window_around(text, *near, 150)
         parts.append(f"Around your intent the text now reads: «{around.text}».")
-    return " ".join(parts) or "Read the document again (read_document) and copy the anchor exactly."
+    return " ".join(parts) or "Read the document again (read_document)."
 
 
 def ambiguous_hint(text: str, anchor: str, limit: int = 5) -> str:
