@@ -2,14 +2,16 @@
 driven with the official MCP SDK's client as an outside agent would."""
 
 import time
+from collections import Counter
 
 import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from coedit.agent.context import sentences
 from coedit.chat.client import ChatClient
 from coedit.chat.models import EditIntent
-from tests.agent.session import INITIAL_TEXT, converged
+from tests.agent.session import INITIAL_TEXT, converged, wait_all
 from tests.conftest import AUTH_TOKEN
 from tests.mcp_server.conftest import TOKENS, agent_events, call, connect, refused
 
@@ -136,3 +138,46 @@ async def test_what_the_session_refuses(mcp_session_factory):
         assert "budget_exhausted" in await refused(cursor, "post_comment", text="всё?")
         # spends are recorded even after the end, as the built-in agents' are
         assert (await call(cursor, "report_usage", prompt_tokens=10, completion_tokens=0, model="m"))["spent"] == 100_010
+
+
+async def test_built_in_agents_and_an_outside_agent_write_at_once_and_converge(mcp_session_factory):
+    outside = mcp_session_factory()
+    session = outside.session
+    agents = {name: session.agent(name, "--max-edits", "4", "--start-spread", "0.5")
+              for name in ("agent-1", "agent-2")}
+    async with outside.agent("claude") as claude:
+        applied = [await outside_edit(claude, n) for n in range(4)]
+    wait_all(agents, session)
+    converged(session, ["a", "b", "c"])  # (the built-in agents may rewrite the outsider's sentences)
+    for node in "abc":
+        assert {e["edit_id"] for e in session.edits(node)} >= {a["edit_id"] for a in applied}
+    assert Counter(e["agent_id"] for e in session.edits("a")) == {"agent-1": 4, "agent-2": 4, "claude": 4}
+    intents = {m["intent_id"]: m["agent_id"] for m in session.messages() if m["type"] == "edit_intent"}
+    for edit in session.edits("a"):  # every edit, anyone's, went through an intent of its agent
+        assert intents[edit["intent_id"]] == edit["agent_id"]
+
+
+async def outside_edit(client, n: int) -> dict:
+    """What a model would do: read, find a sentence nobody holds, claim it, add a
+    sentence after it; on a refusal read again and retry."""
+    for _ in range(30):
+        document = await call(client, "read_document")
+        held = [i["anchor"] for i in (await call(client, "list_intents"))["intents"]]
+        text = document["text"]
+        free = [text[s:e] for s, e in sentences(text)
+                if not any(anchor in text[s:e] or text[s:e] in anchor for anchor in held)]
+        if not free:
+            time.sleep(0.3)
+            continue
+        anchor = free[-1]
+        answer = await client.call_tool("announce_intent", {"anchor": anchor, "summary": f"фраза {n}"})
+        if answer.is_error:
+            continue
+        intent = answer.structured_content
+        answer = await client.call_tool("submit_edit", {
+            "intent_id": intent["intent_id"], "type": "insert_after", "anchor": anchor,
+            "text": f" Внешняя фраза {n}."})
+        if not answer.is_error:
+            return answer.structured_content
+        await client.call_tool("cancel_intent", {"intent_id": intent["intent_id"], "reason": "retry"})
+    pytest.fail("the outside agent never got an edit in")
