@@ -15,7 +15,7 @@ import httpx
 
 from coedit.local.servers import PostgresServer, RedisServer, ServerError, port_is_free
 from coedit.up import api
-from coedit.up.components import NODES, Component, derive_ports, plan, web_available
+from coedit.up.components import NODES, Component, derive_ports, mcp_connect_command, plan, web_available
 from coedit.up.config import UpSettings, resolve_session
 from coedit.up.console import Console, edit_line, summarise
 from coedit.up.state import ComponentState, DataDirLock, UpState, load_state, reap_orphans
@@ -292,6 +292,10 @@ class Supervisor:
             self.console.say(f"open {self.web_url}")
         else:
             self.console.say(f"no web UI in this build; the document is at {text_a}/api/document")
+        mcp = next((c.component for c in self.children if c.name == "mcp"), None)
+        if mcp is not None:
+            self.console.say(f"outside agents join over MCP as {self.settings.mcp_agent!r}: "
+                             f"{mcp_connect_command(mcp.url, session.mcp_token)}")
         self.console.say("Ctrl-C stops the session (the data stays)")
 
     async def _tick(self) -> None:
