@@ -131,6 +131,27 @@ class Ingress(Model):
         return self
 
 
+class McpTokens(Model):
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Secret in the session's namespace")
+    key: str = Field("tokens", min_length=1, description='key whose value lists the agents: "claude=tok1,cursor=tok2"')
+
+
+class Mcp(Model):
+    """Outside agents (Claude Code, Cursor, SDK programs) join the session over MCP."""
+
+    enabled: bool = Field(False, description="serve the session over MCP (coedit mcp), behind the ingress at /mcp")
+    replicas: int = Field(1, ge=1, le=20, description="MCP server replicas (stateless; the write rate is per replica)")
+    tokens_secret: McpTokens | None = Field(None, description="Secret naming each outside agent and its bearer token")
+    writes_per_minute: int = Field(30, ge=1, le=10_000, description="intents, edits and comments per agent per minute")
+    resources: Resources = Field(default_factory=Resources)
+
+    @model_validator(mode="after")
+    def enabled_needs_tokens(self) -> "Mcp":
+        if self.enabled and self.tokens_secret is None:
+            raise ValueError("mcp.enabled needs mcp.tokensSecret (the outside agents' tokens)")
+        return self
+
+
 class Telemetry(Model):
     otlp_endpoint: str | None = Field(None, pattern=r"^https?://", description="OTLP/HTTP endpoint for traces")
 
@@ -148,6 +169,7 @@ class SessionSpec(Model):
     agents: Agents = Field(default_factory=Agents)
     web: Web = Field(default_factory=Web)
     ingress: Ingress = Field(default_factory=Ingress)
+    mcp: Mcp = Field(default_factory=Mcp)
     telemetry: Telemetry = Field(default_factory=Telemetry)
 
 
