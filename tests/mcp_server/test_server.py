@@ -1,8 +1,13 @@
 """`coedit mcp` as a process on a real session (three text nodes, chat, analytics),
 driven with the official MCP SDK's client as an outside agent would."""
 
+import os
+import re
+import subprocess
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -71,6 +76,14 @@ async def test_an_outside_agent_reads_announces_edits_and_comments(mcp_session_f
         prompt = await claude.get_prompt("coedit_protocol")
         assert "announce_intent" in prompt.messages[0].content.text
 
+    # the 20-line agent of docs/mcp.md, as cursor, as a process
+    run = subprocess.run([sys.executable, "-c", docs_agent()], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "COEDIT_MCP_URL": outside.url, "COEDIT_MCP_TOKEN": TOKENS["cursor"]})
+    assert run.returncode == 0, run.stderr
+    assert '"version": 2' in run.stdout
+    assert converged(session, ["a", "b", "c"]) == expected.replace("космос.", "космос. And the keeper smiled.")
+    assert session.edits("c")[-1]["agent_id"] == "cursor"
+
     figures = await wait_for(lambda: agent_events(session, "claude"), lambda f: f.get("tokens") == 1500)
     assert figures["edits_applied"] == 1 and figures["intents_opened"] == 1 and figures["llm_calls"] == 1
 
@@ -78,6 +91,13 @@ async def test_an_outside_agent_reads_announces_edits_and_comments(mcp_session_f
     assert 'coedit_mcp_tool_calls_total{agent="claude",outcome="ok",tool="submit_edit"} 1.0' in metrics
     assert httpx.get(f"{outside.mcp.url}/readyz", timeout=10).json() == {
         "ready": True, "text_nodes": "ok", "chat": "ok", "analytics": "ok"}
+
+
+def docs_agent() -> str:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "mcp.md").read_text()
+    [agent] = re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
+    assert len(agent.strip().splitlines()) <= 30
+    return agent
 
 
 async def wait_for(read, done, timeout: float = 10):
