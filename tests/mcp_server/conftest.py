@@ -68,9 +68,9 @@ def mcp_process(session: Session, service_factory, *extra: str, env=None) -> Ser
 
 @pytest.fixture
 def mcp_session_factory(session_factory, service_factory):  # noqa: F811
-    def make(token_budget: int = 1_000_000, *extra: str) -> McpSession:
-        session = session_factory(token_budget=token_budget)
-        return McpSession(session, mcp_process(session, service_factory, *extra))
+    def make(token_budget: int = 1_000_000, *extra: str, env: dict[str, str] | None = None) -> McpSession:
+        session = session_factory(token_budget=token_budget, env=env)
+        return McpSession(session, mcp_process(session, service_factory, *extra, env=env))
 
     return make
 

@@ -2,10 +2,9 @@
 replica answers any request) inside coedit's service skeleton (/healthz, /readyz,
 /metrics, request ids, traces, JSON errors)."""
 
-import asyncio
 import logging
 import zlib
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import httpx
 import structlog
@@ -49,16 +48,12 @@ def create_app(settings: McpSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        flusher = asyncio.create_task(session.flush_events(), name="mcp-analytics")
         try:
             async with server.session_manager.run():
                 log.info("mcp_ready", agents=tokens.agents, path="/mcp")
                 yield
         finally:
-            flusher.cancel()
-            with suppress(asyncio.CancelledError):
-                await flusher
-            await session.analytics.flush()
+            await session.close()
             await http.aclose()
 
     app = create_service_app("mcp", settings, lifespan=lifespan, readiness=session.ready)

@@ -49,7 +49,7 @@ class Session:
         self.run_id = uuid.uuid4().hex[:8]  # ids this process makes never repeat another's
         self._writes = MovingWindowRateLimiter(MemoryStorage())
         self._write_rate = limits.RateLimitItemPerMinute(settings.writes_per_minute)
-        self._flush_wanted = asyncio.Event()
+        self._send_lock, self._send_pending, self._sending = asyncio.Lock(), False, set()
 
     # --- bookkeeping ---
 
@@ -57,20 +57,28 @@ class Session:
         return f"{agent_id}:mcp-{self.run_id}:{kind}-{uuid.uuid4().hex[:12]}"
 
     def event(self, kind, agent_id: str, **fields) -> None:
-        """Queue an analytics event under the agent's name (sent by `flush_events`)."""
+        """An analytics event under the agent's name, sent at once in the background (in
+        the tool call's trace); while analytics is down, events wait in the outbox."""
         self.analytics.record(kind(event_id=self.new_id(agent_id, "ev"), agent_id=agent_id,
                                    ts=datetime.now(UTC), **fields))
-        self._flush_wanted.set()
+        if not self._send_pending:
+            self._send_pending = True
+            task = asyncio.create_task(self._send_events())
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
-    async def flush_events(self) -> None:
-        """Runs for the service's life: sends queued events soon after they are queued;
-        while analytics is down they wait in the outbox and are tried again."""
-        while True:
-            await self._flush_wanted.wait()
-            self._flush_wanted.clear()
-            if not await self.analytics.flush():
-                self._flush_wanted.set()
+    async def _send_events(self) -> None:
+        async with self._send_lock:  # one flush at a time: the outbox is sent in order, once
+            self._send_pending = False
+            while not await self.analytics.flush():
                 await asyncio.sleep(2)
+
+    async def close(self) -> None:
+        """Stop retrying in the background; one last try for what is left."""
+        for task in list(self._sending):
+            task.cancel()
+        await asyncio.gather(*self._sending, return_exceptions=True)
+        await self.analytics.flush()
 
     async def may_write(self, agent_id: str) -> None:
         """Refuse a write over the agent's rate, while the session is paused, or once
