@@ -64,10 +64,10 @@ async def receive_push(node: Node, push: Push) -> dict:
     _same_genesis(node, push.genesis)
     if not push.records:
         return {"applied": 0}
-    applied = await node.submit(
-        RemoteWork, peer=push.node_id, epoch=push.epoch, records=push.records,
+    applied = await node.submit(RemoteWork(
+        peer=push.node_id, epoch=push.epoch, records=push.records,
         after_seq=push.after_seq, last_seq=push.records[-1].seq,
-    )
+    ))
     return {"applied": applied}
 
 
