@@ -109,8 +109,11 @@ async def wait_for(read, done, timeout: float = 10):
 
 
 async def test_what_the_session_refuses(mcp_session_factory):
-    outside = mcp_session_factory(100_000, "--writes-per-minute", "12")
+    outside = mcp_session_factory(100_000, "--writes-per-minute", "14", "--edit-radius", "0")
     session = outside.session
+    third = session.text.edit("a", "tester:e1", {"type": "append", "text": " Третья фраза."})
+    assert third.status_code == 201
+    document = INITIAL_TEXT + " Третья фраза."
     response = httpx.post(outside.url, json={}, headers={"Authorization": "Bearer wrong-token-0123456789"})
     assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
     assert httpx.post(outside.url, json={}).status_code == 401
@@ -143,11 +146,17 @@ async def test_what_the_session_refuses(mcp_session_factory):
                              anchor="сказки про луну", text="сказки про звёзды")
         assert "anchor_not_found" in text and "Around your intent the text now reads" in text
         assert "intent is still open" in text
+        text = await refused(claude, "submit_edit", intent_id=intent["intent_id"], type="replace",  # 10
+                             anchor="Третья", text="Последняя")
+        assert "outside_intent" in text and "«сказки про космос»" in text
+        text = await refused(claude, "submit_edit", intent_id=intent["intent_id"], type="delete",  # 11
+                             anchor="сказки", occurrence=2)
+        assert "occurs 1 times, not 2" in text
         assert [i["intent_id"] for i in (await call(claude, "list_intents"))["intents"]] == [
             "agent-7:i1", intent["intent_id"]]
-        assert session.text.texts()["a"] == (INITIAL_TEXT, 0)  # nothing refused was applied
+        assert session.text.texts()["a"] == (document, 1)  # nothing refused was applied
 
-        for _ in range(3):  # 10, 11, 12
+        for _ in range(3):  # 12, 13, 14
             await call(claude, "post_comment", text="думаю", ref=intent["intent_id"])
         assert "rate_limited" in await refused(claude, "post_comment", text="ещё")
         assert (await call(claude, "list_intents"))["intents"]  # reads are not limited

@@ -204,12 +204,13 @@ class Session:
             raise Refusal("intent_stale", f"the text your intent held («{places.clip(intent.anchor)}») is no "
                           "longer in the document, so the intent is cancelled. Read the document and "
                           "announce a new intent.")
-        if op.type != "append":
-            span = _edit_span(current, op, place.span, self.settings.edit_radius)
+        span = None if op.type == "append" else _edit_span(current, op, place.span)
+        if span is not None:
             held = places.holders(current, intents, agent_id, span)
             if held:
                 raise Refusal("place_taken", f"the edit's anchor is in another agent's place: "
                               f"{places.describe_holders(held)}. Edit only where your intent stands.")
+            _check_near(current, span, place.span, self.settings.edit_radius)
         edit_id = intent_id.replace(":intent-", ":edit-", 1)  # one edit per intent: a retry is idempotent
         request = EditRequest(edit_id=edit_id, agent_id=agent_id, intent_id=intent_id, op=op,
                               summary=intent.summary[:2000] or None)
@@ -320,27 +321,34 @@ def _own_intent(intents: list[OpenIntent], intent_id: str, agent_id: str) -> Ope
                   "before you edit.")
 
 
-def _edit_span(text: str, op: EditOp, near: tuple[int, int], radius: int) -> tuple[int, int]:
-    """Where the edit's anchor matches (the `occurrence` asked, else the only one, else
-    the one closest to the intent); refused when it is outside the intent's area."""
+def _edit_span(text: str, op: EditOp, near: tuple[int, int]) -> tuple[int, int] | None:
+    """Where the edit's anchor matches: the `occurrence` asked, else the one closest to
+    the intent (None when absent: the text node answers anchor_not_found)."""
     starts = find_all(text, op.anchor)
     if not starts:
-        return near  # the text node answers anchor_not_found, with the hints
+        return None
     if op.occurrence is not None:
         start = starts[min(op.occurrence, len(starts)) - 1]
     else:
         start = min(starts, key=lambda s: abs(s - near[0]))
-    span = (start, start + len(op.anchor))
+    return start, start + len(op.anchor)
+
+
+def _check_near(text: str, span: tuple[int, int], near: tuple[int, int], radius: int) -> None:
     area = window_around(text, *near, radius)
     if not overlaps(span, (area.start, area.end)):
         raise Refusal("outside_intent", f"the anchor is not where your intent stands (around "
                       f"«{places.clip(text[near[0]:near[1]])}»): an edit must stay within about {radius} "
                       "characters of its intent. Announce a new intent for that other place.")
-    return span
 
 
 def _edit_refusal(exc: EditRefused, text: str, op: EditOp, near: tuple[int, int]) -> Refusal:
+    count = len(find_all(text, op.anchor))
     match exc.code:
+        case "anchor_not_found" if count:  # fewer occurrences than `occurrence` asked
+            return Refusal("anchor_not_found", f"«{places.clip(op.anchor)}» occurs {count} times, not "
+                           f"{op.occurrence}. {places.ambiguous_hint(text, op.anchor)}. Call submit_edit "
+                           "again with an `occurrence` that exists: your intent is still open.")
         case "anchor_not_found":
             return Refusal("anchor_not_found", f"«{places.clip(op.anchor)}» is not in the document. "
                            f"{places.not_found_hint(text, op.anchor, near)} Copy the anchor exactly and "
