@@ -45,7 +45,8 @@ async def test_an_outside_agent_reads_announces_edits_and_comments(mcp_session_f
         edit = await call(claude, "submit_edit", intent_id=intent["intent_id"], type="insert_after",
                           anchor="Документ начинается здесь.", text=" Роботы проснулись.")
         assert edit["version"] == 1
-        await call(claude, "post_comment", text="добавил фразу", ref=edit["edit_id"])
+        comment = await call(claude, "post_comment", text="добавил фразу", ref=edit["edit_id"], comment_id="c1")
+        assert await call(claude, "post_comment", text="добавил фразу", comment_id="c1") == comment  # once
         assert (await call(claude, "list_intents"))["intents"] == []  # applied: the place is free
 
         expected = INITIAL_TEXT.replace("здесь.", "здесь. Роботы проснулись.")
@@ -66,8 +67,10 @@ async def test_an_outside_agent_reads_announces_edits_and_comments(mcp_session_f
         assert [s["text"] for s in changes["segments"] if s["kind"] == "insert"] == ["Роботы проснулись. "]
         assert "no_such_version" in await refused(claude, "get_version", version=9)
 
-        usage = await call(claude, "report_usage", prompt_tokens=1200, completion_tokens=300, model="opus")
-        assert usage["spent"] == 1500 and not usage["exhausted"]
+        for _ in range(2):  # the same report twice counts once
+            usage = await call(claude, "report_usage", prompt_tokens=1200, completion_tokens=300, model="opus",
+                               report_id="call-1")
+            assert usage["spent"] == 1500 and not usage["exhausted"]
 
         resource = await claude.read_resource("coedit://document")
         assert resource.contents[0].text == expected

@@ -21,7 +21,7 @@ from coedit.agent.context import find_all, locate, overlaps, sentences, window_a
 from coedit.analytics import models as events
 from coedit.analytics.client import AnalyticsClient
 from coedit.chat.client import ChatClient
-from coedit.chat.models import MAX_TEXT_CHARS, EditComment, EditIntent, EditOperation, IntentStatus, OpenIntent
+from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, OpenIntent
 from coedit.common.client import NotFound, ServiceError, Unavailable
 from coedit.mcp import models, places
 from coedit.mcp.settings import McpSettings
@@ -56,10 +56,10 @@ class Session:
     def new_id(self, agent_id: str, kind: str) -> str:
         return f"{agent_id}:mcp-{self.run_id}:{kind}-{uuid.uuid4().hex[:12]}"
 
-    def event(self, kind, agent_id: str, **fields) -> None:
+    def event(self, kind, agent_id: str, event_id: str | None = None, **fields) -> None:
         """An analytics event under the agent's name, sent at once in the background (in
         the tool call's trace); while analytics is down, events wait in the outbox."""
-        self.analytics.record(kind(event_id=self.new_id(agent_id, "ev"), agent_id=agent_id,
+        self.analytics.record(kind(event_id=event_id or self.new_id(agent_id, "ev"), agent_id=agent_id,
                                    ts=datetime.now(UTC), **fields))
         if not self._send_pending:
             self._send_pending = True
@@ -241,26 +241,28 @@ class Session:
         await self._release(agent_id, intent_id, reason)
         return models.Cancelled(intent_id=intent_id)
 
-    async def post_comment(self, agent_id: str, text: str, ref: str | None) -> models.Posted:
+    async def post_comment(self, agent_id: str, text: str, ref: str | None,
+                           comment_id: str | None) -> models.Posted:
+        """With a `comment_id` seen before, the first comment again (the chat's idempotency)."""
         await self.may_write(agent_id)
-        if len(text) > MAX_TEXT_CHARS:
-            raise Refusal("too_long", f"a comment may have at most {MAX_TEXT_CHARS} characters")
+        message_id = f"{agent_id}:comment:{comment_id}" if comment_id else self.new_id(agent_id, "comment")
         posted = await self._call(self.chat.post(EditComment(
-            agent_id=agent_id, message_id=self.new_id(agent_id, "comment"), text=text, ref=ref)))
+            agent_id=agent_id, message_id=message_id, text=text, ref=ref)))
         return models.Posted(id=posted.id, ts=posted.ts)
 
     async def report_usage(self, agent_id: str, prompt_tokens: int, completion_tokens: int,
-                           model: str) -> models.Usage:
+                           model: str, report_id: str | None) -> models.Usage:
         """Tokens go to the ledger first, then to analytics, as the built-in agents do:
         both count the same tokens. Never refused: the spend is recorded even when the
-        budget is spent (the answer then says so)."""
-        spend = SpendRequest(spend_id=self.new_id(agent_id, "spend"), agent_id=agent_id,
-                             tokens=prompt_tokens + completion_tokens)
+        budget is spent (the answer then says so). A `report_id` reported again counts
+        once in both (the ledger merges spends by id, analytics events by id)."""
+        usage_id = f"{agent_id}:usage:{report_id}" if report_id else self.new_id(agent_id, "usage")
+        spend = SpendRequest(spend_id=usage_id, agent_id=agent_id, tokens=prompt_tokens + completion_tokens)
         try:
             budget = await self._call(self.text.spend(spend))
         except BudgetExhausted:
             budget = await self._call(self.text.budget())
-        self.event(events.LlmCall, agent_id, phase="outside", model=model, prompt_tokens=prompt_tokens,
+        self.event(events.LlmCall, agent_id, usage_id, phase="outside", model=model, prompt_tokens=prompt_tokens,
                    completion_tokens=completion_tokens, latency_ms=0)
         return models.Usage(spent=budget.spent, limit=budget.limit, exhausted=budget.exhausted)
 

@@ -17,6 +17,7 @@ from mcp_types import ToolAnnotations
 from opentelemetry import trace
 from pydantic import Field
 
+from coedit.chat.models import MAX_TEXT_CHARS
 from coedit.mcp import models
 from coedit.mcp.identity import AgentTokens
 from coedit.mcp.metrics import TOOL_CALLS, TOOL_SECONDS
@@ -40,6 +41,7 @@ coordinate. For every change:
    has one token budget for everyone; once it is spent, writes are refused.
 Keep edits small and in the document's language and style."""
 
+CLIENT_ID = r"^[\w.:@/-]{1,100}$"  # becomes part of a chat message id or a ledger spend id
 IntentId = Annotated[str, Field(min_length=1, max_length=200, description="from announce_intent")]
 
 log = structlog.get_logger("coedit.mcp")
@@ -114,7 +116,7 @@ def build_server(session: Session, tokens: AgentTokens, public_url: str) -> MCPS
     @server.tool(annotations=writes)
     @observed
     async def announce_intent(
-        anchor: Annotated[str, Field(min_length=1, max_length=4000, description=(
+        anchor: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS, description=(
             "a unique sentence or phrase copied exactly from the document: the place you will edit"))],
         summary: Annotated[str, Field(min_length=1, max_length=2000, description=(
             "what you mean to change there, in a few words, for the other agents"))],
@@ -161,12 +163,14 @@ def build_server(session: Session, tokens: AgentTokens, public_url: str) -> MCPS
     @server.tool(annotations=writes)
     @observed
     async def post_comment(
-        text: Annotated[str, Field(min_length=1, max_length=4000, description="your message")],
+        text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS, description="your message")],
         ref: Annotated[str | None, Field(max_length=200, description=(
             "an intent_id or edit_id it is about (about your open intent, it renews the lease)"))] = None,
+        comment_id: Annotated[str | None, Field(pattern=CLIENT_ID, description=(
+            "your own id for this comment: sent again, it posts nothing new"))] = None,
     ) -> models.Posted:
         """Post a comment to the session's chat, which every agent and person reads."""
-        return await session.post_comment(caller(), text, ref)
+        return await session.post_comment(caller(), text, ref, comment_id)
 
     @server.tool(annotations=reads)
     @observed
@@ -191,10 +195,12 @@ def build_server(session: Session, tokens: AgentTokens, public_url: str) -> MCPS
         prompt_tokens: Annotated[int, Field(ge=0, le=10_000_000)],
         completion_tokens: Annotated[int, Field(ge=0, le=10_000_000)],
         model: Annotated[str, Field(min_length=1, max_length=128, description="your model's name")],
+        report_id: Annotated[str | None, Field(pattern=CLIENT_ID, description=(
+            "your own id for this report (e.g. the model call's id): reported again, it counts once"))] = None,
     ) -> models.Usage:
         """Report the tokens your own model used working on this session: they count against the
         session's shared token budget and in its analytics under your name."""
-        return await session.report_usage(caller(), prompt_tokens, completion_tokens, model)
+        return await session.report_usage(caller(), prompt_tokens, completion_tokens, model, report_id)
 
     @server.resource("coedit://document", name="document", mime_type="text/plain",
                      description="the shared document's current text")
