@@ -19,6 +19,7 @@ from coedit.text_node.errors import (
     DocumentTooLarge,
     EditTooLarge,
     HistoryCatchingUp,
+    InvalidUpdate,
     StorageUnavailable,
 )
 from coedit.text_node.node import TextNode
@@ -78,6 +79,7 @@ STATUS = {
     StorageUnavailable: 503,
     HistoryCatchingUp: 503,
     ChangeFailed: 500,
+    InvalidUpdate: 422,
 }
 
 

@@ -25,6 +25,12 @@ class DocumentTooLarge(DocumentError):
     code = "document_too_large"
 
 
+class InvalidUpdate(DocumentError):
+    """A peer's record that is not a CRDT update this document can decode."""
+
+    code = "invalid_update"
+
+
 class StorageUnavailable(DocumentError):
     """The node's database is away: nothing was changed; retry later."""
 

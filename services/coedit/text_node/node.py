@@ -23,6 +23,7 @@ from coedit.text_node.errors import (
     DocumentTooLarge,
     EditTooLarge,
     HistoryCatchingUp,
+    InvalidUpdate,
     StorageInconsistent,
     StorageUnavailable,
 )
@@ -352,9 +353,12 @@ class TextNode:
         for record in work.records:
             if self._known(record):
                 continue
-            change = self.doc.apply_update(
-                decode(record.update), record.record_id if record.kind == "edit" else None, delta=not bulk
-            )
+            try:
+                change = self.doc.apply_update(
+                    decode(record.update), record.record_id if record.kind == "edit" else None, delta=not bulk
+                )
+            except ValueError as error:  # what came before it in this work is applied and kept
+                raise InvalidUpdate(f"record {record.record_id}: {error}") from None
             self._stage(change, record.kind, record.record_id, record.origin, batch)
             applied += 1
         epoch, seq = batch.cursors.get(work.peer) or self.cursors.get(work.peer) or (work.epoch, 0)

@@ -14,7 +14,7 @@ Node = Annotated[TextNode, Depends(get_node)]
 @router.get("", response_model=EditLog)
 async def list_edits(
     node: Node,
-    after_version: Annotated[int, Query(ge=0)] = 0,
+    after_version: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EditLog:
     """The seed's catch-up API: this node's edits after a version, in version order."""
