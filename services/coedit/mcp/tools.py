@@ -8,7 +8,6 @@ import time
 from typing import Annotated, Literal
 
 import structlog
-from mcp.server.mcpserver.exceptions import ToolError
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
@@ -68,9 +67,6 @@ def observed(tool):
         except Refusal as exc:
             outcome = exc.code
             raise
-        except ToolError:
-            outcome = "invalid"
-            raise
         finally:
             seconds = time.perf_counter() - started
             TOOL_CALLS.labels(tool.__name__, agent, outcome).inc()
@@ -81,11 +77,13 @@ def observed(tool):
     return call
 
 
-def build_server(session: Session, tokens: AgentTokens, public_url: str) -> MCPServer:
-    """`public_url`: where clients reach /mcp (the SDK wants it for its auth settings)."""
+def build_server(session: Session, tokens: AgentTokens, own_url: str) -> MCPServer:
+    """The SDK's bearer auth needs AuthSettings, whose `issuer_url` names an OAuth
+    server; there is none here (tokens are static), so it names this server itself and
+    no OAuth route is published (`resource_server_url=None`)."""
     server = MCPServer(
         "coedit", title="coedit session", instructions=PROTOCOL, token_verifier=tokens,
-        auth=AuthSettings(issuer_url=public_url, resource_server_url=None),
+        auth=AuthSettings(issuer_url=own_url, resource_server_url=None),
     )
     reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
