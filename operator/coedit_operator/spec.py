@@ -224,6 +224,7 @@ class SessionStatus(Model):
     nodes: Counts = Field(default_factory=Counts)
     agents: AgentCounts = Field(default_factory=AgentCounts)
     url: str | None = Field(None, description="where people read the session")
+    mcp_url: str | None = Field(None, description="where outside agents connect over MCP (spec.mcp.enabled)")
 
 
 class Session(BaseModel):

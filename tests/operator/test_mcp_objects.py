@@ -7,6 +7,7 @@ from coedit_operator import consts
 from coedit_operator.mcp_objects import mcp_url
 from coedit_operator.objects import desired_objects
 from coedit_operator.spec import InvalidSpec
+from coedit_operator.status import build_status
 from tests.operator.helpers import CONFIG, K8S_VERSION, session
 
 MCP = {"enabled": True, "tokensSecret": {"name": "outside"}, "writesPerMinute": 12}
@@ -68,3 +69,9 @@ def test_outside_clients_reach_it_behind_the_ingress_at_slash_mcp():
     assert mcp_url(session(mcp=MCP, ingress=INGRESS)) == "https://x.example.com/mcp"
     for obj in objects.values():
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_the_status_says_where_outside_agents_connect():
+    now = "2026-12-01T00:00:00Z"
+    assert build_status(session(mcp=MCP, ingress=INGRESS), [], None, now).mcp_url == "https://x.example.com/mcp"
+    assert build_status(session(), [], None, now).mcp_url is None
