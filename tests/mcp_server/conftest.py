@@ -8,10 +8,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 from coedit.local.processes import ServiceProcess
+from coedit.mcp.client import connect
 from tests.agent.session import Session, session_factory, text_cluster_factory  # noqa: F401
 from tests.conftest import AUTH_TOKEN
 
@@ -32,15 +31,6 @@ class McpSession:
         """An initialised MCP client session acting as `name` (its token)."""
         async with connect(self.url, TOKENS[name]) as client:
             yield client
-
-
-@asynccontextmanager
-async def connect(url: str, token: str):
-    async with create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as client:
-                await client.initialize()
-                yield client
 
 
 async def call(client: ClientSession, tool: str, **arguments) -> dict:

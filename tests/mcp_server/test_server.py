@@ -16,9 +16,10 @@ from mcp.shared.exceptions import MCPError
 from coedit.agent.context import sentences
 from coedit.chat.client import ChatClient
 from coedit.chat.models import EditIntent
+from coedit.mcp.client import connect
 from tests.agent.session import INITIAL_TEXT, converged, wait_all
 from tests.conftest import AUTH_TOKEN
-from tests.mcp_server.conftest import TOKENS, agent_events, call, connect, refused
+from tests.mcp_server.conftest import TOKENS, agent_events, call, refused
 
 TOOLS = {"read_document", "list_intents", "announce_intent", "submit_edit", "cancel_intent",
          "post_comment", "get_version", "diff", "report_usage"}

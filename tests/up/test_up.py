@@ -24,7 +24,7 @@ from coedit.local.servers import free_port
 from coedit.up.components import PORT_OFFSETS
 from coedit.up.config import SEED_TEXT
 from coedit.up.state import group_alive, load_state
-from tests.mcp_server.conftest import connect
+from coedit.mcp.client import connect
 
 BUDGET = 12_000
 SERVICES = {"text-a", "text-b", "text-c", "chat", "analytics", "mcp", "fake-llm"}
