@@ -4,7 +4,7 @@ from the text service's 429 (the session's budget)."""
 import pytest
 
 from coedit.agent.cycle import EditCycle
-from coedit.agent.llm import backoff
+from coedit.common.client import backoff
 from coedit.agent.runner import run_agent, wait_for_services
 from coedit.text_node.client import BudgetExhausted
 

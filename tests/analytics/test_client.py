@@ -3,10 +3,10 @@
 from datetime import timedelta
 
 import pytest
-
 from coedit.analytics.client import AnalyticsClient, Refused
 from coedit.analytics.models import EditApplied, LlmCall
 from coedit.local.servers import free_port
+
 from tests.conftest import AUTH_TOKEN
 
 

@@ -3,10 +3,10 @@
 import asyncio
 
 import pytest
-
 from coedit.chat.client import ChatClient, Refused, Unavailable
 from coedit.chat.models import EditComment, EditIntent, IntentStatus
 from coedit.local.servers import free_port
+
 from tests.conftest import AUTH_TOKEN
 
 
@@ -34,12 +34,10 @@ async def test_posts_page_and_open_intents_are_typed(chat_client):
 async def test_the_stream_delivers_messages_after_an_id(chat_client):
     first = await chat_client.post(EditComment(agent_id="ada", text="one"))
     second = await chat_client.post(EditComment(agent_id="ada", text="two"))
-    stream = chat_client.stream(after=first.id)
-    async with asyncio.timeout(60):
-        assert await anext(stream) == second
+    async with asyncio.timeout(60), chat_client.stream(after=first.id) as messages:
+        assert await anext(messages) == second
         third = await chat_client.post(EditComment(agent_id="bob", text="three"))
-        assert await anext(stream) == third
-    await stream.aclose()
+        assert await anext(messages) == third
 
 
 async def test_a_refused_post_and_a_missing_chat_are_typed_errors(chat):
@@ -51,4 +49,5 @@ async def test_a_refused_post_and_a_missing_chat_are_typed_errors(chat):
         with pytest.raises(Unavailable):
             await nowhere.open_intents()
         with pytest.raises(Unavailable):
-            await anext(nowhere.stream())
+            async with nowhere.stream():
+                pass

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer
 from coedit.text_node.client import (
-    BudgetExhausted, EditRefused, NotFound, OutcomeUnknown, Refused, TextNodeClient, TextNodesClient, Unavailable,
+    BudgetExhausted, EditRefused, NotFound, OutcomeUnknown, Refused, TextNodeClient, TextNodesClient,
+    Unavailable,
 )
 from coedit.text_node.models import EditOp, EditRequest, SpendRequest
-from tests.agent.conftest import TEXT, Peers, Router, sleeps  # noqa: F401 (a fixture)
+
+from tests.agent.conftest import TEXT, Peers, Router, Sleeps
 from tests.conftest import AUTH_TOKEN
 
 EDIT = EditRequest(edit_id="a1:e1", agent_id="a1", intent_id="a1:i1",
@@ -23,6 +24,11 @@ EDIT = EditRequest(edit_id="a1:e1", agent_id="a1", intent_id="a1:i1",
 
 def spend(spend_id: str, tokens: int) -> SpendRequest:
     return SpendRequest(spend_id=spend_id, agent_id="a1", tokens=tokens)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
 
 
 @pytest.fixture

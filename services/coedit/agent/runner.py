@@ -18,10 +18,11 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 
 from coedit.agent.agent import Agent
 from coedit.agent.cycle import EditCycle
-from coedit.agent.llm import RETRYABLE, backoff
+from coedit.agent.llm import RETRYABLE
 from coedit.agent.prompts import detect_language
 from coedit.agent.settings import AgentSettings
 from coedit.analytics import models as events
+from coedit.common.client import backoff
 from coedit.common.logging import configure_logging
 from coedit.common.tracing import init_tracing, shutdown_tracing
 from coedit.text_node.client import BudgetExhausted, Refused, Unavailable

@@ -10,11 +10,12 @@ from pydantic import TypeAdapter
 from coedit.analytics.models import MAX_BATCH, Agents, Event, IngestResult, Summary, Timeseries
 from coedit.common.client import NotFound, Refused, ServiceClient, ServiceError, Unavailable
 
-__all__ = ["AnalyticsClient", "NotFound", "Refused", "ServiceError", "Unavailable"]
+__all__ = ["EVENTS_PATH", "AnalyticsClient", "NotFound", "Refused", "ServiceError", "Unavailable"]
 
 log = structlog.get_logger("coedit.client")
 
 _EVENTS = TypeAdapter(list[Event])
+EVENTS_PATH = "/api/events"  # for a load generator that cannot afford a client (bench/)
 
 
 class AnalyticsClient(ServiceClient):
@@ -26,7 +27,7 @@ class AnalyticsClient(ServiceClient):
         """Store up to MAX_BATCH events, all or nothing; a repeated `event_id` counts
         as a duplicate, so posting again is safe."""
         body = _EVENTS.dump_python(events, mode="json", exclude_none=True)
-        return await self.call("POST", "/api/events", IngestResult, json=body)
+        return await self.call("POST", EVENTS_PATH, IngestResult, json=body)
 
     def record(self, event: Event) -> None:
         """Queue `event` for the next `flush`."""

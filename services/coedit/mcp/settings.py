@@ -40,8 +40,3 @@ class McpSettings(ServiceSettings):
     @property
     def text_node_urls(self) -> list[str]:
         return [url.strip().rstrip("/") for url in self.text_nodes.split(",") if url.strip()]
-
-    def cli_cmd(self) -> None:
-        from coedit.mcp.app import run
-
-        run(self)

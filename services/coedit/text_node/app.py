@@ -9,9 +9,9 @@ from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from coedit.common.anchors import AnchorError
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
-from coedit.text_node.anchors import AnchorError
 from coedit.text_node.errors import (
     BudgetExhausted,
     ChangeFailed,
@@ -65,7 +65,7 @@ def create_app(settings: TextNodeSettings):
         storage_ok = state["ready"] and app.state.node.storage_ok
         return storage_ok, {"node_id": settings.node_id, "storage": "ok" if storage_ok else "unavailable"}
 
-    app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness)
+    app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
     install_domain_errors(app)
     for router in (document.router, edits.router, budget.router, replication.public, replication.internal):
         app.include_router(router)

@@ -15,12 +15,13 @@ from coedit.text_node.models import (
 )
 
 __all__ = [
-    "BudgetExhausted", "EditRefused", "NotFound", "OutcomeUnknown", "Refused", "ServiceError",
-    "TextNodeClient", "TextNodesClient", "Unavailable", "MAX_EDIT_PAGE",
+    "EDITS_PATH", "MAX_EDIT_PAGE", "BudgetExhausted", "EditRefused", "NotFound", "OutcomeUnknown",
+    "Refused", "ServiceError", "TextNodeClient", "TextNodesClient", "Unavailable",
 ]
 
 log = structlog.get_logger("coedit.client")
 
+EDITS_PATH = "/api/edits"  # for a load generator that cannot afford a client (bench/)
 MAX_EDIT_PAGE = 1000  # the largest `limit` GET /api/edits accepts
 
 
@@ -71,7 +72,7 @@ class TextNodesClient(ServiceClient):
 
     async def edits(self, after_version: int = 0, limit: int = MAX_EDIT_PAGE) -> EditLog:
         """Up to `limit` edits after `after_version`, oldest first."""
-        return await self.call("GET", "/api/edits", EditLog,
+        return await self.call("GET", EDITS_PATH, EditLog,
                                params={"after_version": after_version, "limit": limit})
 
     async def budget(self) -> Budget:
@@ -94,10 +95,10 @@ class TextNodesClient(ServiceClient):
         `unsure_timeout` s of waits, then OutcomeUnknown. A refusal is EditRefused."""
         body = edit.model_dump(mode="json", exclude_none=True)
         try:
-            response = await self.request("POST", "/api/edits", unsure_ok=False, json=body)
+            response = await self.request("POST", EDITS_PATH, unsure_ok=False, json=body)
         except Unsure as exc:
             log.warning("edit_outcome_unsure", edit_id=edit.edit_id, error=str(exc))
-            response = await self._again(exc.url, "/api/edits", body)
+            response = await self._again(exc.url, EDITS_PATH, body)
         try:
             self.checked(response)
         except Refused as exc:
