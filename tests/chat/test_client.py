@@ -38,6 +38,11 @@ async def test_the_stream_delivers_messages_after_an_id(chat_client):
         assert await anext(messages) == second
         third = await chat_client.post(EditComment(agent_id="bob", text="three"))
         assert await anext(messages) == third
+        # line separators of Unicode (not of SSE) inside a text once cut the JSON in two
+        odd = await chat_client.post(EditComment(agent_id="bob", text="a\u2028b\u0085c\u2029d\x1ce"))
+        assert await anext(messages) == odd
+        after = await chat_client.post(EditComment(agent_id="bob", text="after"))
+        assert await anext(messages) == after
 
 
 async def test_a_refused_post_and_a_missing_chat_are_typed_errors(chat):

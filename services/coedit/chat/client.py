@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from httpx_sse import EventSource
 
 from coedit.chat.models import ChatMessage, Message, MessagePage, OpenIntent, OpenIntents, parse_message
 from coedit.common.client import NotFound, Refused, ServiceClient, ServiceError, Unavailable
@@ -55,14 +56,13 @@ class ChatClient(ServiceClient):
 
 
 async def _messages(response: httpx.Response) -> AsyncIterator[Message]:
-    data: list[str] = []
+    """The stream's events as messages. httpx-sse splits lines as the SSE standard
+    says (CR, LF, CRLF only): `aiter_lines` also splits on U+2028 and U+0085, which
+    a message's text may hold, and cut its JSON in two."""
     try:
-        async for line in response.aiter_lines():
-            if line.startswith("data:"):
-                data.append(line[5:].removeprefix(" "))
-            elif not line and data:
-                yield parse_message("\n".join(data))
-                data = []
+        async for event in EventSource(response).aiter_sse():
+            if event.data:
+                yield parse_message(event.data)
     except httpx.HTTPError as exc:
         raise Unavailable(f"chat stream: {type(exc).__name__} {exc}".strip()) from exc
     raise Unavailable("chat stream ended")

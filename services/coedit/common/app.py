@@ -93,8 +93,12 @@ class RequestLimitsAndMetrics:
             route = getattr(scope.get("route"), "path", "unmatched")
             _latency_child(scope["method"], route, status[0]).observe(seconds)
             if route not in _PROBES:
-                access_log.info("request", method=scope["method"], path=scope["path"],
-                                status=status[0], ms=round(seconds * 1000, 1))
+                # routine reads (a UI polling, a peer pulling) at debug: a day of them at
+                # info was most of a session's logs; writes and errors stay at info
+                routine = scope["method"] in READS and status[0] < 400
+                (access_log.debug if routine else access_log.info)(
+                    "request", method=scope["method"], path=scope["path"], status=status[0],
+                    ms=round(seconds * 1000, 1))
 
     async def _too_large(self, scope, receive, send) -> None:
         response = JSONResponse(

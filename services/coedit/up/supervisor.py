@@ -5,6 +5,7 @@ Ctrl-C or SIGTERM, leaving the data in the data directory."""
 import asyncio
 import contextlib
 import ctypes
+import logging.handlers
 import os
 import signal
 import sys
@@ -23,6 +24,8 @@ from coedit.up.session_file import resolve_session
 from coedit.up.settings import UpSettings
 from coedit.up.state import ComponentState, DataDirLock, UpState, load_state, reap_orphans
 
+LOG_BYTES, LOG_BACKUPS = 10 << 20, 3  # per component: 40 MiB at most
+READER_WAIT = 120.0  # seconds `coedit up` waits for a status/export reading the stopped session
 STARTUP_TIMEOUT = 300.0  # seconds; generous, the machine may be shared
 STOP_TIMEOUT = 15.0
 STABLE_AFTER = 60.0  # a process up this long has its crash count reset
@@ -101,8 +104,8 @@ class Child:
             self.restarts += 1
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
-        log_path = self.supervisor.data_dir / "logs" / f"{self.name}.log"
-        with open(log_path, "ab") as log:
+        log = rotating_log(self.supervisor.data_dir / "logs" / f"{self.name}.log")
+        try:
             while True:
                 try:
                     raw = await stream.readline()
@@ -110,12 +113,13 @@ class Child:
                     raw = await stream.read(1 << 20)
                 if not raw:
                     return
-                log.write(raw)
-                log.flush()
-                shown = summarise(raw.decode(errors="replace").rstrip("\n"),
-                                  self.supervisor.settings.access_log)
+                line = raw.decode(errors="replace").rstrip("\n")
+                log.emit(logging.makeLogRecord({"msg": line}))
+                shown = summarise(line, self.supervisor.settings.access_log)
                 if shown:
                     self.supervisor.console.line(self.name, shown[1], shown[0])
+        finally:
+            log.close()
 
     async def stop(self) -> None:
         """SIGTERM to the process group, SIGKILL after a grace period (or at once
@@ -133,6 +137,15 @@ class Child:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         await waiting
+
+
+def rotating_log(path: Path) -> logging.handlers.RotatingFileHandler:
+    """A component's log file, rotated by size (the seed's logs grew to 5 GB a day):
+    at most LOG_BYTES x (LOG_BACKUPS + 1) per component, whatever the session's length."""
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS,
+                                                   encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
 
 
 class Server:
@@ -206,7 +219,8 @@ class Supervisor:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP: the terminal was closed; stop everything as for Ctrl-C
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(signum, self._on_signal)
         try:
             return await self._run()
@@ -247,7 +261,7 @@ class Supervisor:
         try:
             await servers
         except ServerError as exc:
-            self.console.line("up", f"a server did not start: {exc}", "error")
+            self.console.line("up", str(exc), "error")
             return 1
         self.ready_names.append("servers")
         self.save_state()
@@ -367,8 +381,12 @@ class Supervisor:
 def main(settings: UpSettings) -> None:
     data_dir = Path(settings.data_dir)
     lock = DataDirLock(data_dir)
-    if not lock.acquire():
-        sys.exit(f"coedit up is already running on {data_dir} (see `coedit status --data-dir {data_dir}`)")
+    if not lock.acquire("up"):
+        if lock.holder() != "reader":
+            sys.exit(f"coedit up is already running on {data_dir} (see `coedit status --data-dir {data_dir}`)")
+        print(f"waiting for `coedit status` or `coedit export` to finish reading {data_dir}")
+        if not lock.acquire_within("up", READER_WAIT):
+            sys.exit(f"{data_dir} is still being read after {READER_WAIT:.0f} s; try again")
     try:
         previous = load_state(data_dir)
         if previous and (reaped := reap_orphans(previous)):
