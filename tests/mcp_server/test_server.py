@@ -73,6 +73,15 @@ async def test_an_outside_agent_reads_announces_edits_and_comments(mcp_session_f
                                report_id="call-1")
             assert usage["spent"] == 1500 and not usage["exhausted"]
 
+        async with ChatClient(session.chat.url, token=AUTH_TOKEN) as chat:  # people pause the session
+            await chat.pause(by="ada")
+            text = await refused(claude, "announce_intent", anchor="Роботы проснулись.", summary="s")
+            assert text.startswith("Error executing tool announce_intent: paused: people paused the session (ada)")
+            assert (await call(claude, "read_document"))["version"] == 1  # reads still work
+            await chat.resume(by="ada")
+        again = await call(claude, "announce_intent", anchor="Роботы проснулись.", summary="s")
+        await call(claude, "cancel_intent", intent_id=again["intent_id"], reason="только проверка")
+
         resource = await claude.read_resource("coedit://document")
         assert resource.contents[0].text == expected
         chat = await claude.read_resource("coedit://chat")
@@ -89,7 +98,8 @@ async def test_an_outside_agent_reads_announces_edits_and_comments(mcp_session_f
     assert session.edits("c")[-1]["agent_id"] == "cursor"
 
     figures = await wait_for(lambda: agent_events(session, "claude"), lambda f: f.get("tokens") == 1500)
-    assert figures["edits_applied"] == 1 and figures["intents_opened"] == 1 and figures["llm_calls"] == 1
+    assert figures["edits_applied"] == 1 and figures["llm_calls"] == 1
+    assert figures["intents_opened"] == 2 and figures["intents_cancelled"] == 1
 
     metrics = httpx.get(f"{outside.mcp.url}/metrics", timeout=10).text
     assert 'coedit_mcp_tool_calls_total{agent="claude",outcome="ok",tool="submit_edit"} 1.0' in metrics

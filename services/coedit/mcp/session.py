@@ -88,6 +88,11 @@ class Session:
             wait = max(1, round(stats.reset_time - datetime.now(UTC).timestamp()))
             raise Refusal("rate_limited", f"at most {self.settings.writes_per_minute} writes a minute "
                           f"per agent; try again in about {wait} s")
+        state = await self._call(self.chat.session())
+        if state.paused:
+            by = f" ({state.changed_by})" if state.changed_by else ""
+            raise Refusal("paused", f"people paused the session{by}: no writes until they resume it. "
+                          "Wait a while and try again; reads still work.")
         if (await self._call(self.text.budget())).exhausted:
             raise Refusal("budget_exhausted", "the session's token budget is spent: no more writes "
                           "are accepted. Stop working on this session.")

@@ -38,6 +38,8 @@ coordinate. For every change:
    you will not edit. Leases last about a minute unless you post about the intent.
 5. If your own model's token use is known, report_usage after each call: the session
    has one token budget for everyone; once it is spent, writes are refused.
+6. People steer: the chat (resource coedit://chat) shows what they ask, and their word
+   outranks your plan; while they pause the session, writes are refused.
 Keep edits small and in the document's language and style."""
 
 CLIENT_ID = r"^[\w.:@/-]{1,100}$"  # becomes part of a chat message id or a ledger spend id

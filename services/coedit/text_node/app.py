@@ -20,11 +20,13 @@ from coedit.text_node.errors import (
     EditTooLarge,
     HistoryCatchingUp,
     InvalidUpdate,
+    PersonChangeRefused,
     StorageUnavailable,
 )
 from coedit.text_node.node import TextNode
+from coedit.text_node.people import Room
 from coedit.text_node.replication import Replicator
-from coedit.text_node.routers import budget, document, edits, replication
+from coedit.text_node.routers import budget, document, edits, people, replication
 from coedit.text_node.settings import TextNodeSettings
 from coedit.text_node.store import STORAGE_ERRORS, Store
 
@@ -46,6 +48,7 @@ def create_app(settings: TextNodeSettings):
         )
         replicator = Replicator(node, settings.peer_urls, settings.sync_interval, client)
         app.state.node, app.state.replicator = node, replicator
+        app.state.people = Room(node)
         await replicator.catch_up()
         replicator.start()
         node.start_history()
@@ -67,7 +70,7 @@ def create_app(settings: TextNodeSettings):
 
     app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
     install_domain_errors(app)
-    for router in (document.router, edits.router, budget.router, replication.public, replication.internal):
+    for router in (document.router, people.router, edits.router, budget.router, replication.public, replication.internal):
         app.include_router(router)
     return app
 
@@ -80,6 +83,7 @@ STATUS = {
     HistoryCatchingUp: 503,
     ChangeFailed: 500,
     InvalidUpdate: 422,
+    PersonChangeRefused: 403,
 }
 
 

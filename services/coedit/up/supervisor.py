@@ -305,7 +305,8 @@ class Supervisor:
         self.console.say(f"ready in {seconds:.1f} s: {agents} agent{'' if agents == 1 else 's'} writing, "
                          f"budget {session.budget:,} tokens, data in {self.data_dir}")
         if self.web_url:
-            self.console.say(f"open {self.web_url}")
+            # Jupyter's way: the token in the URL signs the browser in (the UI keeps it in a cookie)
+            self.console.say(f"open {self.web_url}/?token={self.token} (without the token the UI is read-only)")
         else:
             self.console.say(f"no web UI in this build; `coedit export` prints the document (text node {text_a})")
         mcp = next((c.component for c in self.children if c.name == "mcp"), None)
