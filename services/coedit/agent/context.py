@@ -1,6 +1,7 @@
 """What part of the document each phase is shown: sentence-aligned excerpts, so a
 phase costs tokens for a window of text, not for the whole, growing document."""
 
+import difflib
 import random
 import re
 import zlib
@@ -135,6 +136,14 @@ def locate(text: str, anchor: str, near: int = 0) -> Located | None:
         return None
     index = min(range(len(starts)), key=lambda i: abs(starts[i] - near))
     return Located((starts[index], starts[index] + len(anchor)), index + 1, len(starts))
+
+
+def closest_sentence(text: str, anchor: str, cutoff: float = 0.8) -> str | None:
+    """The sentence of `text` someone most likely meant when they copied `anchor`
+    imperfectly (a changed quote mark, a dropped word), if any is close enough."""
+    candidates = [text[s:e] for s, e in sentences(text)]
+    match = difflib.get_close_matches(anchor, candidates, n=1, cutoff=cutoff)
+    return match[0] if match else None
 
 
 def apply(text: str, op_type: str, span: Span, insert: str) -> str:

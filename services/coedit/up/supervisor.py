@@ -18,7 +18,7 @@ from coedit.common.client import ServiceError
 from coedit.local.servers import PostgresServer, RedisServer, ServerError, port_is_free
 from coedit.text_node.client import TextNodeClient
 from coedit.up import api
-from coedit.up.components import NODES, Component, derive_ports, plan
+from coedit.up.components import NODES, Component, derive_ports, mcp_connect_command, plan
 from coedit.up.console import Console, edit_line, summarise
 from coedit.up.local_llm import LocalLLMUnavailable
 from coedit.up.session_file import resolve_session
@@ -320,6 +320,10 @@ class Supervisor:
             self.console.say(f"open {self.web_url}/?token={self.token} (without the token the UI is read-only)")
         else:
             self.console.say(f"no web UI in this build; `coedit export` prints the document (text node {text_a})")
+        mcp = next((c.component for c in self.children if c.name == "mcp"), None)
+        if mcp is not None:
+            self.console.say(f"outside agents join over MCP as {self.settings.mcp_agent!r}: "
+                             f"{mcp_connect_command(mcp.url, session.mcp_token)}")
         self.console.say("Ctrl-C stops the session (the data stays)")
 
     async def _tick(self) -> None:
