@@ -8,6 +8,7 @@ from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
+from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.node import TextNode
 from coedit.text_node.replication import Replicator
 from coedit.text_node.routers import budget, document, edits, replication
@@ -31,9 +32,11 @@ def create_app(settings: TextNodeSettings):
             trace_configs=[create_trace_config()],
         )
         replicator = Replicator(node, settings.peer_urls, settings.sync_interval, client)
-        app.state.node, app.state.replicator = node, replicator
+        budget_service = BudgetService(node, replicator, client)
+        app.state.node, app.state.replicator, app.state.budget = node, replicator, budget_service
         await replicator.catch_up()
         replicator.start()
+        budget_service.start()
         node.start_history()
         state["ready"] = True
         log.info("text node ready", node_id=settings.node_id, version=node.committed.version,
@@ -42,6 +45,7 @@ def create_app(settings: TextNodeSettings):
             yield
         finally:
             state["ready"] = False
+            await budget_service.stop()
             await replicator.stop()
             await node.stop()
             await client.close()
@@ -51,7 +55,8 @@ def create_app(settings: TextNodeSettings):
         return state["ready"], {"node_id": settings.node_id}
 
     app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness)
-    for router in (document.router, edits.router, budget.router, replication.public, replication.internal):
+    for router in (document.router, edits.router, budget.router, budget.internal, replication.public,
+                   replication.internal):
         app.include_router(router)
     return app
 
