@@ -48,6 +48,10 @@ class LlmCall(_Event):
     prompt_tokens: NonNegativeInt
     completion_tokens: NonNegativeInt
     latency_ms: float = Field(ge=0)
+    cost_usd: float | None = Field(
+        None, ge=0, le=1e6, allow_inf_nan=False,
+        description="what the call cost at the agent's model price (absent: price unknown)",
+    )
 
 
 class EditApplied(_Event):
@@ -113,6 +117,9 @@ class Figures(BaseModel):
     denominator is 0."""
 
     tokens: int = Field(description="prompt + completion tokens of llm_call events")
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float = Field(description="sum of the llm_call events' cost_usd (calls without a price count 0)")
     llm_calls: int
     edits_applied: int
     edits_rejected: int
@@ -135,6 +142,7 @@ class Summary(Figures):
 class Bucket(BaseModel):
     start: datetime
     tokens: int
+    cost_usd: float
     llm_calls: int
     edits_applied: int
     edits_rejected: int

@@ -128,10 +128,15 @@ class Ledger:
         self.spends: dict[str, tuple[str, int]] = {}  # spend id -> (writer, tokens)
         self.settle_requests: dict[str, int] = {}  # reservation id -> tokens a non-owner was told
         self.refused_at: set[int] = set()  # limits at which a writer refused for lack of budget
+        self.malformed = 0
 
     # -- feeding --
     def integrate(self, raw: str) -> None:
-        entry = Entry.from_json(raw)
+        try:
+            entry = Entry.from_json(raw)
+        except (ValueError, KeyError, TypeError):  # not an entry a node wrote: it counts for nothing
+            self.malformed += 1
+            return
         entries = self._entries.setdefault(entry.writer, {})
         if entry.seq in entries:
             return

@@ -12,8 +12,8 @@ import aiohttp
 import structlog
 from pydantic import BaseModel
 
-from coedit.common.errors import ApiError
 from coedit.text_node import budget
+from coedit.text_node.errors import BudgetExhausted, BudgetUnavailable, ReservationNotFound
 from coedit.text_node.models import (
     Budget,
     LogRecord,
@@ -33,10 +33,6 @@ log = structlog.get_logger(__name__)
 
 ROUNDS = 3  # tries of a request that ran short: ask the peers, then try again
 SWEEP_SECONDS = 0.5  # how often this node closes its expired and peer-settled reservations
-
-
-def unavailable(detail: str) -> ApiError:
-    return ApiError(503, "budget_unavailable", detail, retry_after_seconds=1)
 
 
 class BudgetService:
@@ -67,7 +63,7 @@ class BudgetService:
                       exhausted=view.exhausted, free_by_node=view.free)
 
     async def _decide(self, decide) -> Written:
-        return await self.node.submit(BudgetWork, decide=decide)
+        return await self.node.submit(BudgetWork(decide=decide))
 
     # -- public operations --
     async def reserve(self, request: ReserveRequest) -> ReservationGranted:
@@ -109,10 +105,11 @@ class BudgetService:
             if self.ledger.view(self.me.limit).remaining < tokens:
                 me = self.me
                 await self._decide(lambda ledger: (budget.refuse(ledger, me), None))
-                raise ApiError(429, "budget_exhausted", "the session's token budget cannot cover this request")
+                raise BudgetExhausted("the session's token budget cannot cover this request")
             if not await self._gather(tokens):
                 break
-        raise unavailable("the budget's unused rights are held by nodes that do not answer now; retry")
+        raise BudgetUnavailable("the budget's unused rights are held by nodes that do not answer now; retry",
+                                retry_after_seconds=1)
 
     async def settle(self, request: SettleRequest, forwarded: bool = False) -> tuple[int, Settlement]:
         """(HTTP status, answer): 200 settled, 202 recorded for the owner node to apply."""
@@ -122,7 +119,7 @@ class BudgetService:
         if mine:  # a reservation held twice (a retry on another node) is charged once
             return 200, await self._settle_own(request.reservation_id, request.tokens if first == self.me.id else 0)
         if forwarded:
-            raise ApiError(404, "reservation_not_found", "this node holds no such reservation")
+            raise ReservationNotFound("this node holds no such reservation")
         nodes = {r.node for r in owners}
         peers = [p for p in self.replicator.peers if not nodes or p.node_id in nodes or p.node_id is None]
         missed = False
@@ -136,7 +133,7 @@ class BudgetService:
             except PEER_ERRORS:
                 missed = True
         if not missed and not owners:
-            raise ApiError(404, "reservation_not_found", "no node holds this reservation")
+            raise ReservationNotFound("no node holds this reservation")
         me = self.me
         await self._decide(lambda ledger: (budget.request_settle(ledger, me, request.reservation_id,
                                                                  request.tokens), None))
@@ -192,8 +189,8 @@ class BudgetService:
                     log.info("peer could not give budget rights", peer=peer.url, error=str(error) or type(error).__name__)
                     continue
                 if answer.record is not None:
-                    await self.node.submit(RemoteWork, peer=answer.node_id, epoch=answer.epoch,
-                                           records=[answer.record], after_seq=None, last_seq=0)
+                    await self.node.submit(RemoteWork(peer=answer.node_id, epoch=answer.epoch,
+                                                      records=[answer.record], after_seq=None, last_seq=0))
             return budget.free_rights(self.ledger, me) >= tokens
 
     async def _call(self, peer: Peer, path: str, body: BaseModel) -> bytes:

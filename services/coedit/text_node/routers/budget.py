@@ -7,9 +7,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from coedit.common.auth import require_token
-from coedit.common.errors import ApiError
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.deps import get_budget
+from coedit.text_node.routers.replication import same_genesis
 from coedit.text_node.models import (
     Budget,
     ReservationGranted,
@@ -59,8 +59,7 @@ async def spend(service: Service, request: SpendRequest) -> Budget:
 
 @internal.post("/transfer", response_model=TransferResponse)
 async def transfer(service: Service, request: TransferRequest) -> TransferResponse:
-    if request.genesis != service.node.doc.genesis:
-        raise ApiError(409, "genesis_mismatch", "this node's document started from another initial text")
+    same_genesis(service.node, request.genesis)
     return await service.give(request)
 
 

@@ -3,7 +3,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from coedit.common.auth import require_token
-from coedit.common.errors import ApiError
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.deps import get_budget, get_node
 from coedit.text_node.models import EditAccepted, EditLog, EditRecord, EditRequest
@@ -16,7 +15,7 @@ Node = Annotated[TextNode, Depends(get_node)]
 @router.get("", response_model=EditLog)
 async def list_edits(
     node: Node,
-    after_version: Annotated[int, Query(ge=0)] = 0,
+    after_version: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EditLog:
     """The seed's catch-up API: this node's edits after a version, in version order."""
@@ -33,8 +32,6 @@ async def submit_edit(
     """Apply an anchored edit. Answered only once the edit is committed; a repeated
     `edit_id` is applied once and answered as the first time. Its `tokens`, if any,
     are charged with it, only if the budget covers them (429 otherwise)."""
-    if len(edit.op.text) > node.settings.max_edit_chars:
-        raise ApiError(413, "edit_too_large", f"op.text is over {node.settings.max_edit_chars} characters")
     if edit.tokens:
         await budget.ensure(edit.tokens)
-    return await node.submit(EditWork, request=edit)
+    return await node.submit(EditWork(edit))
