@@ -60,6 +60,7 @@ class Agent:
     last_seen: datetime | None = None
     edits: int | None = None
     tokens: int | None = None
+    cost_usd: float | None = None
 
 
 def stream_id_key(message_id: str) -> tuple[int, int]:
@@ -178,6 +179,7 @@ class Monitor:
                 last_type=message and message["type"], last_seen=last_seen,
                 edits=figures.get(name, {}).get("edits_applied"),
                 tokens=figures.get(name, {}).get("tokens"),
+                cost_usd=figures.get(name, {}).get("cost_usd"),
             ))
         return agents
 
