@@ -48,6 +48,8 @@ def agent_deployment(session: Session, config: BuildConfig, group: AgentGroup, r
                         "COEDIT_LANGUAGE"),
             env("COEDIT_LLM_BASE_URL", spec.llm.base_url),
             env("COEDIT_MODEL", group.model or spec.llm.model),
+            env("COEDIT_PRICE_INPUT", str(spec.llm.price_input if group.price_input is None else group.price_input)),
+            env("COEDIT_PRICE_OUTPUT", str(spec.llm.price_output if group.price_output is None else group.price_output)),
             auth_token_env(session),
             *([secret_env("OPENAI_API_KEY", key.name, key.key)] if key else []),
         ],

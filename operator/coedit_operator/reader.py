@@ -16,6 +16,7 @@ class TextReading:
     spent: int
     limit: int
     version: int
+    exhausted: bool = False  # the nodes refused a request the whole budget could not cover
 
 
 TextReader = Callable[[Session], Awaitable[TextReading | None]]
@@ -38,7 +39,8 @@ class HttpTextReader:
             try:
                 budget = (await self.http.get(f"{base}/api/budget")).raise_for_status().json()
                 document = (await self.http.get(f"{base}/api/document")).raise_for_status().json()
-                return TextReading(spent=int(budget["spent"]), limit=int(budget["limit"]), version=int(document["version"]))
+                return TextReading(spent=int(budget["spent"]), limit=int(budget["limit"]), version=int(document["version"]),
+                                   exhausted=bool(budget.get("exhausted", False)))
             except (httpx.HTTPError, KeyError, TypeError, ValueError):
                 continue
         return None

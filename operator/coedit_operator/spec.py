@@ -67,7 +67,17 @@ class Analytics(Model):
 
 
 class Budget(Model):
+    """Whichever limit is reached first completes the session."""
+
     tokens: int = Field(100_000, ge=1, description="the session's token budget; agents stop when it is spent")
+    usd: float | None = Field(
+        None, ge=0.000001, le=1e6, description="a money budget (USD at the agent groups' prices): never passed, since "
+        "the text nodes' token limit becomes no more than it buys at the highest price per token",
+    )
+    max_versions: int | None = Field(None, ge=1, description="complete the session once the document has this many versions")
+    max_duration: str | None = Field(
+        None, pattern=r"^[1-9][0-9]*(s|m|h|d)$", description="complete the session this long after it was created (e.g. 90m, 2h)"
+    )
 
 
 class SecretKeyRef(Model):
@@ -79,6 +89,8 @@ class LLM(Model):
     base_url: str = Field("https://api.openai.com/v1", pattern=r"^https?://", description="OpenAI-compatible API")
     model: str = Field("gpt-4o-mini", min_length=1, description="default model of every agent group")
     api_key_secret: SecretKeyRef | None = Field(None, description="Secret holding the API key (OPENAI_API_KEY)")
+    price_input: float = Field(0, ge=0, le=1e4, description="USD per million prompt tokens (0: unknown)")
+    price_output: float = Field(0, ge=0, le=1e4, description="USD per million completion tokens (0: unknown)")
 
 
 class AgentGroup(Model):
@@ -86,6 +98,8 @@ class AgentGroup(Model):
     persona: str = Field("", max_length=4000, description="how the group's agents behave")
     weight: int = Field(1, ge=1, le=1000, description="share of spec.agents.replicas this group gets")
     model: str | None = Field(None, min_length=1, description="LLM model for this group (default: spec.llm.model)")
+    price_input: float | None = Field(None, ge=0, le=1e4, description="USD per million prompt tokens (default: spec.llm's)")
+    price_output: float | None = Field(None, ge=0, le=1e4, description="USD per million completion tokens (default: spec.llm's)")
 
 
 class Agents(Model):
@@ -185,6 +199,13 @@ class Tokens(Model):
     summary: str = Field("", description="used/limit, for kubectl get")
 
 
+class Completion(Model):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: Literal["BudgetExhausted", "MoneySpent", "MaxVersions", "MaxDuration"]
+    message: str = ""
+
+
 class SessionStatus(Model):
     model_config = ConfigDict(extra="ignore")
 
@@ -199,6 +220,7 @@ class SessionStatus(Model):
     observed_generation: int | None = None
     document_version: int | None = Field(None, description="edits the document holds")
     tokens: Tokens = Field(default_factory=Tokens)
+    completion: Completion | None = Field(None, description="why the session completed (the first stop condition met)")
     nodes: Counts = Field(default_factory=Counts)
     agents: AgentCounts = Field(default_factory=AgentCounts)
     url: str | None = Field(None, description="where people read the session")
@@ -213,6 +235,7 @@ class Session(BaseModel):
     namespace: str
     uid: str | None = None
     generation: int | None = None
+    created: str | None = Field(None, description="metadata.creationTimestamp")
     spec: SessionSpec
     status: SessionStatus = Field(default_factory=SessionStatus)
 
@@ -242,6 +265,7 @@ def parse_session(body: dict) -> Session:
         namespace=meta.get("namespace") or "default",
         uid=meta.get("uid"),
         generation=meta.get("generation"),
+        created=meta.get("creationTimestamp"),
         spec=spec,
         status=parse_status(body),
     )
