@@ -164,6 +164,11 @@ class SessionSpec(Model):
     ingress: Ingress = Field(default_factory=Ingress)
     telemetry: Telemetry = Field(default_factory=Telemetry)
 
+    def prices(self, group: AgentGroup) -> tuple[float, float]:
+        """A group's USD per million prompt and completion tokens (spec.llm's unless its own)."""
+        return (self.llm.price_input if group.price_input is None else group.price_input,
+                self.llm.price_output if group.price_output is None else group.price_output)
+
 
 # -- status --
 

@@ -8,8 +8,8 @@ duration are read from the document and the clock."""
 
 import datetime
 import re
-from fractions import Fraction
 
+from coedit.common.money import tokens_bought
 from coedit_operator.spec import Completion, SessionSpec
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -20,23 +20,14 @@ def seconds(duration: str) -> int:
     return int(number) * UNITS[unit]
 
 
-def highest_price(spec: SessionSpec) -> float:
-    """USD per million of the dearest token any group pays (0: no prices given)."""
-    prices = [
-        price
-        for group in spec.agents.groups
-        for price in (group.price_input if group.price_input is not None else spec.llm.price_input,
-                      group.price_output if group.price_output is not None else spec.llm.price_output)
-    ]
-    return max(prices, default=0)
+def prices(spec: SessionSpec) -> list[float]:
+    """USD per million tokens, prompt and completion, of every agent group."""
+    return [price for group in spec.agents.groups for price in spec.prices(group)]
 
 
 def money_tokens(spec: SessionSpec) -> int | None:
     """The tokens the money budget buys at the highest price (None: no money budget, or no prices)."""
-    price = highest_price(spec)
-    if spec.budget.usd is None or not price:
-        return None
-    return int(Fraction(str(spec.budget.usd)) * 1_000_000 / Fraction(str(price)))  # exact, rounded down
+    return None if spec.budget.usd is None else tokens_bought(spec.budget.usd, prices(spec))
 
 
 def token_limit(spec: SessionSpec) -> int:
@@ -63,7 +54,7 @@ def stop_reason(spec: SessionSpec, *, used: int, exhausted: bool, version: int |
         if limit < spec.budget.tokens:
             return Completion(reason="MoneySpent", message=(
                 f"the money budget (${spec.budget.usd:g}) is spent: {used}/{limit} tokens at up to "
-                f"${highest_price(spec):g} per million"))
+                f"${max(prices(spec)):g} per million"))
         return Completion(reason="BudgetExhausted", message=f"the token budget is spent ({used}/{limit})")
     if spec.budget.max_versions is not None and version is not None and version >= spec.budget.max_versions:
         return Completion(reason="MaxVersions", message=f"the document reached {version} versions")
