@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from coedit.common.stopping import DURATION_PATTERN
 from coedit_operator import consts
 
 Quantities = dict[str, str]
@@ -76,7 +77,7 @@ class Budget(Model):
     )
     max_versions: int | None = Field(None, ge=1, description="complete the session once the document has this many versions")
     max_duration: str | None = Field(
-        None, pattern=r"^[1-9][0-9]*(s|m|h|d)$", description="complete the session this long after it was created (e.g. 90m, 2h)"
+        None, pattern=DURATION_PATTERN, description="complete the session this long after it was created (e.g. 90m, 2h)"
     )
 
 

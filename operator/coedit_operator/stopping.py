@@ -1,23 +1,11 @@
-"""When a session is done: the first of its stop conditions met (pure).
-
-The token budget is enforced by the text nodes themselves (an escrow: never passed).
-A money budget becomes a token limit no larger than what it buys at the highest
-price per token of any agent group, so it is never passed either (a conservative
-bound: at the real mix of prompt and completion tokens it buys less). Versions and
-duration are read from the document and the clock."""
+"""A session's stop conditions from its spec (see coedit.common.stopping): a money
+budget is a token limit no larger than it buys at the dearest group's price."""
 
 import datetime
-import re
 
 from coedit.common.money import tokens_bought
+from coedit.common.stopping import Limits, stop_reason as first_stop
 from coedit_operator.spec import Completion, SessionSpec
-
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def seconds(duration: str) -> int:
-    number, unit = re.fullmatch(r"(\d+)([smhd])", duration).groups()
-    return int(number) * UNITS[unit]
 
 
 def prices(spec: SessionSpec) -> list[float]:
@@ -36,6 +24,12 @@ def token_limit(spec: SessionSpec) -> int:
     return spec.budget.tokens if bought is None else max(min(spec.budget.tokens, bought), 1)
 
 
+def limits(spec: SessionSpec) -> Limits:
+    tokens = token_limit(spec)
+    return Limits(tokens=tokens, money_bound=tokens < spec.budget.tokens, usd=spec.budget.usd,
+                  max_versions=spec.budget.max_versions, max_duration=spec.budget.max_duration)
+
+
 def elapsed_seconds(created: str | None, now: str) -> float | None:
     if not created:
         return None
@@ -49,15 +43,5 @@ def budget_spent(completion: Completion | None) -> bool:
 
 def stop_reason(spec: SessionSpec, *, used: int, exhausted: bool, version: int | None,
                 elapsed: float | None) -> Completion | None:
-    limit = token_limit(spec)
-    if exhausted or used >= limit:
-        if limit < spec.budget.tokens:
-            return Completion(reason="MoneySpent", message=(
-                f"the money budget (${spec.budget.usd:g}) is spent: {used}/{limit} tokens at up to "
-                f"${max(prices(spec)):g} per million"))
-        return Completion(reason="BudgetExhausted", message=f"the token budget is spent ({used}/{limit})")
-    if spec.budget.max_versions is not None and version is not None and version >= spec.budget.max_versions:
-        return Completion(reason="MaxVersions", message=f"the document reached {version} versions")
-    if spec.budget.max_duration is not None and elapsed is not None and elapsed >= seconds(spec.budget.max_duration):
-        return Completion(reason="MaxDuration", message=f"the session ran its {spec.budget.max_duration}")
-    return None
+    stop = first_stop(limits(spec), used=used, exhausted=exhausted, version=version, elapsed=elapsed)
+    return None if stop is None else Completion(reason=stop.reason, message=stop.message)

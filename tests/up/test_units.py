@@ -84,3 +84,11 @@ def test_initial_text_from_a_file(tmp_path):
 def test_initial_text_twice_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not both"):
         UpSettings(initial_text="a", initial_text_file=tmp_path / "f")
+
+
+def test_a_money_budget_lowers_the_token_limit_to_what_it_buys():
+    settings = UpSettings(usd=0.03, price_input=0.15, price_output=0.6)
+    limits = settings.limits(100_000)
+    assert (limits.tokens, limits.money_bound) == (50_000, True)  # $0.03 at $0.60 a million
+    assert UpSettings(usd=1, price_input=0.15, price_output=0.6).limits(100_000).tokens == 100_000
+    assert UpSettings(usd=1).limits(100_000).tokens == 100_000  # no prices: only the token budget

@@ -59,7 +59,7 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
             f"text-{n}", "text-node",
             ["--node-id", n, "--database-url", servers[f"pg-{n}"],
              "--peers", ",".join(url for m, url in node_urls.items() if m != n),
-             "--token-budget", str(session.budget), "--initial-text", session.initial_text],
+             "--token-budget", str(settings.limits(session.budget).tokens), "--initial-text", session.initial_text],
             port=ports[f"text-{n}"], env=token_env,
         )
         for n in NODES
@@ -103,7 +103,8 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
              "--topic", session.topic, "--language", session.language,
              "--text-nodes", ",".join(urls), "--chat-url", service_urls["chat"],
              "--analytics-url", service_urls["analytics"], "--llm-base-url", llm_url,
-             "--model", model],
+             "--model", model, "--price-input", str(settings.price_input),
+             "--price-output", str(settings.price_output)],
             kind="agent", env={**token_env, **({"OPENAI_API_KEY": api_key} if api_key else {})},
         ))
     return components

@@ -11,6 +11,9 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, CliImplicitFlag, SettingsConfigDict
 
+from coedit.common.money import tokens_bought
+from coedit.common.stopping import DURATION_PATTERN, Limits
+
 # The seed demo's starting text and topic (reference/seed-demo.md, slide 5).
 SEED_TEXT = (
     "Документ начинается здесь. В далёком XXIII веке, когда над городами тихо проплывали "
@@ -38,6 +41,16 @@ class UpSettings(BaseSettings):
 
     agents: int = Field(3, ge=0, le=100, description="how many agents write")
     budget: int = Field(50_000, ge=0, description="the session's token budget (first run only)")
+    usd: float | None = Field(
+        None, gt=0, description="a money budget at --price-input/--price-output: the text nodes' token limit "
+        "becomes no more than it buys at the dearer price, so it is never passed",
+    )
+    max_versions: int | None = Field(None, ge=1, description="stop the agents once the document has this many versions")
+    max_duration: str | None = Field(
+        None, pattern=DURATION_PATTERN, description="stop the agents this long after the session is up (e.g. 10m, 2h)"
+    )
+    price_input: float = Field(0, ge=0, description="the model's USD per million prompt tokens (0: unknown)")
+    price_output: float = Field(0, ge=0, description="the model's USD per million completion tokens (0: unknown)")
     topic: str = Field(SEED_TOPIC, description="what the document is about")
     initial_text: str | None = Field(None, description="the document at version 0 (first run only)")
     initial_text_file: Path | None = Field(None, description="read the initial text from this file")
@@ -59,6 +72,14 @@ class UpSettings(BaseSettings):
         if self.initial_text is not None and self.initial_text_file is not None:
             raise ValueError("give --initial-text or --initial-text-file, not both")
         return self
+
+    def limits(self, budget: int) -> Limits:
+        """The stop conditions, with `budget` (the session's, fixed at its first run)
+        lowered to what --usd buys."""
+        bought = None if self.usd is None else tokens_bought(self.usd, [self.price_input, self.price_output])
+        tokens = budget if bought is None else min(budget, bought)
+        return Limits(tokens=tokens, money_bound=tokens < budget, usd=self.usd, max_versions=self.max_versions,
+                      max_duration=self.max_duration)
 
     def chosen_initial_text(self) -> str | None:
         if self.initial_text_file is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from coedit.common.stopping import Stop, stop_reason
 from coedit.local.servers import PostgresServer, RedisServer, ServerError, port_is_free
 from coedit.up import api
 from coedit.up.components import NODES, Component, derive_ports, plan, web_available
@@ -48,6 +49,7 @@ class Child:
         self.exit_code: int | None = None
         self.restarts = 0
         self.done = False
+        self.retired = False  # stopped for good: the session met a stop condition
 
     @property
     def name(self) -> str:
@@ -84,7 +86,7 @@ class Child:
             self.supervisor.save_state()
             if self.supervisor.stopping.is_set():
                 return
-            if self.component.kind == "agent" and self.exit_code == 0:
+            if self.retired or (self.component.kind == "agent" and self.exit_code == 0):
                 self.done = True
                 self.supervisor.console.line(self.name, "finished")
                 return
@@ -113,6 +115,10 @@ class Child:
                                   self.supervisor.settings.access_log)
                 if shown:
                     self.supervisor.console.line(self.name, shown[1], shown[0])
+
+    async def retire(self) -> None:
+        self.retired = True
+        await self.stop()
 
     async def stop(self) -> None:
         """SIGTERM to the process group, SIGKILL after a grace period (or at once
@@ -183,6 +189,9 @@ class Supervisor:
         self.ready_names: list[str] = []
         self.web_url: str | None = None
         self.api: api.Server | None = None
+        self.limits = settings.limits(settings.budget)  # with the session's own budget once it is resolved
+        self.completion: Stop | None = None  # the first stop condition met
+        self.up_since = time.monotonic()
 
     def save_state(self, running: bool = True) -> None:
         UpState(
@@ -215,7 +224,7 @@ class Supervisor:
         settings, started = self.settings, time.monotonic()
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         session, warnings = resolve_session(settings)
-        self.token = session.auth_token
+        self.token, self.limits = session.auth_token, settings.limits(session.budget)
         for warning in warnings:
             self.console.line("up", warning, "warning")
         if not port_is_free(settings.port):
@@ -258,6 +267,7 @@ class Supervisor:
         self.ready = True
         self.save_state()
         self.console.done()
+        self.up_since = time.monotonic()
         self._announce(session, time.monotonic() - started)
         await self._tick()
         return 0
@@ -287,7 +297,7 @@ class Supervisor:
         agents = sum(c.component.kind == "agent" for c in self.children)
         text_a = self.children[0].component.url
         self.console.say(f"ready in {seconds:.1f} s: {agents} agent{'' if agents == 1 else 's'} writing, "
-                         f"budget {session.budget:,} tokens, data in {self.data_dir}")
+                         f"budget {self.limits.tokens:,} tokens, data in {self.data_dir}")
         if self.web_url:
             self.console.say(f"open {self.web_url}")
         else:
@@ -313,9 +323,24 @@ class Supervisor:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), TICK)
 
+    async def _check_stop(self, version: int, budget: dict) -> None:
+        """The first stop condition met completes the session: the budget stops the
+        agents by itself (429), versions and duration are stopped here."""
+        if self.completion is not None:
+            return
+        stop = stop_reason(self.limits, used=budget["spent"], exhausted=budget["exhausted"], version=version,
+                           elapsed=time.monotonic() - self.up_since)
+        if stop is None:
+            return
+        self.completion = stop
+        self.console.say(f"session complete: {stop.message}")
+        if stop.reason in ("MaxVersions", "MaxDuration"):
+            await asyncio.gather(*(c.retire() for c in self.children if c.component.kind == "agent"))
+
     async def _report(self, client: httpx.AsyncClient, url: str, last: dict) -> None:
         """One tick: the edits after the last one shown, then version and budget if
-        they changed. `last` carries what was shown between ticks."""
+        they changed (and whether a stop condition is met). `last` carries what was
+        shown between ticks."""
         version = (await client.get(f"{url}/api/document")).json()["version"]
         budget = (await client.get(f"{url}/api/budget")).json()
         shown = last.setdefault("edit", version)  # the history before we started is not news
@@ -331,6 +356,7 @@ class Supervisor:
             self.console.say(f"document v{version} · tokens {budget['spent']:,} / {budget['limit']:,}"
                              + (" (budget spent)" if budget["exhausted"] else ""))
             last["status"] = (version, budget["spent"])
+        await self._check_stop(version, budget)
 
     async def _shutdown(self) -> None:
         """Agents first (they cancel their intents), then the web UI, the services,
