@@ -1,5 +1,7 @@
 """The CoEditSession CRD, generated from the pydantic models in `spec.py` so the
-schema the API server enforces and the one the operator parses never drift apart.
+schema the API server enforces and the one the operator parses never drift apart:
+descriptions, bounds and patterns from the fields, CEL rules (`x-kubernetes-validations`)
+from the models that check across fields, quantities as `x-kubernetes-int-or-string`.
 `python -m coedit_operator.crd > crds/coeditsession.yaml` rewrites the file; a test
 checks it is current."""
 
@@ -11,13 +13,21 @@ import yaml
 from pydantic import BaseModel
 
 from coedit_operator import consts
-from coedit_operator.spec import SessionSpec, SessionStatus
+from coedit_operator.spec import SESSION_NAME_PATTERN, SessionSpec, SessionStatus
 
 DROPPED_KEYS = {"title", "additionalProperties"}
+# What parse_session checks of the name, at admission: children's names derive from it.
+NAME_RULES = [
+    {"rule": f"self.metadata.name.size() <= {consts.MAX_SESSION_NAME}",
+     "message": f"metadata.name: at most {consts.MAX_SESSION_NAME} characters (child names derive from it)"},
+    {"rule": f"self.metadata.name.matches('{SESSION_NAME_PATTERN}')",
+     "message": "metadata.name: lower-case letters, digits and '-', starting with a letter (a DNS label)"},
+]
 
 
 def _structural(node: object, defs: dict) -> object:
-    """Inline $refs, turn `X | None` into a nullable X and drop what a structural schema forbids."""
+    """Inline $refs, turn `X | None` into X and drop what a structural schema forbids. Not
+    nullable: the API server prunes an explicit null, which the models read as unset."""
     if isinstance(node, list):
         return [_structural(item, defs) for item in node]
     if not isinstance(node, dict):
@@ -29,7 +39,7 @@ def _structural(node: object, defs: dict) -> object:
         branches = [branch for branch in node["anyOf"] if branch.get("type") != "null"]
         if len(branches) == 1:
             rest = {k: v for k, v in node.items() if k != "anyOf"}
-            merged = {**_structural(branches[0], defs), **_structural(rest, defs), "nullable": True}
+            merged = {**_structural(branches[0], defs), **_structural(rest, defs)}
             if merged.get("default", 0) is None:
                 del merged["default"]
             return merged
@@ -104,12 +114,13 @@ def crd() -> dict:
                     "type": "object",
                     "description": "A document that several AI agents write together (see docs/operator.md).",
                     "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": {**spec_schema, "default": {}},
-                        "status": status_schema,
+                        "apiVersion": {"type": "string", "description": "coedit.io/v1"},
+                        "kind": {"type": "string", "description": consts.KIND},
+                        "metadata": {"type": "object", "description": "the session's name prefixes its children's"},
+                        "spec": {**spec_schema, "default": {}, "description": "what the session should be"},
+                        "status": {**status_schema, "description": "what the operator last saw (written by it)"},
                     },
+                    "x-kubernetes-validations": NAME_RULES,
                 }},
                 "subresources": {
                     "status": {},

@@ -1,16 +1,37 @@
 """The `CoEditSession` spec and status as pydantic models: the one source of the CRD's
 schema (see `crd.py`) and of the parsed, validated spec every builder takes."""
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
+                      WithJsonSchema, field_validator, model_validator)
 from pydantic.alias_generators import to_camel
 
 from coedit.common.stopping import DURATION_PATTERN
 from coedit_operator import consts
 
-Quantities = dict[str, str]
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A session's name prefixes its Services' names: a DNS-1035 label (starts with a letter).
+SESSION_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+QUANTITY_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+                    r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")  # resource.Quantity's
+STORAGE_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"  # the sizes volumes.py compares
+
+
+def _integer_as_text(value: object) -> object:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def int_or_string(pattern: str) -> type:
+    """A Kubernetes quantity as the API takes it: `cpu: 1` or `cpu: 500m`; the operator
+    keeps it as text (x-kubernetes-int-or-string in the CRD)."""
+    return Annotated[str, BeforeValidator(_integer_as_text), StringConstraints(pattern=pattern), WithJsonSchema(
+        {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}], "pattern": pattern})]
+
+
+Quantity = int_or_string(QUANTITY_PATTERN)
+Quantities = dict[str, Quantity]
 
 
 class Model(BaseModel):
@@ -25,15 +46,15 @@ class Resources(Model):
 
 
 class Storage(Model):
-    size: str = Field("1Gi", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$", description="PVC size")
+    size: int_or_string(STORAGE_PATTERN) = Field("1Gi", description="PVC size (1Gi, 500M, or bytes); may grow, never shrink")
     storage_class_name: str | None = Field(None, description="StorageClass of the PVC (cluster default if unset)")
 
 
 class Postgres(Model):
-    image: str = Field("postgres:16-alpine", description="PostgreSQL image (official image layout)")
+    image: str = Field("postgres:16.6-alpine", description="PostgreSQL image (official image layout), pinned to a release")
     run_as_user: int = Field(70, ge=1, description="the image's postgres uid (70 on alpine, 999 on debian)")
-    storage: Storage = Field(default_factory=Storage)
-    resources: Resources = Field(default_factory=Resources)
+    storage: Storage = Field(default_factory=Storage, description="the database's volume")
+    resources: Resources = Field(default_factory=Resources, description="the PostgreSQL container's resources")
 
 
 class Document(Model):
@@ -45,26 +66,26 @@ class Document(Model):
 
 class TextNodes(Model):
     count: int = Field(3, ge=1, le=len(consts.NODE_IDS), description="text node replicas (ids a, b, c, ...)")
-    resources: Resources = Field(default_factory=Resources)
-    postgres: Postgres = Field(default_factory=Postgres)
+    resources: Resources = Field(default_factory=Resources, description="each text node container's resources")
+    postgres: Postgres = Field(default_factory=Postgres, description="each text node's own PostgreSQL (a sidecar)")
 
 
 class Redis(Model):
-    image: str = Field("redis:7-alpine", description="Redis image")
+    image: str = Field("redis:7.4.1-alpine", description="Redis image, pinned to a release")
     run_as_user: int = Field(999, ge=1, description="the image's redis uid")
-    storage: Storage = Field(default_factory=Storage)
-    resources: Resources = Field(default_factory=Resources)
+    storage: Storage = Field(default_factory=Storage, description="Redis's volume (append-only file)")
+    resources: Resources = Field(default_factory=Resources, description="the Redis container's resources")
 
 
 class Chat(Model):
     max_len: int = Field(1000, ge=1, description="messages the chat stream keeps (XADD MAXLEN)")
-    resources: Resources = Field(default_factory=Resources)
-    redis: Redis = Field(default_factory=Redis)
+    resources: Resources = Field(default_factory=Resources, description="the chat container's resources")
+    redis: Redis = Field(default_factory=Redis, description="the Redis the chat streams live in")
 
 
 class Analytics(Model):
-    resources: Resources = Field(default_factory=Resources)
-    postgres: Postgres = Field(default_factory=Postgres)
+    resources: Resources = Field(default_factory=Resources, description="the analytics container's resources")
+    postgres: Postgres = Field(default_factory=Postgres, description="the analytics service's PostgreSQL")
 
 
 class Budget(Model):
@@ -107,9 +128,10 @@ class Agents(Model):
     replicas: int = Field(
         3, ge=0, le=1000, description="total agents, spread over the groups by weight (the scale subresource)"
     )
-    resources: Resources = Field(default_factory=Resources)
+    resources: Resources = Field(default_factory=Resources, description="each agent container's resources")
     groups: list[AgentGroup] = Field(
         default_factory=lambda: [AgentGroup(name="writers")],
+        description="agent groups, each with its persona and model; names are unique",
         min_length=1,
         max_length=20,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
@@ -126,7 +148,7 @@ class Agents(Model):
 
 class Web(Model):
     replicas: int = Field(1, ge=0, le=20, description="web UI replicas")
-    resources: Resources = Field(default_factory=Resources)
+    resources: Resources = Field(default_factory=Resources, description="each web container's resources")
 
 
 class IngressTLS(Model):
@@ -134,7 +156,12 @@ class IngressTLS(Model):
 
 
 class Ingress(Model):
-    host: str | None = Field(None, max_length=253, description="public host name; no Ingress without it")
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        # rule and message only: fieldPath and reason need Kubernetes 1.28, the chart supports 1.27
+        {"rule": "!has(self.tls) || (has(self.host) && self.host != '')", "message": "ingress.tls needs ingress.host"}]})
+
+    host: str | None = Field(None, max_length=253, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                             description="public host name; no Ingress without it")
     class_name: str | None = Field(None, description="IngressClass")
     tls: IngressTLS | None = Field(None, description="serve HTTPS with this certificate")
     annotations: dict[str, str] | None = Field(None, description="extra Ingress annotations (e.g. cert-manager)")
@@ -154,16 +181,17 @@ class SessionSpec(Model):
     """A document that several AI agents write together."""
 
     image: str | None = Field(None, description="coedit image (default: the operator's --image)")
-    document: Document = Field(default_factory=Document)
-    text_nodes: TextNodes = Field(default_factory=TextNodes)
-    chat: Chat = Field(default_factory=Chat)
-    analytics: Analytics = Field(default_factory=Analytics)
-    budget: Budget = Field(default_factory=Budget)
-    llm: LLM = Field(default_factory=LLM)
-    agents: Agents = Field(default_factory=Agents)
-    web: Web = Field(default_factory=Web)
-    ingress: Ingress = Field(default_factory=Ingress)
-    telemetry: Telemetry = Field(default_factory=Telemetry)
+    document: Document = Field(default_factory=Document, description="what the agents write: title, topic, first text")
+    text_nodes: TextNodes = Field(
+        default_factory=TextNodes, description="the document's replicas (StatefulSets), each with its own PostgreSQL")
+    chat: Chat = Field(default_factory=Chat, description="the agents' chat service and its Redis")
+    analytics: Analytics = Field(default_factory=Analytics, description="the analytics service and its PostgreSQL")
+    budget: Budget = Field(default_factory=Budget, description="how many LLM tokens the session may spend")
+    llm: LLM = Field(default_factory=LLM, description="the OpenAI-compatible model the agents call")
+    agents: Agents = Field(default_factory=Agents, description="the writing agents: how many, in which groups")
+    web: Web = Field(default_factory=Web, description="the web UI where people read and edit")
+    ingress: Ingress = Field(default_factory=Ingress, description="public access to the web UI (an Ingress when host is set)")
+    telemetry: Telemetry = Field(default_factory=Telemetry, description="where the services send traces")
 
     def prices(self, group: AgentGroup) -> tuple[float, float]:
         """A group's USD per million prompt and completion tokens (spec.llm's unless its own)."""
@@ -174,21 +202,28 @@ class SessionSpec(Model):
 # -- status --
 
 class Condition(Model):
+    """A metav1.Condition: `type` is free-form (CamelCase), so a newer operator's new
+    condition needs no CRD upgrade."""
+
     model_config = ConfigDict(extra="ignore")
 
-    type: Literal["Ready", "Progressing", "BudgetExhausted"]
-    status: Literal["True", "False", "Unknown"]
-    reason: str
-    message: str = ""
-    last_transition_time: str = Field(description="RFC 3339")
-    observed_generation: int | None = None
+    type: str = Field(max_length=316, pattern=(
+        r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"),
+        description="kind of condition, CamelCase (Ready, Progressing, BudgetExhausted, ...)")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown")
+    reason: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+                        description="why the condition last changed, CamelCase")
+    message: str = Field("", max_length=32768, description="what a person should know about it")
+    last_transition_time: str = Field(description="when status last changed (RFC 3339)",
+                                      json_schema_extra={"format": "date-time"})
+    observed_generation: int | None = Field(None, ge=0, description="the spec generation the condition was set for")
 
 
 class Counts(Model):
     model_config = ConfigDict(extra="ignore")
 
-    ready: int = 0
-    desired: int = 0
+    ready: int = Field(0, description="pods ready")
+    desired: int = Field(0, description="pods the spec asks for")
 
 
 class AgentCounts(Counts):
@@ -200,16 +235,18 @@ class AgentCounts(Counts):
 class Tokens(Model):
     model_config = ConfigDict(extra="ignore")
 
-    used: int = 0
-    limit: int = 0
+    used: int = Field(0, description="tokens spent so far (the text nodes' ledger)")
+    limit: int = Field(0, description="the budget (spec.budget.tokens)")
     summary: str = Field("", description="used/limit, for kubectl get")
 
 
 class Completion(Model):
     model_config = ConfigDict(extra="ignore")
 
-    reason: Literal["BudgetExhausted", "MoneySpent", "MaxVersions", "MaxDuration"]
-    message: str = ""
+    reason: Literal["BudgetExhausted", "MoneySpent", "MaxVersions", "MaxDuration"] = Field(
+        description="the stop condition met"
+    )
+    message: str = Field("", description="what was reached, in words")
 
 
 class SessionStatus(Model):
@@ -217,18 +254,19 @@ class SessionStatus(Model):
 
     phase: Literal[
         consts.PENDING, consts.PROVISIONING, consts.RUNNING, consts.DEGRADED, consts.COMPLETED, consts.FAILED
-    ] = consts.PENDING
-    message: str = ""
+    ] = Field(consts.PENDING, description="Pending, Provisioning, Running, Degraded, Completed or Failed")
+    message: str = Field("", description="what the phase means now, for people")
     conditions: list[Condition] = Field(
         default_factory=list,
+        description="standard conditions (metav1.Condition), one per type",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    observed_generation: int | None = None
+    observed_generation: int | None = Field(None, description="the spec generation this status describes")
     document_version: int | None = Field(None, description="edits the document holds")
-    tokens: Tokens = Field(default_factory=Tokens)
+    tokens: Tokens = Field(default_factory=Tokens, description="the token budget and what is spent")
     completion: Completion | None = Field(None, description="why the session completed (the first stop condition met)")
-    nodes: Counts = Field(default_factory=Counts)
-    agents: AgentCounts = Field(default_factory=AgentCounts)
+    nodes: Counts = Field(default_factory=Counts, description="text node pods")
+    agents: AgentCounts = Field(default_factory=AgentCounts, description="agent pods")
     url: str | None = Field(None, description="where people read the session")
 
 
@@ -262,6 +300,8 @@ def parse_session(body: dict) -> Session:
     name = meta.get("name") or ""
     if len(name) > consts.MAX_SESSION_NAME:
         raise InvalidSpec(f"metadata.name: at most {consts.MAX_SESSION_NAME} characters (child names derive from it)")
+    if name and not re.match(SESSION_NAME_PATTERN, name):
+        raise InvalidSpec("metadata.name: lower-case letters, digits and '-', starting with a letter (a DNS label)")
     try:
         spec = SessionSpec.model_validate(body.get("spec") or {})
     except ValidationError as error:

@@ -72,6 +72,12 @@ BAD_EVENTS = {
     "ts without timezone": ({"ts": "2025-01-01T00:00:00"}, "timezone_aware"),
     "ts not a time": ({"ts": "yesterday"}, "datetime_from_date_parsing"),
     "ts in the future": ({"ts": None}, "value_error"),  # filled in below
+    # hostile input found by fuzzing: each once made every read of the window a 500
+    "latency 1e308": ({"latency_ms": 1e308}, "less_than_equal"),
+    "tokens past int4": ({"prompt_tokens": 2**31}, "less_than_equal"),
+    "NUL in agent_id": ({"agent_id": "a\u0000b"}, "value_error"),
+    "NUL in model": ({"model": "\u0000"}, "value_error"),
+    "ts before 2000": ({"ts": "0001-01-01T00:00:00+00:00"}, "value_error"),
 }
 
 

@@ -140,6 +140,7 @@ def test_timeseries_buckets(api, era):
     ({"window": "7d", "bucket": "1m"}, "too_many_buckets"),
     ({"bucket": "0m"}, "invalid_request"),
     ({"end": "2025-01-01T00:00:00"}, "invalid_request"),
+    ({"window": "1d", "end": "0001-01-01T00:26:00+00:00"}, "invalid_window"),  # once a 500
 ])
 def test_bad_report_parameters(api, params, error):
     response = api.get("/api/timeseries", params=params)

@@ -91,10 +91,10 @@ def test_metrics_carry_the_summary_figures(postgres, service_factory):
     for window in ("1h", "24h", "7d"):
         assert {name: samples[f'coedit_analytics_{name}{{window="{window}"}}'] for name in (
             "tokens", "llm_calls", "edits_applied", "edits_rejected", "active_agents",
-            "latency_ms_mean", "tokens_per_applied_edit", "conflict_rate", "cancel_rate",
+            "llm_latency_seconds_mean", "tokens_per_applied_edit", "conflict_rate", "cancel_rate",
         )} == {"tokens": 120, "llm_calls": 2, "edits_applied": 2, "edits_rejected": 1,
-               "active_agents": 2, "latency_ms_mean": 300, "tokens_per_applied_edit": 60,
+               "active_agents": 2, "llm_latency_seconds_mean": 0.3, "tokens_per_applied_edit": 60,
                "conflict_rate": 1 / 3, "cancel_rate": 0}
-        assert 200 < samples[f'coedit_analytics_latency_ms_p95{{window="{window}"}}'] <= 400
+        assert 0.2 < samples[f'coedit_analytics_llm_latency_seconds_p95{{window="{window}"}}'] <= 0.4
     assert samples["coedit_analytics_events_accepted_total"] == 6
     assert samples["coedit_analytics_events_duplicate_total"] == 1

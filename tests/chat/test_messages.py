@@ -100,9 +100,22 @@ async def test_bad_messages_are_refused_and_not_written(client):
 
 
 async def test_bad_page_queries_are_refused(client):
-    for params in [{"after": "abc"}, {"before": "1-x"}, {"limit": 0}, {"limit": 1001}]:
+    for params in [{"after": "abc"}, {"before": "1-x"}, {"limit": 0}, {"limit": 1001},
+                   {"after": "99999999999999999999"}, {"before": "1-18446744073709551616"}]:
         response = await client.get("/api/messages", params=params)
         assert (response.status_code, response.json()["error"]) == (422, "invalid_request"), params
+    response = await client.get("/api/messages/stream", headers={"Last-Event-ID": "99999999999999999999-1"})
+    assert (response.status_code, response.json()["error"]) == (422, "invalid_request")
+
+
+async def test_pages_past_either_end_are_empty(client):
+    """Bounds Redis refuses as exclusive ones (before the first id, after the last
+    possible one) mean no message, not a 500."""
+    await post(client, comment("one"))
+    largest = "18446744073709551615-18446744073709551615"
+    for params in [{"before": "0-0"}, {"before": "0"}, {"after": largest}, {"after": "0-0", "before": "0-0"}]:
+        response = await client.get("/api/messages", params=params)
+        assert (response.status_code, response.json()) == (200, {"messages": []}), params
 
 
 async def test_posting_needs_the_token(chat, redis_client):

@@ -31,6 +31,10 @@ def app():
         structlog.get_logger("test").info("thing created")
         return {"ok": True}
 
+    @app.get("/api/things")
+    async def list_things():
+        return []
+
     app.state.test_state = state
     return app
 
@@ -97,3 +101,16 @@ async def test_without_an_exporter_log_lines_still_carry_the_callers_trace_id(ap
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     ours = [line for line in lines if line["event"] in ("thing created", "request")]
     assert len(ours) == 2 and {line["trace_id"] for line in ours} == {trace_id}
+
+
+async def test_routine_reads_log_no_info_line_but_writes_and_errors_do(app, capsys):
+    """A UI polling all day once filled most of a session's logs at info."""
+    from coedit.common.logging import configure_logging
+
+    configure_logging("test")
+    assert (await call(app, "GET", "/api/things")).status_code == 200
+    await call(app, "GET", "/api/things/nowhere")
+    await call(app, "POST", "/api/things", json={}, headers={"Authorization": "Bearer s3cret"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    logged = [(line["method"], line["status"]) for line in lines if line["event"] == "request"]
+    assert logged == [("GET", 404), ("POST", 200)]

@@ -7,6 +7,7 @@ kopf peering objects and the ServiceMonitor are checked structurally."""
 
 import json
 import re
+import subprocess
 
 import pytest
 import yaml
@@ -14,7 +15,8 @@ import yaml
 from coedit_operator import consts, kube
 from coedit_operator.settings import OperatorSettings
 
-from tests.deploy.conftest import CHART, NAMESPACE, ROOT, by_kind, one, run_helm, validate_all
+from tests.deploy.conftest import (CHART, NAMESPACE, ROOT, by_kind, load_all_strictly, one, run_helm,
+                                   validate_all)
 
 EVERYTHING = {
     "operator": {"replicas": 2, "resyncInterval": 5, "textUrlTemplate": "http://{name}-text-{node}.{namespace}:8000"},
@@ -23,6 +25,7 @@ EVERYTHING = {
     "fakeLlm": {"enabled": True},
     "grafana": {"dashboards": {"enabled": True}},
     "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
     "ingress": {"className": "nginx", "tls": {"enabled": True, "certManager": {"clusterIssuer": "letsencrypt"}}},
     "sessions": {"demo": {"budget": {"tokens": 20000}, "ingress": {"host": "demo.example.com"}}, "plain": None},
 }
@@ -281,3 +284,159 @@ def test_values_schema_limits_match_the_operator():
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert schema["properties"]["sessions"]["propertyNames"]["maxLength"] == consts.MAX_SESSION_NAME
     assert schema["properties"]["image"]["properties"]["runAsUser"]["minimum"] == 1
+
+
+STANDARD_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                   "app.kubernetes.io/component", "app.kubernetes.io/managed-by", "helm.sh/chart"}
+
+
+def _pod_templates(obj: dict):
+    spec = obj.get("spec") or {}
+    if obj["kind"] in ("Deployment", "Job"):
+        yield spec["template"]
+    if obj["kind"] == "Pod":
+        yield obj
+
+
+@pytest.mark.parametrize("watched", [[], WATCHED], ids=["clusterwide", "namespaced"])
+def test_every_object_carries_the_standard_labels(template, watched):
+    everything = EVERYTHING | {"operator": EVERYTHING["operator"] | {"watchNamespaces": watched}}
+    objects = template(everything, hooks=True)
+    assert {"Job", "Pod", "PrometheusRule"} <= {obj["kind"] for obj in objects}  # hooks included
+    for obj in objects:
+        labels = obj["metadata"].get("labels") or {}
+        assert STANDARD_LABELS <= set(labels), (obj["kind"], obj["metadata"]["name"], STANDARD_LABELS - set(labels))
+        assert labels["app.kubernetes.io/managed-by"] == "Helm" and labels["app.kubernetes.io/version"] == "0.1.0"
+        for pod in _pod_templates(obj):
+            assert STANDARD_LABELS <= set(pod["metadata"]["labels"]), obj["metadata"]["name"]
+        selector = (obj.get("spec") or {}).get("selector")
+        if obj["kind"] == "Deployment":  # selectors never hold labels that change on upgrade
+            assert set(selector["matchLabels"]) == {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
+            assert selector["matchLabels"].items() <= obj["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_the_strict_loader_refuses_a_key_twice():
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate keys"):
+        load_all_strictly("metadata:\n  labels:\n    a: 1\n    a: 2\n")
+
+
+def test_kubectl_kustomize_accepts_the_rendered_chart(helm, kubectl, tmp_path):
+    """kustomize (and Flux's post-renderers, Argo CD's helmCharts) refuse duplicate keys."""
+    values = tmp_path / "everything.yaml"
+    values.write_text(yaml.safe_dump(EVERYTHING))
+    for name, extra in (("defaults", []), ("everything", ["-f", str(values)])):
+        rendered = run_helm(helm, "template", "coedit", str(CHART), "--namespace", NAMESPACE, "--include-crds", *extra)
+        assert rendered.returncode == 0, rendered.stderr
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "chart.yaml").write_text(rendered.stdout)
+        (folder / "kustomization.yaml").write_text("resources: [chart.yaml]\ncommonLabels: {team: docs}\n")
+        result = subprocess.run([str(kubectl), "kustomize", str(folder)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert len(load_all_strictly(result.stdout)) == len(load_all_strictly(rendered.stdout))
+
+
+def test_security_context_and_resources_are_overridable(template):
+    pod = {"runAsNonRoot": True, "runAsUser": 20000, "runAsGroup": 20000, "fsGroup": 20000}
+    container = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+                 "seccompProfile": {"type": "Localhost", "localhostProfile": "coedit.json"}}
+    resources = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+    overrides = {"podSecurityContext": pod, "securityContext": container, "resources": resources}
+    objects = template({"operator": overrides, "fakeLlm": {"enabled": True, **overrides},
+                        "jaeger": {"enabled": True, **overrides}})
+    validate_all(objects)
+    for name in ("coedit-operator", "fake-llm", "coedit-jaeger"):
+        spec = one(objects, "Deployment", name)["spec"]["template"]["spec"]
+        # Helm merges maps with the defaults (a key set to null removes one)
+        assert pod.items() <= spec["securityContext"].items(), name
+        assert spec["containers"][0]["securityContext"] == container, name
+        assert spec["containers"][0]["resources"] == resources, name
+
+
+def test_default_images_follow_the_app_version(template):
+    objects = template()
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    container = one(objects, "Deployment", "coedit-operator")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"ghcr.io/coedit/coedit-operator:{chart['appVersion']}"
+    assert operator_env(objects)["COEDIT_IMAGE"] == f"ghcr.io/coedit/coedit:{chart['appVersion']}"
+
+
+def test_session_images_are_pinned():
+    """The operator's PostgreSQL and Redis defaults name a release, never a moving major tag."""
+    from coedit_operator.spec import Postgres, Redis
+
+    for image in (Postgres().image, Redis().image):
+        assert re.fullmatch(r"[a-z]+:\d+\.\d+(\.\d+)?-alpine[\d.]*", image), image
+
+
+def test_crd_upgrade_hook_applies_exactly_the_charts_crds(template):
+    objects = [obj for obj in template(hooks=True) if "crds-upgrade" in obj["metadata"]["name"]]
+    validate_all(objects)
+    assert sorted(obj["kind"] for obj in objects) == [
+        "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Job", "ServiceAccount"]
+    for obj in objects:
+        assert obj["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
+    files = {path.name: path.read_text() for path in (CHART / "crds").glob("*.yaml")}
+    assert one(objects, "ConfigMap")["data"] == files
+    names = sorted(doc["metadata"]["name"] for text in files.values() for doc in yaml.safe_load_all(text) if doc)
+    rule, = one(objects, "ClusterRole")["rules"]
+    assert sorted(rule["resourceNames"]) == names and rule["verbs"] == ["get", "patch"]
+    job = one(objects, "Job")["spec"]["template"]["spec"]
+    assert job["containers"][0]["args"][:3] == ["apply", "--server-side", "--force-conflicts"]
+    assert job["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert not [obj for obj in template({"crds": {"upgrade": {"enabled": False}}}, hooks=True)
+                if "crds-upgrade" in obj["metadata"]["name"]]
+
+
+def test_helm_test_pods_check_each_sessions_text_nodes(template):
+    objects = template({"sessions": {"demo": {"textNodes": {"count": 2}}, "plain": None}}, hooks=True)
+    pods = {pod["metadata"]["name"]: pod for pod in by_kind(objects, "Pod")}
+    assert set(pods) == {"coedit-test-demo", "coedit-test-plain"}
+    validate_all(list(pods.values()))
+    for name, nodes in (("demo", "a,b"), ("plain", "a,b,c")):
+        pod = pods[f"coedit-test-{name}"]
+        assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+        env = {var["name"]: var["value"] for var in pod["spec"]["containers"][0]["env"]}
+        assert env == {"SESSION": name, "NAMESPACE": NAMESPACE, "NODES": nodes}
+        # the session's NetworkPolicy admits the operator's pods to the text nodes
+        assert consts.OPERATOR_POD_LABELS.items() <= pod["metadata"]["labels"].items()
+        assert "pod-template-hash" not in pod["metadata"]["labels"]
+        compile(pod["spec"]["containers"][0]["args"][0], "helm-test", "exec")
+    assert not by_kind(template({"sessions": {"demo": None}, "tests": {"enabled": False}}, hooks=True), "Pod")
+
+
+def _promql(expr: str):
+    import promql_parser
+
+    for variable, value in (("$__rate_interval", "5m"), ("$namespace", ".*"), ("$session", ".*")):
+        expr = expr.replace(variable, value)
+    return promql_parser.parse(expr)
+
+
+def test_prometheus_rule_alerts(template):
+    rule = one(template(EVERYTHING), "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert set(alerts) == {"CoeditReplicationLagging", "CoeditPeerDown", "CoeditBudgetNearlySpent",
+                           "CoeditHighErrorRate", "CoeditSessionFailed", "CoeditSessionDegraded"}
+    for alert in alerts.values():
+        _promql(alert["expr"])  # valid PromQL
+        assert alert["labels"]["severity"] and alert["annotations"]["summary"]
+    assert "> 0.9" in alerts["CoeditBudgetNearlySpent"]["expr"]
+    assert 'status=~"5.."' in alerts["CoeditHighErrorRate"]["expr"]
+    used = {re.sub(r"_(total|bucket|sum|count)$", "", name)
+            for alert in alerts.values() for name in re.findall(r"coedit_\w+", alert["expr"])}
+    assert used - defined_metrics() == {"coedit_operator_sessions"}  # the operator's own gauge
+    assert not by_kind(template(), "PrometheusRule")
+
+
+def test_dashboard_panels_and_queries():
+    dashboard = json.loads((CHART / "files" / "grafana" / "coedit.json").read_text())
+    titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
+    for topic in ("replication lag", "peers", "5xx", "pending history", "sse readers"):
+        assert topic in titles
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            _promql(target["expr"])
+            for window in re.findall(r"\[([^\]]+)\]", target["expr"]):
+                assert window == "$__rate_interval", (panel["title"], window)

@@ -15,11 +15,13 @@ HEADER = """\
 # ({command})
 """
 RENDERED = {
-    "install.yaml": [],
+    "install.yaml": ["--no-hooks"],  # kubectl apply runs no Helm hooks (CRD upgrade, tests)
     "observability/jaeger.yaml": ["--set", "jaeger.enabled=true", "--show-only", "templates/jaeger.yaml"],
     "observability/grafana-dashboard-configmap.yaml": [
         "--set", "grafana.dashboards.enabled=true", "--show-only", "templates/grafana-dashboard.yaml"],
     "observability/servicemonitor.yaml": ["--set", "serviceMonitor.enabled=true", "--show-only", "templates/servicemonitor.yaml"],
+    "observability/prometheusrule.yaml": [
+        "--set", "prometheusRule.enabled=true", "--show-only", "templates/prometheusrule.yaml"],
 }
 DASHBOARD = "observability/grafana-dashboard.json"  # for Grafana's import dialog
 

@@ -94,7 +94,7 @@ def test_each_text_node_is_a_stateful_set_with_its_postgres():
         assert env["COEDIT_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "demo-internal", "key": "auth-token"}
         assert node["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert node["livenessProbe"]["httpGet"]["path"] == "/healthz"
-        assert postgres["image"] == "postgres:16-alpine"
+        assert postgres["image"] == "postgres:16.6-alpine"
         assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
         service = objects[f"Service/demo-text-{node_id}"]
         assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True

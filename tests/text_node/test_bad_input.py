@@ -141,3 +141,23 @@ def test_bad_spends(node):
         answer = httpx.post(f"{node.url}/api/budget/spend", json=body, headers=AUTH)
         assert (answer.status_code, answer.json()["error"]) == (422, "invalid_request")
     assert httpx.get(f"{node.url}/api/budget").json()["spent"] == 0
+
+
+def test_a_chunked_body_is_cut_at_the_limit_and_a_write_without_token_is_not_read(node):
+    """Neither a body without Content-Length nor one without the token is read whole:
+    a stream of 200 MiB is answered 413 after 1 MiB, and without the token 401 before
+    any of it; the node's memory stays where it was."""
+    import psutil
+
+    memory = psutil.Process(node.process.pid).memory_info().rss
+
+    def stream(chunks: int):
+        for _ in range(chunks):
+            yield b"x" * (1 << 20)
+
+    answer = httpx.post(f"{node.url}/api/edits", content=stream(200), headers={**AUTH, "Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()["error"]) == (413, "payload_too_large")
+    answer = httpx.post(f"{node.url}/api/edits", content=stream(200), headers={"Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()["error"]) == (401, "unauthorized")
+    assert psutil.Process(node.process.pid).memory_info().rss < memory + (50 << 20)
+    assert httpx.get(f"{node.url}/readyz").status_code == 200

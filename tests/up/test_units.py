@@ -2,13 +2,15 @@
 config kept across runs."""
 
 import json
+import logging
 
 import pytest
 
-from coedit.up.components import PORT_OFFSETS, derive_ports
-from coedit.up.config import SEED_TEXT, UpSettings, load_session, resolve_session
+from coedit.up.components import PORT_OFFSETS, derive_ports, session_limits
 from coedit.up.console import edit_line, summarise
 from coedit.up.export import fenced
+from coedit.up.session_file import SEED_TEXT, load_session, resolve_session
+from coedit.up.settings import UpSettings
 from coedit.up.supervisor import restart_delay
 
 
@@ -82,13 +84,40 @@ def test_initial_text_from_a_file(tmp_path):
 
 
 def test_initial_text_twice_is_refused(tmp_path):
+    (tmp_path / "f").write_text("b", encoding="utf-8")
     with pytest.raises(ValueError, match="not both"):
         UpSettings(initial_text="a", initial_text_file=tmp_path / "f")
 
 
+def test_a_components_log_is_rotated_by_size(tmp_path, monkeypatch):
+    from coedit.up import supervisor
+
+    monkeypatch.setattr(supervisor, "LOG_BYTES", 1000)
+    log = supervisor.rotating_log(tmp_path / "text-a.log")
+    for n in range(500):
+        log.emit(logging.makeLogRecord({"msg": f'{{"event": "request", "n": {n}}}'}))
+    log.close()
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == ["text-a.log", *(f"text-a.log.{i}" for i in range(1, supervisor.LOG_BACKUPS + 1))]
+    assert all(f.stat().st_size <= 1000 for f in files)
+    assert '"n": 499' in (tmp_path / "text-a.log").read_text()
+
+
+def test_the_data_directory_lock_names_its_holder(tmp_path):
+    from coedit.up.state import DataDirLock, is_running
+
+    reader = DataDirLock(tmp_path)
+    assert reader.acquire("reader")
+    up = DataDirLock(tmp_path)
+    assert not up.acquire("up") and up.holder() == "reader"
+    assert not is_running(tmp_path) and up.holder() == "reader"  # a reader is no `coedit up`
+    reader.release()
+    assert up.acquire_within("up", 1) and up.holder() == "up"
+    up.release()
+
+
 def test_a_money_budget_lowers_the_token_limit_to_what_it_buys():
-    settings = UpSettings(usd=0.03, price_input=0.15, price_output=0.6)
-    limits = settings.limits(100_000)
+    limits = session_limits(UpSettings(usd=0.03, price_input=0.15, price_output=0.6), 100_000)
     assert (limits.tokens, limits.money_bound) == (50_000, True)  # $0.03 at $0.60 a million
-    assert UpSettings(usd=1, price_input=0.15, price_output=0.6).limits(100_000).tokens == 100_000
-    assert UpSettings(usd=1).limits(100_000).tokens == 100_000  # no prices: only the token budget
+    assert session_limits(UpSettings(usd=1, price_input=0.15, price_output=0.6), 100_000).tokens == 100_000
+    assert session_limits(UpSettings(usd=1), 100_000).tokens == 100_000  # no prices: only the token budget

@@ -20,7 +20,7 @@ import pytest
 
 from coedit.local.servers import free_port
 from coedit.up.components import PORT_OFFSETS
-from coedit.up.config import SEED_TEXT
+from coedit.up.session_file import SEED_TEXT
 from coedit.up.state import group_alive, load_state
 
 BUDGET = 12_000
@@ -43,6 +43,9 @@ class Observed:
     export_stopped: dict = field(default_factory=dict)
     resumed: dict = field(default_factory=dict)
     second_log: str = ""
+    status_while_starting: subprocess.CompletedProcess | None = None
+    hangup_exit_code: int | None = None
+    hangup_survivors: list[str] = field(default_factory=list)
 
 
 def coedit(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -150,7 +153,13 @@ def run_life_cycle(root: Path) -> Observed:
     log = root / "second.log"
     up = start_up(seen.data_dir, log, "--agents", "0", "--budget", "5")
     try:
+        # another terminal asks while it starts: whichever gets the data directory first,
+        # neither disturbs the other
+        seen.status_while_starting = subprocess.run(
+            [sys.executable, "-m", "coedit", "status", "--json", "--data-dir", str(seen.data_dir)],
+            capture_output=True, text=True, timeout=300)
         state = ready_state(seen.data_dir, up, log)
+        pids = {c.pid for c in state.components if c.pid}
         text_b = state.component("text-b").url
         seen.resumed = {
             "version": document(text_b)["version"],
@@ -159,8 +168,12 @@ def run_life_cycle(root: Path) -> Observed:
             "token": state.auth_token,
         }
     finally:
-        ctrl_c(up, log)
+        if up.poll() is None:  # the terminal is closed: SIGHUP to `coedit up` alone
+            os.kill(up.pid, signal.SIGHUP)
+        seen.hangup_exit_code = up.wait(120)
         seen.second_log = log.read_text()
+    seen.hangup_survivors = [str(pid) for pid in pids if group_alive(pid)]
+    seen.hangup_survivors += processes_mentioning(str(seen.data_dir))
     return seen
 
 
@@ -240,3 +253,15 @@ def test_second_run_resumes_with_history_and_token(observed):
     assert resumed["budget"]["limit"] == BUDGET  # the flag cannot change a session's genesis
     assert "--budget ignored" in observed.second_log
     assert resumed["token"] == observed.state["auth_token"]
+
+
+def test_status_while_up_starts_disturbs_neither(observed):
+    answer = observed.status_while_starting
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["document_version"] >= 2
+    assert "did not start" not in observed.second_log
+
+
+def test_a_closed_terminal_stops_everything_it_started(observed):
+    assert observed.hangup_exit_code == 0, observed.second_log[-3000:]
+    assert observed.hangup_survivors == []

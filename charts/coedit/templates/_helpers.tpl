@@ -12,20 +12,31 @@
 {{- printf "%s-operator" (include "coedit.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* The standard labels of every object the chart renders, as one map (so that no key
+can appear twice): `include "coedit.labels" (dict "root" $ "component" "operator")`,
+optionally "name" (default: the chart's name) and "extra" (more labels, which win). */}}
 {{- define "coedit.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/part-of: coedit
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- $root := .root -}}
+{{- $labels := dict
+  "helm.sh/chart" (printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-")
+  "app.kubernetes.io/name" (default $root.Chart.Name .name)
+  "app.kubernetes.io/instance" $root.Release.Name
+  "app.kubernetes.io/version" ($root.Chart.AppVersion | toString | trunc 63 | trimSuffix "-")
+  "app.kubernetes.io/component" .component
+  "app.kubernetes.io/part-of" "coedit"
+  "app.kubernetes.io/managed-by" $root.Release.Service -}}
+{{- toYaml (mergeOverwrite $labels (default dict .extra)) -}}
+{{- end -}}
+
+{{/* What a workload's selector matches: name and instance (never changes on upgrade). */}}
+{{- define "coedit.selectorLabels" -}}
+app.kubernetes.io/name: {{ default .root.Chart.Name .name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- end -}}
 
 {{/* The operator's pods carry app.kubernetes.io/name=coedit-operator: each session's
 NetworkPolicy lets exactly those pods read its text nodes. */}}
-{{- define "coedit.operatorSelector" -}}
-app.kubernetes.io/name: coedit-operator
-app.kubernetes.io/instance: {{ .Release.Name }}
-{{- end -}}
+{{- define "coedit.operatorLabelName" -}}coedit-operator{{- end -}}
 
 {{- define "coedit.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}

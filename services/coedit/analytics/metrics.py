@@ -30,12 +30,15 @@ GAUGES = {
     "edits_applied": "Edits applied in the window",
     "edits_rejected": "Edits rejected in the window",
     "active_agents": "Distinct agents with any event in the window",
-    "latency_ms_mean": "Mean LLM call latency in the window, ms",
-    "latency_ms_p95": "95th percentile of LLM call latency in the window, ms",
+    "llm_latency_seconds_mean": "Mean LLM call latency in the window, seconds",
+    "llm_latency_seconds_p95": "95th percentile of LLM call latency in the window, seconds",
     "tokens_per_applied_edit": "Tokens per applied edit in the window",
     "conflict_rate": "Rejected / (applied + rejected) edits in the window",
     "cancel_rate": "Cancelled / opened intents in the window",
 }
+# Metrics in base units (seconds) from the summary's fields in milliseconds.
+SUMMARY_FIELDS = {"llm_latency_seconds_mean": ("latency_ms_mean", 1e-3),
+                  "llm_latency_seconds_p95": ("latency_ms_p95", 1e-3)}
 
 
 class SummaryCollector(Collector):
@@ -66,7 +69,8 @@ class SummaryCollector(Collector):
             gauge = GaugeMetricFamily(
                 f"coedit_analytics_{name}", documentation, labels=["window"]
             )
+            key, scale = SUMMARY_FIELDS.get(name, (name, 1))
             for label, summary in self.summaries.items():
-                if summary[name] is not None:
-                    gauge.add_metric([label], summary[name])
+                if summary[key] is not None:
+                    gauge.add_metric([label], summary[key] * scale)
             yield gauge

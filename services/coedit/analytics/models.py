@@ -16,11 +16,15 @@ from pydantic import (
     field_validator,
 )
 
+from coedit.common.inputs import Storable, TokenCount
+
 MAX_BATCH = 1000
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # before it no event and no window end makes sense
+MAX_LATENCY_MS = 86_400_000.0  # a day: sums of many stay far from a float's overflow
 
-Name = Annotated[str, Field(min_length=1, max_length=128)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=128), Storable]
+Text = Annotated[str, Field(min_length=1, max_length=2000), Storable]
 IntentState = Literal["opened", "confirmed", "cancelled", "applied"]
 
 
@@ -36,6 +40,8 @@ class _Event(BaseModel):
     def _not_in_future(cls, ts: datetime | None) -> datetime | None:
         if ts is not None and ts > datetime.now(UTC) + MAX_CLOCK_SKEW:
             raise ValueError(f"ts is more than {MAX_CLOCK_SKEW} in the future")
+        if ts is not None and ts < EARLIEST:
+            raise ValueError(f"ts is before {EARLIEST.date()}")
         return ts
 
 
@@ -45,9 +51,9 @@ class LlmCall(_Event):
         description="intent, confirm, generate, review, ..."
     )
     model: Name
-    prompt_tokens: NonNegativeInt
-    completion_tokens: NonNegativeInt
-    latency_ms: float = Field(ge=0)
+    prompt_tokens: TokenCount
+    completion_tokens: TokenCount
+    latency_ms: float = Field(ge=0, le=MAX_LATENCY_MS)
     cost_usd: float | None = Field(
         None, ge=0, le=1e6, allow_inf_nan=False,
         description="what the call cost at the agent's model price (absent: price unknown)",
@@ -59,7 +65,7 @@ class EditApplied(_Event):
     edit_id: Name | None = None
     version: NonNegativeInt | None = None
     node_id: Name | None = None
-    tokens: NonNegativeInt | None = Field(
+    tokens: TokenCount | None = Field(
         None, description="tokens the edit cost (informative; totals count llm_call tokens)"
     )
 

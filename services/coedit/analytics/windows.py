@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from coedit.analytics.models import EARLIEST
 from coedit.common.errors import ApiError
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
@@ -41,6 +42,8 @@ class Window:
         if length > MAX_WINDOW:
             raise ApiError(422, "invalid_window", f"window {label} is longer than {MAX_WINDOW.days}d")
         end = (end or datetime.now(UTC)).astimezone(UTC)
+        if end - EARLIEST < length:
+            raise ApiError(422, "invalid_window", f"a window ends after {EARLIEST.date()} plus its length")
         return cls(label, end - length, end)
 
     def whole_hours(self) -> tuple[datetime, datetime]:

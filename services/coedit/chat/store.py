@@ -15,12 +15,20 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fastapi import Request
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, Message
 
 STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
+MAX_ID_PART = 2**64 - 1  # a Redis stream id is two unsigned 64-bit numbers
+
+
+def in_range(stream_id: str | None) -> str | None:
+    """A stream id Redis can take (the pattern allows 20 digits, up to 10^20 - 1)."""
+    if stream_id and any(int(part) > MAX_ID_PART for part in stream_id.split("-")):
+        raise ValueError(f"stream id parts go up to {MAX_ID_PART}")
+    return stream_id
 
 _POST = """
 local stream, intents, leases, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -144,10 +152,13 @@ class ChatStore:
         """Up to `limit` messages strictly between the cursors, oldest first. With no
         `after`, the newest ones before `before` (or the newest of all)."""
         upper = f"({before}" if before else "+"
-        if after is not None:
-            entries = await self.redis.xrange(self.stream, f"({after}", upper, count=limit)
-        else:
-            entries = (await self.redis.xrevrange(self.stream, upper, "-", count=limit))[::-1]
+        try:
+            if after is not None:
+                entries = await self.redis.xrange(self.stream, f"({after}", upper, count=limit)
+            else:
+                entries = (await self.redis.xrevrange(self.stream, upper, "-", count=limit))[::-1]
+        except ResponseError:  # an exclusive bound past the ends (before 0-0, after the largest id):
+            return []  # no message lies there
         return [stored(entry_id.decode(), fields[b"data"]) for entry_id, fields in entries]
 
     async def last_id(self) -> str:
@@ -182,6 +193,3 @@ def stream_key(stream_id: str) -> tuple[int, int]:
     ms, _, seq = stream_id.partition("-")
     return int(ms), int(seq or 0)
 
-
-async def get_store(request: Request) -> ChatStore:
-    return request.app.state.store

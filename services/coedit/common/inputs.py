@@ -31,7 +31,8 @@ def _base64(value: str) -> str:
     return value
 
 
-StorableText = Annotated[str, AfterValidator(_storable)]
+Storable = AfterValidator(_storable)  # after length constraints: Annotated[str, Field(...), Storable]
+StorableText = Annotated[str, Storable]
 Base64Text = Annotated[str, AfterValidator(_base64)]
 TokenCount = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
 Position = Annotated[int, Field(ge=0, le=MAX_SEQ)]

@@ -5,6 +5,7 @@ Binaries come from the system when present, else from the `embedded` extra
 PostgreSQL refuses to run as root: as root the server runs as an unprivileged
 system user."""
 
+import contextlib
 import glob
 import os
 import pwd
@@ -69,6 +70,19 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
         except OSError:
             time.sleep(0.05)
     raise ServerError(f"nothing listens on port {port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def _naming_the_log(server: str, log_path: Path, lines: int = 5):
+    """A server that fails to start is named, with its log and the log's last lines."""
+    try:
+        yield
+    except ServerError as error:
+        try:
+            tail = log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            tail = []
+        raise ServerError("\n  ".join([f"{server} did not start ({error}); its log {log_path} ends:", *tail])) from None
 
 
 def stop_group(process: subprocess.Popen | None, signal_number: int, timeout: float) -> None:
@@ -182,7 +196,7 @@ class PostgresServer:
     def start(self, timeout: float = 30) -> "PostgresServer":
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
-        log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")
+        log = open(self.log_path, "ab")
         argv = [
             str(self.bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
             "-k", str(self.data_dir), "-c", "listen_addresses=127.0.0.1",
@@ -192,9 +206,14 @@ class PostgresServer:
             _as_user(self.user, argv), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for_port(self.port, timeout, self.process)
-        self._wait_accepting(timeout)
+        with _naming_the_log(f"PostgreSQL in {self.data_dir}", self.log_path):
+            wait_for_port(self.port, timeout, self.process)
+            self._wait_accepting(timeout)
         return self
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.log"
 
     def _wait_accepting(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -235,7 +254,8 @@ class RedisServer:
              "--protected-mode", "no"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        wait_for_port(self.port, timeout, self.process)
+        with _naming_the_log(f"Redis in {self.data_dir}", self.data_dir / "redis.log"):
+            wait_for_port(self.port, timeout, self.process)
         return self
 
     def stop(self, timeout: float = 15) -> None:

@@ -9,10 +9,10 @@ from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from coedit.common.anchors import AnchorError
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
 from coedit.text_node.budget_service import BudgetService
-from coedit.text_node.anchors import AnchorError
 from coedit.text_node.errors import (
     BudgetExhausted,
     BudgetUnavailable,
@@ -71,7 +71,7 @@ def create_app(settings: TextNodeSettings):
         storage_ok = state["ready"] and app.state.node.storage_ok
         return storage_ok, {"node_id": settings.node_id, "storage": "ok" if storage_ok else "unavailable"}
 
-    app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness)
+    app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
     install_domain_errors(app)
     for router in (document.router, edits.router, budget.router, budget.internal, replication.public,
                    replication.internal):

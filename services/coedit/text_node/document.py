@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from pycrdt import Decoder, Doc, Map, Text
 
-from coedit.text_node.anchors import Splice, resolve
+from coedit.common.anchors import Splice, resolve
 from coedit.text_node.budget import Entry, Ledger
 from coedit.text_node.models import EditRequest
 

@@ -97,11 +97,11 @@ class SpendRequest(BaseModel):
 class Budget(BaseModel):
     limit: int
     spent: int
-    reserved: int = Field(description="tokens held by open reservations")
+    reserved: int = Field(0, description="tokens held by open reservations")
     remaining: int = Field(description="limit - spent - reserved")
     exhausted: bool = Field(description="spent reached the limit, or a request was refused for lack of budget")
     free_by_node: dict[str, int] = Field(
-        description="node -> rights it holds unreserved (its escrow share), as this node sees it"
+        default_factory=dict, description="node -> rights it holds unreserved (its escrow share), as this node sees it"
     )
 
 

@@ -13,8 +13,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from pycrdt import merge_updates
 
+from coedit.common.anchors import AnchorError
 from coedit.text_node import budget, history
-from coedit.text_node.anchors import AnchorError
 from coedit.text_node.document import Change, ReplicatedDocument
 from coedit.text_node.errors import (
     BudgetExhausted,

@@ -24,8 +24,3 @@ class TextNodeSettings(ServiceSettings):
     @property
     def peer_urls(self) -> list[str]:
         return [url.strip().rstrip("/") for url in self.peers.split(",") if url.strip()]
-
-    def cli_cmd(self) -> None:
-        from coedit.text_node.app import run
-
-        run(self)

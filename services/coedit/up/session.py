@@ -4,6 +4,7 @@ on its own database from the data directory (same genesis, no peers), so the
 reader is the text node's public API in both cases, never its tables."""
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import httpx
 
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer
-from coedit.up.config import load_session
-from coedit.up.state import is_running, load_state
+from coedit.up.session_file import load_session
+from coedit.up.state import DataDirLock, load_state
 
 
 class NoSession(SystemExit):
@@ -34,24 +35,42 @@ def text_node(data_dir: Path, timeout: float = 120) -> Iterator[str]:
     session = load_session(data_dir)
     if session is None:
         raise NoSession(f"no session in {data_dir} (start one with `coedit up --data-dir {data_dir}`)")
-    if is_running(data_dir):
-        state = load_state(data_dir)
-        for component in state.components if state else []:
-            if component.name.startswith("text-") and component.url and _ready(component.url):
-                yield component.url
-                return
-        raise NoSession(f"coedit up runs on {data_dir} but none of its text nodes is ready yet")
-    server = PostgresServer(data_dir / "pg-a").start()
-    node = ServiceProcess(
-        "text-node",
-        ["--node-id", "a", "--database-url", server.url, "--token-budget", str(session.budget),
-         "--initial-text", session.initial_text],
-        data_dir / "logs", name="text-a-offline", env={"COEDIT_AUTH_TOKEN": session.auth_token},
-    )
+    lock, deadline = DataDirLock(data_dir), time.monotonic() + timeout
+    while not lock.acquire("reader"):
+        if lock.holder() == "up":  # a `coedit up` runs (or starts): read through it
+            yield _running_text_node(data_dir, timeout)
+            return
+        if time.monotonic() > deadline:  # another status/export reads the stopped session
+            raise NoSession(f"another coedit command has been reading {data_dir} for {timeout:.0f} s")
+        time.sleep(0.2)
     try:
-        (data_dir / "logs").mkdir(exist_ok=True)
-        node.start(timeout=timeout)
-        yield node.url
+        server = PostgresServer(data_dir / "pg-a").start()
+        node = ServiceProcess(
+            "text-node",
+            ["--node-id", "a", "--database-url", server.url, "--token-budget", str(session.budget),
+             "--initial-text", session.initial_text],
+            data_dir / "logs", name="text-a-offline", env={"COEDIT_AUTH_TOKEN": session.auth_token},
+        )
+        try:
+            (data_dir / "logs").mkdir(exist_ok=True)
+            node.start(timeout=timeout)
+            yield node.url
+        finally:
+            node.stop()
+            server.stop()
     finally:
-        node.stop()
-        server.stop()
+        lock.release()
+
+
+def _running_text_node(data_dir: Path, timeout: float) -> str:
+    """A ready text node of the `coedit up` that holds `data_dir`, waiting while it starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = load_state(data_dir)
+        for component in state.components if state and state.running else []:
+            if component.name.startswith("text-") and component.url and _ready(component.url):
+                return component.url
+        if time.monotonic() > deadline:
+            raise NoSession(f"coedit up on {data_dir} is starting; none of its text nodes was ready "
+                            f"within {timeout:.0f} s")
+        time.sleep(0.5)

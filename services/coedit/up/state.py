@@ -5,11 +5,12 @@ import fcntl
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from coedit.up.config import save_private
+from coedit.up.files import save_private
 
 STATE_FILE = "state.json"
 LOCK_FILE = "up.lock"
@@ -47,23 +48,44 @@ def load_state(data_dir: Path) -> UpState | None:
 
 
 class DataDirLock:
-    """An exclusive flock on `up.lock`: held while `coedit up` runs, released by the
-    kernel when it dies however it dies, so it never goes stale."""
+    """An exclusive flock on `up.lock`: held while `coedit up` runs (or while
+    `status`/`export` read a stopped session's databases themselves), released by the
+    kernel when its holder dies however it dies, so it never goes stale. The file
+    names its holder (`up` or `reader`), so the other side knows whether to wait."""
 
     def __init__(self, data_dir: Path):
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         self.path = Path(data_dir) / LOCK_FILE
         self.file = None
 
-    def acquire(self) -> bool:
+    def acquire(self, holder: str | None = None) -> bool:
         self.file = open(self.path, "a")
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
         except BlockingIOError:
             self.file.close()
             self.file = None
             return False
+        if holder:
+            self.file.truncate(0)
+            self.file.write(f"{holder} {os.getpid()}\n")
+            self.file.flush()
+        return True
+
+    def acquire_within(self, holder: str, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.acquire(holder):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def holder(self) -> str:
+        """Who holds (or last held) the lock: `up`, `reader` or ``."""
+        try:
+            return self.path.read_text().split(" ", 1)[0]
+        except OSError:
+            return ""
 
     def release(self) -> None:
         if self.file:
@@ -79,7 +101,7 @@ def is_running(data_dir: Path) -> bool:
     if lock.acquire():
         lock.release()
         return False
-    return True
+    return lock.holder() == "up"
 
 
 def group_alive(pgid: int) -> bool:

@@ -5,6 +5,7 @@ Ctrl-C or SIGTERM, leaving the data in the data directory."""
 import asyncio
 import contextlib
 import ctypes
+import logging.handlers
 import os
 import signal
 import sys
@@ -13,14 +14,19 @@ from pathlib import Path
 
 import httpx
 
+from coedit.common.client import ServiceError
 from coedit.common.stopping import Stop, stop_reason
 from coedit.local.servers import PostgresServer, RedisServer, ServerError, port_is_free
+from coedit.text_node.client import TextNodeClient
 from coedit.up import api
-from coedit.up.components import NODES, Component, derive_ports, plan, web_available
-from coedit.up.config import UpSettings, resolve_session
+from coedit.up.components import NODES, Component, derive_ports, plan, session_limits
 from coedit.up.console import Console, edit_line, summarise
+from coedit.up.session_file import resolve_session
+from coedit.up.settings import UpSettings
 from coedit.up.state import ComponentState, DataDirLock, UpState, load_state, reap_orphans
 
+LOG_BYTES, LOG_BACKUPS = 10 << 20, 3  # per component: 40 MiB at most
+READER_WAIT = 120.0  # seconds `coedit up` waits for a status/export reading the stopped session
 STARTUP_TIMEOUT = 300.0  # seconds; generous, the machine may be shared
 STOP_TIMEOUT = 15.0
 STABLE_AFTER = 60.0  # a process up this long has its crash count reset
@@ -100,8 +106,8 @@ class Child:
             self.restarts += 1
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
-        log_path = self.supervisor.data_dir / "logs" / f"{self.name}.log"
-        with open(log_path, "ab") as log:
+        log = rotating_log(self.supervisor.data_dir / "logs" / f"{self.name}.log")
+        try:
             while True:
                 try:
                     raw = await stream.readline()
@@ -109,12 +115,13 @@ class Child:
                     raw = await stream.read(1 << 20)
                 if not raw:
                     return
-                log.write(raw)
-                log.flush()
-                shown = summarise(raw.decode(errors="replace").rstrip("\n"),
-                                  self.supervisor.settings.access_log)
+                line = raw.decode(errors="replace").rstrip("\n")
+                log.emit(logging.makeLogRecord({"msg": line}))
+                shown = summarise(line, self.supervisor.settings.access_log)
                 if shown:
                     self.supervisor.console.line(self.name, shown[1], shown[0])
+        finally:
+            log.close()
 
     async def retire(self) -> None:
         self.retired = True
@@ -136,6 +143,15 @@ class Child:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         await waiting
+
+
+def rotating_log(path: Path) -> logging.handlers.RotatingFileHandler:
+    """A component's log file, rotated by size (the seed's logs grew to 5 GB a day):
+    at most LOG_BYTES x (LOG_BACKUPS + 1) per component, whatever the session's length."""
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS,
+                                                   encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
 
 
 class Server:
@@ -189,7 +205,7 @@ class Supervisor:
         self.ready_names: list[str] = []
         self.web_url: str | None = None
         self.api: api.Server | None = None
-        self.limits = settings.limits(settings.budget)  # with the session's own budget once it is resolved
+        self.limits = session_limits(settings, settings.budget)  # with the session's own budget once it is resolved
         self.completion: Stop | None = None  # the first stop condition met
         self.up_since = time.monotonic()
 
@@ -212,7 +228,8 @@ class Supervisor:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP: the terminal was closed; stop everything as for Ctrl-C
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(signum, self._on_signal)
         try:
             return await self._run()
@@ -224,7 +241,7 @@ class Supervisor:
         settings, started = self.settings, time.monotonic()
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         session, warnings = resolve_session(settings)
-        self.token, self.limits = session.auth_token, settings.limits(session.budget)
+        self.token, self.limits = session.auth_token, session_limits(settings, session.budget)
         for warning in warnings:
             self.console.line("up", warning, "warning")
         if not port_is_free(settings.port):
@@ -234,8 +251,7 @@ class Supervisor:
                         for n in (*NODES, "analytics")]
         self.servers.append(Server("redis", RedisServer(self.data_dir / "redis")))
         ports = derive_ports(settings.port)
-        components = plan(settings, session, ports,
-                          {s.name: s.server.url for s in self.servers}, web_available())
+        components = plan(settings, session, ports, {s.name: s.server.url for s in self.servers})
         self.api = api.server(self, ports["up"])
         self.tasks.append(asyncio.create_task(self.api.serve()))
         self.children = [Child(c, self) for c in components]
@@ -254,7 +270,7 @@ class Supervisor:
         try:
             await servers
         except ServerError as exc:
-            self.console.line("up", f"a server did not start: {exc}", "error")
+            self.console.line("up", str(exc), "error")
             return 1
         self.ready_names.append("servers")
         self.save_state()
@@ -301,20 +317,20 @@ class Supervisor:
         if self.web_url:
             self.console.say(f"open {self.web_url}")
         else:
-            self.console.say(f"no web UI in this build; the document is at {text_a}/api/document")
+            self.console.say(f"no web UI in this build; `coedit export` prints the document (text node {text_a})")
         self.console.say("Ctrl-C stops the session (the data stays)")
 
     async def _tick(self) -> None:
         """Report each new version (who did what) and the budget as they change."""
         last: dict = {}
         finished_said = False
-        nodes = [c.component.url for c in self.children if c.name.startswith("text-")]
         agents = [c for c in self.children if c.component.kind == "agent"]
-        async with httpx.AsyncClient(timeout=2) as client:
+        async with httpx.AsyncClient(timeout=2) as http:
+            nodes = [TextNodeClient(c.component.url, http=http) for c in self.children if c.name.startswith("text-")]
             while not self.stopping.is_set():
-                for url in nodes:
-                    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-                        await self._report(client, url, last)
+                for node in nodes:
+                    with contextlib.suppress(ServiceError, ValueError):
+                        await self._report(node, last)
                         break
                 if agents and not finished_said and all(a.done for a in agents):
                     finished_said = True
@@ -337,18 +353,17 @@ class Supervisor:
         if stop.reason in ("MaxVersions", "MaxDuration"):
             await asyncio.gather(*(c.retire() for c in self.children if c.component.kind == "agent"))
 
-    async def _report(self, client: httpx.AsyncClient, url: str, last: dict) -> None:
+    async def _report(self, node: TextNodeClient, last: dict) -> None:
         """One tick: the edits after the last one shown, then version and budget if
         they changed (and whether a stop condition is met). `last` carries what was
         shown between ticks."""
-        version = (await client.get(f"{url}/api/document")).json()["version"]
-        budget = (await client.get(f"{url}/api/budget")).json()
+        version = (await node.document()).version
+        budget = (await node.budget()).model_dump()
         shown = last.setdefault("edit", version)  # the history before we started is not news
-        edits = (await client.get(f"{url}/api/edits", params={
-            "after_version": shown, "limit": SHOWN_EDITS})).json()["edits"]
+        edits = (await node.edits(after_version=shown, limit=SHOWN_EDITS)).edits
         for edit in edits:
-            self.console.line("edits", edit_line(edit))
-            last["edit"] = edit["version"]
+            self.console.line("edits", edit_line(edit.model_dump()))
+            last["edit"] = edit.version
         if len(edits) == SHOWN_EDITS and version > last["edit"]:
             self.console.line("edits", f"... and {version - last['edit']} more")
             last["edit"] = version
@@ -388,8 +403,12 @@ class Supervisor:
 def main(settings: UpSettings) -> None:
     data_dir = Path(settings.data_dir)
     lock = DataDirLock(data_dir)
-    if not lock.acquire():
-        sys.exit(f"coedit up is already running on {data_dir} (see `coedit status --data-dir {data_dir}`)")
+    if not lock.acquire("up"):
+        if lock.holder() != "reader":
+            sys.exit(f"coedit up is already running on {data_dir} (see `coedit status --data-dir {data_dir}`)")
+        print(f"waiting for `coedit status` or `coedit export` to finish reading {data_dir}")
+        if not lock.acquire_within("up", READER_WAIT):
+            sys.exit(f"{data_dir} is still being read after {READER_WAIT:.0f} s; try again")
     try:
         previous = load_state(data_dir)
         if previous and (reaped := reap_orphans(previous)):

@@ -6,6 +6,10 @@ from difflib import SequenceMatcher
 from typing import Literal
 
 _TOKEN = re.compile(r"\S+\s*|\s+")
+# Words of the changed middle of one text times those of the other past which the
+# diff shows that middle as one change instead of matching it word by word
+# (SequenceMatcher can take time in proportion to that product).
+MAX_MATCH_WORK = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -36,16 +40,22 @@ def _common_prefix(a: list[str], b: list[str]) -> int:
 
 
 class _Builder:
+    """Collects pieces per run of one kind and joins each run once at the end:
+    adding to a growing string would copy it every time (quadratic on long texts)."""
+
     def __init__(self):
-        self.segments: list[Segment] = []
+        self.runs: list[tuple[str, list[str]]] = []
 
     def add(self, kind: str, text: str) -> None:
         if not text:
             return
-        if self.segments and self.segments[-1].kind == kind:
-            self.segments[-1] = Segment(kind, self.segments[-1].text + text)
+        if self.runs and self.runs[-1][0] == kind:
+            self.runs[-1][1].append(text)
         else:
-            self.segments.append(Segment(kind, text))
+            self.runs.append((kind, [text]))
+
+    def segments(self) -> list[Segment]:
+        return [Segment(kind, "".join(pieces)) for kind, pieces in self.runs]
 
     def equal_tokens(self, old: list[str], new: list[str]) -> None:
         """Tokens with equal words; whitespace that differs shows as changed."""
@@ -70,15 +80,19 @@ def word_diff(old: str, new: str) -> list[Segment]:
     tail = _common_prefix(ka[head:][::-1], kb[head:][::-1])
     out = _Builder()
     out.equal_tokens(a[:head], b[:head])
-    matcher = SequenceMatcher(None, ka[head : len(a) - tail], kb[head : len(b) - tail])
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    middle_a, middle_b = ka[head : len(a) - tail], kb[head : len(b) - tail]
+    if len(middle_a) * len(middle_b) > MAX_MATCH_WORK:  # too costly to match word by word:
+        opcodes = [("replace", 0, len(middle_a), 0, len(middle_b))]  # the middle as one change
+    else:
+        opcodes = SequenceMatcher(None, middle_a, middle_b).get_opcodes()
+    for tag, i1, i2, j1, j2 in opcodes:
         if tag == "equal":
             out.equal_tokens(a[head + i1 : head + i2], b[head + j1 : head + j2])
         else:
             out.add("delete", "".join(a[head + i1 : head + i2]))
             out.add("insert", "".join(b[head + j1 : head + j2]))
     out.equal_tokens(a[len(a) - tail :], b[len(b) - tail :])
-    return out.segments
+    return out.segments()
 
 
 def diff_stats(segments: list[Segment]) -> dict[str, int]:

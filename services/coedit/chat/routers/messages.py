@@ -5,18 +5,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 from sse_starlette import EventSourceResponse
 
+from coedit.chat.deps import get_store
 from coedit.chat.metrics import MESSAGES_POSTED, SSE_READERS
 from coedit.chat.models import MAX_TEXT_CHARS, MESSAGE, Message, MessagePage
-from coedit.chat.store import STREAM_ID, ChatStore, get_store
+from coedit.chat.store import STREAM_ID, ChatStore, in_range
 from coedit.common.auth import require_token
 from coedit.common.errors import ApiError
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
 
-StreamId = Annotated[str | None, Query(pattern=STREAM_ID.pattern, description="a stream id")]
+StreamId = Annotated[str | None, Query(pattern=STREAM_ID.pattern, description="a stream id"),
+                     AfterValidator(in_range)]
 
 
 async def posted_message(request: Request) -> Message:
@@ -61,7 +63,8 @@ async def stream_messages(
     request: Request,
     store: Annotated[ChatStore, Depends(get_store)],
     after: StreamId = None,
-    last_event_id: Annotated[str | None, Header(pattern=STREAM_ID.pattern)] = None,
+    last_event_id: Annotated[str | None, Header(pattern=STREAM_ID.pattern),
+                             AfterValidator(in_range)] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events, one per message (event id = stream id, data = the message).
     Starts after `Last-Event-ID` (a reconnecting browser), else `after`, else at the end."""
