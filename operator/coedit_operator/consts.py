@@ -31,6 +31,7 @@ ANALYTICS = "analytics"
 ANALYTICS_DB = "analytics-db"
 AGENT = "agent"
 WEB = "web"
+MCP = "mcp"
 
 # Ports inside the pods.
 HTTP_PORT = 8000

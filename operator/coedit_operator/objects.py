@@ -4,6 +4,7 @@ from coedit_operator.agent_objects import agent_objects
 from coedit_operator.analytics_objects import analytics_objects
 from coedit_operator.chat_objects import chat_objects
 from coedit_operator.config import BuildConfig
+from coedit_operator.mcp_objects import mcp_objects
 from coedit_operator.session_objects import config_hash, config_map, network_policies
 from coedit_operator.spec import Session
 from coedit_operator.text_node_objects import text_node_objects
@@ -26,5 +27,6 @@ def desired_objects(session: Session, config: BuildConfig) -> list[dict]:
         *chat_objects(session, config, digest),
         *analytics_objects(session, config, digest),
         *web_objects(session, config, digest),
+        *mcp_objects(session, config, digest),
         *agent_objects(session, config, digest, completed(session)),
     ]

@@ -173,6 +173,27 @@ class Ingress(Model):
         return self
 
 
+class McpTokens(Model):
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Secret in the session's namespace")
+    key: str = Field("tokens", min_length=1, description='key whose value lists the agents: "claude=tok1,cursor=tok2"')
+
+
+class Mcp(Model):
+    """Outside agents (Claude Code, Cursor, SDK programs) join the session over MCP."""
+
+    enabled: bool = Field(False, description="serve the session over MCP (coedit mcp), behind the ingress at /mcp")
+    replicas: int = Field(1, ge=1, le=20, description="MCP server replicas (stateless; the write rate is per replica)")
+    tokens_secret: McpTokens | None = Field(None, description="Secret naming each outside agent and its bearer token")
+    writes_per_minute: int = Field(30, ge=1, le=10_000, description="intents, edits and comments per agent per minute")
+    resources: Resources = Field(default_factory=Resources, description="the MCP server container's resources")
+
+    @model_validator(mode="after")
+    def enabled_needs_tokens(self) -> "Mcp":
+        if self.enabled and self.tokens_secret is None:
+            raise ValueError("mcp.enabled needs mcp.tokensSecret (the outside agents' tokens)")
+        return self
+
+
 class Telemetry(Model):
     otlp_endpoint: str | None = Field(None, pattern=r"^https?://", description="OTLP/HTTP endpoint for traces")
 
@@ -191,6 +212,7 @@ class SessionSpec(Model):
     agents: Agents = Field(default_factory=Agents, description="the writing agents: how many, in which groups")
     web: Web = Field(default_factory=Web, description="the web UI where people read and edit")
     ingress: Ingress = Field(default_factory=Ingress, description="public access to the web UI (an Ingress when host is set)")
+    mcp: Mcp = Field(default_factory=Mcp, description="outside agents over MCP (coedit mcp), behind the ingress at /mcp")
     telemetry: Telemetry = Field(default_factory=Telemetry, description="where the services send traces")
 
     def prices(self, group: AgentGroup) -> tuple[float, float]:
@@ -268,6 +290,7 @@ class SessionStatus(Model):
     nodes: Counts = Field(default_factory=Counts, description="text node pods")
     agents: AgentCounts = Field(default_factory=AgentCounts, description="agent pods")
     url: str | None = Field(None, description="where people read the session")
+    mcp_url: str | None = Field(None, description="where outside agents connect over MCP (spec.mcp.enabled)")
 
 
 class Session(BaseModel):

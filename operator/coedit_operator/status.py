@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from coedit_operator import consts
 from coedit_operator.agent_objects import agent_selector
 from coedit_operator.reader import TextReading
+from coedit_operator.mcp_objects import mcp_url
 from coedit_operator.spec import AgentCounts, Completion, Condition, Counts, Session, SessionStatus, Tokens
 from coedit_operator.stopping import budget_spent, elapsed_seconds, stop_reason, token_limit
 from coedit_operator.web_objects import web_url
@@ -118,6 +119,7 @@ def build_status(session: Session, children: list[Child], reading: TextReading |
             selector=agent_selector(session), summary=f"{ready_agents}/{desired_agents}",
         ),
         url=web_url(session),
+        mcp_url=mcp_url(session) if session.spec.mcp.enabled else None,
     )
 
 

@@ -2,8 +2,8 @@
 
 from coedit_operator import consts
 from coedit_operator.common_objects import (
-    child_name, coedit_container, config_env, deployment, metadata, pod_template, resources, selector_labels,
-    service,
+    auth_token_env, child_name, coedit_container, config_env, deployment, metadata, pod_template, resources,
+    selector_labels, service,
 )
 from coedit_operator.config import BuildConfig
 from coedit_operator.spec import Session
@@ -25,7 +25,9 @@ def web_deployment(session: Session, config: BuildConfig, config_hash: str) -> d
     name = web_name(session)
     container = coedit_container(
         session, config, "web",
-        config_env(session, "COEDIT_TEXT_NODES", "COEDIT_CHAT_URL", "COEDIT_ANALYTICS_URL", "COEDIT_TITLE"),
+        # the session's token: people sign in with it, and the web relays their writes with it
+        [*config_env(session, "COEDIT_TEXT_NODES", "COEDIT_CHAT_URL", "COEDIT_ANALYTICS_URL", "COEDIT_TITLE"),
+         auth_token_env(session)],
         resources(session.spec.web.resources, {"cpu": "50m", "memory": "128Mi"}, {"memory": "256Mi"}),
     )
     template = pod_template(session, config, metadata(session, name, consts.WEB)["labels"], [container],

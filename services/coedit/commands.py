@@ -13,6 +13,7 @@ from coedit.agent.settings import AgentSettings
 from coedit.analytics.settings import AnalyticsSettings
 from coedit.chat.settings import ChatSettings
 from coedit.fake_llm.settings import FakeLLMSettings
+from coedit.mcp.settings import McpSettings
 from coedit.text_node.settings import TextNodeSettings
 from coedit.up.settings import ExportSettings, StatusSettings, UpSettings
 from coedit.web.settings import WebSettings
@@ -92,6 +93,12 @@ def run_web(settings: WebSettings) -> None:
     run(settings)
 
 
+def run_mcp(settings: McpSettings) -> None:
+    from coedit.mcp.app import run
+
+    run(settings)
+
+
 COMMANDS: dict[str, Command] = {
     "text_node": Command("a replica of the session's document", TextNodeSettings, run_text_node),
     "analytics": Command("the agents' events, summaries and time series", AnalyticsSettings, run_analytics),
@@ -105,6 +112,8 @@ COMMANDS: dict[str, Command] = {
     "status": Command("show a local session's components, version and budget", StatusSettings, run_status),
     "export": Command("write a local session's document and version history", ExportSettings, run_export),
     "web": Command("the web UI: document, chat and analytics, live", WebSettings, run_web),
+    "mcp": Command("an MCP server: outside agents (Claude Code, Cursor...) join the session", McpSettings,
+                   run_mcp),
 }
 """The commands in the order `coedit --help` lists them, by field name (`text_node`
 is `coedit text-node`)."""

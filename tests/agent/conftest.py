@@ -37,6 +37,7 @@ class Peers:
         self.events: dict[str, dict] = {}
         self.down: set[str] = set()  # paths answering 503
         self.before_edit = None  # a hook: change the text just before an edit lands
+        self.paused = False  # people paused the session (the chat's /api/session)
         self._ids = itertools.count(1)
 
     @property
@@ -99,6 +100,14 @@ class Peers:
             message["id"] = f"{next(self._ids)}-0"
             self.messages.append(message)
             return message
+
+        @app.get("/api/session")
+        async def session():
+            return {"paused": self.paused, "changed_at": None, "changed_by": None}
+
+        @app.get("/api/messages/people")
+        async def people_messages(limit: int = 5):
+            return {"messages": self.of_type("person_message")[-limit:]}
 
         @app.get("/api/intents/open")
         async def open_intents():

@@ -62,7 +62,7 @@ BAD_EVENTS = {
     "unknown type": ({"type": "telepathy"}, "union_tag_invalid"),
     "missing type": ({"type": None}, "union_tag_not_found"),
     "missing field": ({"latency_ms": None}, "missing"),
-    "wrong field type": ({"prompt_tokens": "many"}, "int_parsing"),
+    "wrong field type": ({"prompt_tokens": "many"}, "int_type"),
     "negative tokens": ({"completion_tokens": -1}, "greater_than_equal"),
     "negative latency": ({"latency_ms": -0.5}, "greater_than_equal"),
     "unknown field": ({"colour": "blue"}, "extra_forbidden"),
@@ -75,6 +75,8 @@ BAD_EVENTS = {
     # hostile input found by fuzzing: each once made every read of the window a 500
     "latency 1e308": ({"latency_ms": 1e308}, "less_than_equal"),
     "tokens past int4": ({"prompt_tokens": 2**31}, "less_than_equal"),
+    "tokens as a boolean": ({"prompt_tokens": True}, "int_type"),
+    "tokens as a string": ({"completion_tokens": "5"}, "int_type"),
     "NUL in agent_id": ({"agent_id": "a\u0000b"}, "value_error"),
     "NUL in model": ({"model": "\u0000"}, "value_error"),
     "ts before 2000": ({"ts": "0001-01-01T00:00:00+00:00"}, "value_error"),

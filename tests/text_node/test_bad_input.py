@@ -52,6 +52,8 @@ CASES = [
     ("NUL in summary", edit({"type": "append", "text": "x"}, summary="\u0000"), AUTH, 422, "invalid_request"),
     ("NUL in intent id", edit({"type": "append", "text": "x"}, intent_id="i\u0000"), AUTH, 422, "invalid_request"),
     ("huge tokens", edit({"type": "append", "text": "x"}, tokens=2**80), AUTH, 422, "invalid_request"),
+    ("tokens as a string", edit({"type": "append", "text": "x"}, tokens="5"), AUTH, 422, "invalid_request"),
+    ("tokens as a boolean", edit({"type": "append", "text": "x"}, tokens=True), AUTH, 422, "invalid_request"),
     ("huge occurrence", edit({"type": "delete", "anchor": "Один", "occurrence": 2**70}), AUTH, 422, "invalid_request"),
 ]
 

@@ -4,8 +4,10 @@ One module-wide life cycle (start, write, crash a component, status, export,
 Ctrl-C, status and export while stopped, start again) shared by the assertions,
 so the suite pays for two start-ups, not ten."""
 
+import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,9 +24,11 @@ from coedit.local.servers import free_port
 from coedit.up.components import PORT_OFFSETS
 from coedit.up.session_file import SEED_TEXT
 from coedit.up.state import group_alive, load_state
+from coedit.mcp.client import connect
 
 BUDGET = 12_000
-SERVICES = {"text-a", "text-b", "text-c", "chat", "analytics", "fake-llm"}
+SERVICES = {"text-a", "text-b", "text-c", "chat", "analytics", "mcp", "fake-llm"}
+CLAUDE_MCP_ADD = re.compile(r'claude mcp add --transport http coedit (\S+) --header "Authorization: Bearer (\S+)"')
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Observed:
     export_stopped: dict = field(default_factory=dict)
     resumed: dict = field(default_factory=dict)
     second_log: str = ""
+    mcp_agent: dict = field(default_factory=dict)
     status_while_starting: subprocess.CompletedProcess | None = None
     hangup_exit_code: int | None = None
     hangup_survivors: list[str] = field(default_factory=list)
@@ -135,6 +140,7 @@ def run_life_cycle(root: Path) -> Observed:
         # Every process of the run, including ones restarted since the first snapshot.
         all_pids = {c.pid for c in [*state.components, *load_state(seen.data_dir).components] if c.pid}
 
+        seen.mcp_agent = asyncio.run(connect_as_printed(log))
         seen.agents_api = httpx.get(f"{state.api_url}/api/agents", timeout=10).json()
         seen.status_running = json.loads(coedit("status", "--json", "--data-dir", str(seen.data_dir)).stdout)
         out = root / "running.json"
@@ -177,6 +183,15 @@ def run_life_cycle(root: Path) -> Observed:
     return seen
 
 
+async def connect_as_printed(log: Path) -> dict:
+    """Connect the way the printed `claude mcp add` line says, with the MCP SDK's client."""
+    url, token = CLAUDE_MCP_ADD.search(log.read_text()).groups()
+    async with connect(url, token) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        document = (await client.call_tool("read_document", {})).structured_content
+    return {"tools": tools, "version": document["version"]}
+
+
 def _answers(url: str) -> bool:
     try:
         httpx.get(f"{url}/healthz", timeout=5)
@@ -190,6 +205,11 @@ def test_up_starts_every_component(observed):
     assert SERVICES | {"agent-1", "agent-2", "agent-3"} <= names
     assert {"pg-a", "pg-b", "pg-c", "pg-analytics", "redis"} <= names
     assert all(c["pid"] for c in observed.state["components"] if c["kind"] != "agent")
+
+
+def test_an_outside_agent_connects_with_the_printed_command(observed):
+    assert {"read_document", "announce_intent", "submit_edit"} <= observed.mcp_agent["tools"]
+    assert observed.mcp_agent["version"] >= 0
 
 
 def test_agents_write_the_document(observed):

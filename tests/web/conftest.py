@@ -85,7 +85,7 @@ def session() -> Iterator[Session]:
             "--text-nodes", ",".join(node.url for node in nodes.values()),
             "--chat-url", chat.url, "--analytics-url", analytics.url,
             "--session-name", "robots-story", "--poll-interval", "0.2",
-            "--analytics-interval", "0.5",
+            "--analytics-interval", "0.5", "--auth-token", AUTH_TOKEN,
         ], tmp)
         processes += [*nodes.values(), chat, analytics, web]
         for process in processes:

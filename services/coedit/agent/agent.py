@@ -14,7 +14,7 @@ from opentelemetry import trace
 from pydantic import BaseModel
 
 from coedit.agent.llm import LLM, Completion
-from coedit.agent.prompts import Author, Messages
+from coedit.agent.prompts import Author, Messages, with_people
 from coedit.agent.protocol import Phase
 from coedit.agent.replies import ReplyError, parse_reply
 from coedit.agent.settings import AgentSettings
@@ -28,6 +28,8 @@ log = structlog.get_logger("coedit.agent")
 tracer = trace.get_tracer("coedit.agent")
 
 SERVICE_ATTEMPTS = 6  # rounds over a service's URLs before Unavailable (5 waits: 1, 2, 4, 8, 8 s)
+PEOPLE_IN_PROMPT = 5  # the latest people's chat messages every prompt carries
+PAUSE_POLL_SECONDS = 1.0
 
 REMINDER = {
     "en": "Your last answer was not the JSON object asked for. Answer with that JSON object only.",
@@ -55,6 +57,7 @@ class Agent:
         self.authors_seen = {self.id}  # every agent met in the open intents: how many share the text
         # for the stop log line (bench.agents reads it)
         self.llm_calls, self.llm_ms, self.paused_ms = 0, 0.0, 0.0
+        self.paused_by_people = False
 
     async def pause(self, seconds: float) -> None:
         """Every deliberate wait (backoff, start spread, waiting for a free place)."""
@@ -101,9 +104,24 @@ class Agent:
         if exhausted:
             raise BudgetExhausted("the session's token budget is spent")
 
+    async def wait_while_paused(self) -> None:
+        """Before every model call and every edit: people may have paused the session."""
+        while (await self.chat.session()).paused:
+            if not self.paused_by_people:
+                log.info("session_paused")
+            self.paused_by_people = True
+            await self.pause(PAUSE_POLL_SECONDS)
+        if self.paused_by_people:
+            log.info("session_resumed")
+        self.paused_by_people = False
+
     async def ask(self, phase: Phase, messages: Messages) -> BaseModel:
-        """One phase's reply. A broken answer is repaired; one that cannot be is
-        asked again once with a reminder; then ReplyError."""
+        """One phase's reply, with what people said lately in the prompt. A broken
+        answer is repaired; one that cannot be is asked again once with a reminder;
+        then ReplyError."""
+        await self.wait_while_paused()
+        people = [{"name": m.agent_id, "text": m.text} for m in await self.chat.people_messages(PEOPLE_IN_PROMPT)]
+        messages = with_people(messages, people, self.author.language)
         for last in (False, True):
             with tracer.start_as_current_span(f"llm.{phase.value}", attributes={"gen_ai.request.model": self.settings.model}) as span:
                 completion = await self.llm.complete(messages)

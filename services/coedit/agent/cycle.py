@@ -294,6 +294,7 @@ class EditCycle:
     async def _submit(self) -> State:
         op = self.operation
         edit_id = self.intent_id.replace(":intent", ":edit")
+        await self.agent.wait_while_paused()
         try:
             edit = EditRequest(
                 edit_id=edit_id, agent_id=self.agent.id, intent_id=self.intent_id,

@@ -13,6 +13,7 @@ from coedit.agent.protocol import (
     DOCUMENT,
     INTENT,
     OPERATION,
+    PEOPLE,
     Phase,
     phase_marker,
     section,
@@ -149,3 +150,22 @@ def build(
     if after is not None:
         parts.append(section(AFTER, after))
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]
+
+
+_PEOPLE_NOTE = {
+    "en": "People in the session wrote to you in <people>: their word outranks the topic.",
+    "ru": "Люди в сессии написали вам в <people>: их слово важнее темы.",
+}
+
+
+def with_people(messages: Messages, people: list[dict], language: str) -> Messages:
+    """`messages` with the latest people's chat messages ({name, text}, oldest
+    first) added: a note in the system prompt, the messages as a section."""
+    if not people:
+        return messages
+    system, user, *rest = messages
+    return [
+        {**system, "content": system["content"] + "\n" + _PEOPLE_NOTE[language]},
+        {**user, "content": user["content"] + "\n" + section(PEOPLE, _json(people))},
+        *rest,
+    ]

@@ -23,6 +23,7 @@ CLAIMED = "claimed"  # JSON list of the other agents' open intents
 INTENT = "intent"  # JSON of this agent's intent
 OPERATION = "operation"  # JSON of the proposed operation
 AFTER = "after"  # the excerpt with the operation applied
+PEOPLE = "people"  # JSON list of the latest people's chat messages ({name, text}), when there are any
 
 _MARKER = re.compile(r"^phase:\s*(\w+)\s*$", re.MULTILINE)
 

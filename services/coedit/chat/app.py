@@ -12,7 +12,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
 from coedit.chat.hub import StreamHub
-from coedit.chat.routers import intents, messages
+from coedit.chat.routers import intents, messages, session
 from coedit.chat.settings import ChatSettings
 from coedit.chat.store import ChatStore
 from coedit.common.app import create_service_app, serve
@@ -74,6 +74,7 @@ def create_app(settings: ChatSettings) -> FastAPI:
         app.add_exception_handler(error, _redis_unavailable)
     app.include_router(messages.router)
     app.include_router(intents.router)
+    app.include_router(session.router)
     return app
 
 

@@ -6,7 +6,17 @@ from contextlib import asynccontextmanager
 import httpx
 from httpx_sse import EventSource
 
-from coedit.chat.models import ChatMessage, Message, MessagePage, OpenIntent, OpenIntents, parse_message
+from coedit.chat.models import (
+    ChatMessage,
+    Message,
+    MessagePage,
+    OpenIntent,
+    OpenIntents,
+    PersonMessage,
+    SessionChange,
+    SessionState,
+    parse_message,
+)
 from coedit.common.client import NotFound, Refused, ServiceClient, ServiceError, Unavailable
 
 __all__ = ["MAX_PAGE", "MESSAGES_PATH", "STREAM_PING", "ChatClient", "NotFound", "Refused", "ServiceError", "Unavailable"]
@@ -33,6 +43,21 @@ class ChatClient(ServiceClient):
 
     async def open_intents(self) -> list[OpenIntent]:
         return (await self.call("GET", "/api/intents/open", OpenIntents)).intents
+
+    async def people_messages(self, limit: int = 5) -> list[PersonMessage]:
+        """The newest people's messages, oldest first, however busy the stream is."""
+        page = await self.call("GET", MESSAGES_PATH + "/people", MessagePage, params={"limit": limit})
+        return [message for message in page.messages if isinstance(message, PersonMessage)]
+
+    async def session(self) -> SessionState:
+        """Whether people paused the session."""
+        return await self.call("GET", "/api/session", SessionState)
+
+    async def pause(self, by: str | None = None) -> SessionState:
+        return await self.call("POST", "/api/session/pause", SessionState, json=SessionChange(by=by).model_dump())
+
+    async def resume(self, by: str | None = None) -> SessionState:
+        return await self.call("POST", "/api/session/resume", SessionState, json=SessionChange(by=by).model_dump())
 
     @asynccontextmanager
     async def stream(self, after: str | None = None,

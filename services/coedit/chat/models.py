@@ -75,8 +75,16 @@ class IntentStatus(ChatMessage):
     status: Literal["confirmed", "cancelled", "applied"]
 
 
+class PersonMessage(ChatMessage):
+    """A person steering the session (posted from the web UI); `agent_id` is the
+    person's name. Agents put the latest of these in their prompts."""
+
+    type: Literal["person_message"] = "person_message"
+    text: Text
+
+
 Message = Annotated[
-    EditIntent | EditComment | EditOperation | IntentStatus, Field(discriminator="type")
+    EditIntent | EditComment | EditOperation | IntentStatus | PersonMessage, Field(discriminator="type")
 ]
 MESSAGE = TypeAdapter(Message)
 
@@ -92,6 +100,21 @@ class OpenIntent(EditIntent):
     """An intent that is neither applied nor cancelled and whose lease still runs."""
 
     expires_at: datetime
+
+
+class SessionState(BaseModel):
+    """Whether people paused the session (kept in the chat's Redis, which every
+    agent already reads before each step)."""
+
+    paused: bool = False
+    changed_at: datetime | None = None
+    changed_by: str | None = None
+
+
+class SessionChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: Id | None = Field(None, description="who pauses or resumes (a person's name)")
 
 
 class MessagePage(BaseModel):

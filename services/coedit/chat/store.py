@@ -6,6 +6,9 @@ Keys (one hash tag per session, so a Redis Cluster keeps them on one shard):
 - `coedit:chat:{S}:intents`: hash intent_id -> the EditIntent as stored.
 - `coedit:chat:{S}:leases`: sorted set intent_id -> lease expiry (ms, Redis time).
 - `coedit:chat:{S}:message-id:<message_id>`: the first answer to an idempotent post.
+- `coedit:chat:{S}:people`: list of the newest people's messages (newest first), kept
+  apart so that agents find them however busy the stream is.
+- `coedit:chat:{S}:session`: hash `paused` ("1"/"0"), `changed_at` (ms), `changed_by`.
 
 Every post runs as one Lua script, so the stream, the leases and the idempotency
 key change together and every chat replica sees the same state."""
@@ -18,7 +21,7 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, Message
+from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, Message, PersonMessage, SessionState
 
 STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 MAX_ID_PART = 2**64 - 1  # a Redis stream id is two unsigned 64-bit numbers
@@ -30,8 +33,18 @@ def in_range(stream_id: str | None) -> str | None:
         raise ValueError(f"stream id parts go up to {MAX_ID_PART}")
     return stream_id
 
+
+PEOPLE_KEPT = 50  # people's messages kept apart for the agents' prompts
+
+_SET_PAUSED = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('HSET', KEYS[1], 'paused', ARGV[1], 'changed_at', now, 'changed_by', ARGV[2])
+return now
+"""
+
 _POST = """
-local stream, intents, leases, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local stream, intents, leases, idem, people = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local max_len, data, action, intent_id, agent_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ttl_ms, idem_ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
 if idem_ttl > 0 then
@@ -60,6 +73,9 @@ elseif action == 'close' then
   redis.call('ZREM', leases, intent_id)
 elseif action == 'renew' and live_owner() == agent_id then
   redis.call('ZADD', leases, now + ttl_ms, intent_id)
+elseif action == 'person' then
+  redis.call('LPUSH', people, id .. ' ' .. data)
+  redis.call('LTRIM', people, 0, tonumber(ARGV[8]) - 1)
 end
 for _, expired in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 16)) do
   redis.call('HDEL', intents, expired)
@@ -114,6 +130,8 @@ def lease_action(message: Message) -> tuple[str, str]:
             return "renew", message.intent_id
         case EditComment(ref=str(ref)):
             return "renew", ref
+        case PersonMessage():
+            return "person", ""
     return "", ""
 
 
@@ -131,19 +149,21 @@ class ChatStore:
         self.stream, self.intents, self.leases = (
             f"{prefix}:messages", f"{prefix}:intents", f"{prefix}:leases"
         )
+        self.people, self.session = f"{prefix}:people", f"{prefix}:session"
         self.max_len, self.intent_ttl_ms = max_len, round(intent_ttl * 1000)
         self.idempotency_ttl = idempotency_ttl
         self._post = redis.register_script(_POST)
         self._open_intents = redis.register_script(_OPEN_INTENTS)
+        self._set_paused = redis.register_script(_SET_PAUSED)
 
     async def post(self, message: Message) -> Posted:
         data = message.model_dump_json(exclude={"id", "ts"}, exclude_none=True)
         action, intent_id = lease_action(message)
         idem_key = f"{self.prefix}:message-id:{message.message_id or ''}"
         created, answer = await self._post(
-            keys=[self.stream, self.intents, self.leases, idem_key],
+            keys=[self.stream, self.intents, self.leases, idem_key, self.people],
             args=[self.max_len, data, action, intent_id, message.agent_id, self.intent_ttl_ms,
-                  self.idempotency_ttl if message.message_id else 0],
+                  self.idempotency_ttl if message.message_id else 0, PEOPLE_KEPT],
         )
         stream_id, data = answer.decode().split(" ", 1)
         return Posted(stored(stream_id, data), bool(created))
@@ -172,6 +192,24 @@ class ChatStore:
         if not answer:
             return []
         return [(entry_id.decode(), fields[b"data"]) for entry_id, fields in answer[0][1]]
+
+    async def people_messages(self, limit: int) -> list[dict]:
+        """The newest `limit` people's messages, oldest first."""
+        entries = await self.redis.lrange(self.people, 0, limit - 1)
+        return [stored(*entry.decode().split(" ", 1)) for entry in reversed(entries)]
+
+    async def session_state(self) -> SessionState:
+        fields = {k.decode(): v.decode() for k, v in (await self.redis.hgetall(self.session)).items()}
+        if not fields:
+            return SessionState()
+        return SessionState(
+            paused=fields["paused"] == "1", changed_by=fields.get("changed_by") or None,
+            changed_at=datetime.fromtimestamp(int(fields["changed_at"]) / 1000, UTC),
+        )
+
+    async def set_paused(self, paused: bool, by: str | None) -> SessionState:
+        await self._set_paused(keys=[self.session], args=["1" if paused else "0", by or ""])
+        return await self.session_state()
 
     async def open_intents(self) -> list[dict]:
         """Intents neither applied nor cancelled whose lease runs, oldest first."""

@@ -34,5 +34,6 @@ def _base64(value: str) -> str:
 Storable = AfterValidator(_storable)  # after length constraints: Annotated[str, Field(...), Storable]
 StorableText = Annotated[str, Storable]
 Base64Text = Annotated[str, AfterValidator(_base64)]
-TokenCount = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
-Position = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+# strict: a count is a JSON number, not "5" or true
+TokenCount = Annotated[int, Field(ge=0, le=MAX_TOKENS, strict=True)]
+Position = Annotated[int, Field(ge=0, le=MAX_SEQ, strict=True)]

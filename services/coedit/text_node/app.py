@@ -22,12 +22,14 @@ from coedit.text_node.errors import (
     EditTooLarge,
     HistoryCatchingUp,
     InvalidUpdate,
+    PersonChangeRefused,
     ReservationNotFound,
     StorageUnavailable,
 )
 from coedit.text_node.node import TextNode
+from coedit.text_node.people import Room
 from coedit.text_node.replication import Replicator
-from coedit.text_node.routers import budget, document, edits, replication
+from coedit.text_node.routers import budget, document, edits, people, replication
 from coedit.text_node.settings import TextNodeSettings
 from coedit.text_node.store import STORAGE_ERRORS, Store
 
@@ -50,6 +52,7 @@ def create_app(settings: TextNodeSettings):
         replicator = Replicator(node, settings.peer_urls, settings.sync_interval, client)
         budget_service = BudgetService(node, replicator, client)
         app.state.node, app.state.replicator, app.state.budget = node, replicator, budget_service
+        app.state.people = Room(node)
         await replicator.catch_up()
         replicator.start()
         budget_service.start()
@@ -73,8 +76,8 @@ def create_app(settings: TextNodeSettings):
 
     app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
     install_domain_errors(app)
-    for router in (document.router, edits.router, budget.router, budget.internal, replication.public,
-                   replication.internal):
+    for router in (document.router, people.router, edits.router, budget.router, budget.internal,
+                   replication.public, replication.internal):
         app.include_router(router)
     return app
 
@@ -89,6 +92,7 @@ STATUS = {
     HistoryCatchingUp: 503,
     ChangeFailed: 500,
     InvalidUpdate: 422,
+    PersonChangeRefused: 403,
 }
 
 

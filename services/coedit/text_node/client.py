@@ -3,6 +3,8 @@ routes: `TextNodesClient` spreads over the interchangeable nodes of a session (w
 failover, and the "unsure whether applied" rule for edits); `TextNodeClient` asks
 one node (the web's per-node view, `up status`, the operator's reader)."""
 
+from urllib.parse import quote
+
 import httpx
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type
@@ -12,7 +14,7 @@ from coedit.common.client import (
 )
 from coedit.text_node.models import (
     Budget, Document, EditAccepted, EditLog, EditRequest, Replication, ReservationGranted, ReserveRequest,
-    SettleRequest, Settlement, SpendRequest, VersionText,
+    RestoreRequest, SettleRequest, Settlement, SpendRequest, VersionText,
 )
 
 __all__ = [
@@ -120,6 +122,17 @@ class TextNodesClient(ServiceClient):
         except Refused as exc:
             raise EditRefused(exc.status, exc.code, exc.detail, exc.body) from None
         return EditAccepted.model_validate_json(response.content)
+
+    async def restore(self, restore: RestoreRequest) -> EditAccepted:
+        """A new version with `restore.version`'s text, attributed to the person. With
+        an `edit_id` it is idempotent on the node that got it (as an edit is)."""
+        return await self.call("POST", "/api/document/restore", EditAccepted, unsure_ok=False,
+                               json=restore.model_dump(mode="json", exclude_none=True))
+
+    def yjs_url(self, name: str, token: str | None, room: str = "document") -> str:
+        """The node's Yjs sync endpoint (y-websocket's `serverUrl + "/" + room`) for a person."""
+        query = httpx.QueryParams({"name": name, **({"token": token} if token else {})})
+        return f"{self.url.replace('http', 'ws', 1)}/yjs/{quote(room, safe='')}?{query}"
 
     async def _again(self, url: str, path: str, body: dict) -> httpx.Response:
         extra = {} if self.sleep is None else {"sleep": self.sleep}

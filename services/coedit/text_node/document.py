@@ -10,6 +10,7 @@ change integrated (new edits, the text delta)."""
 import bisect
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -235,6 +236,48 @@ class ReplicatedDocument:
         if not delta:
             change.delta = None
         return change
+
+    def apply_person_update(self, update: bytes, edit_id: str | None, metadata: dict | None) -> Change:
+        """Integrate a person's Yjs update (checked beforehand to change only the text).
+        With `edit_id` it starts a new version: logged in the same transaction."""
+
+        def write():
+            self.doc.apply_update(update)
+            if edit_id is not None:
+                self.edits[edit_id] = json.dumps(metadata, ensure_ascii=False)
+
+        if edit_id is not None:
+            self._expect_own_entry(edit_id)
+        return self._record(write, want_delta=True)
+
+    def replace_text(self, text: str, edit_id: str, metadata: dict) -> Change:
+        """Make the text `text` (one splice: what lies between the common prefix and
+        suffix) and log it as one version, in one transaction."""
+        current = self.current_text()
+        prefix = len(os.path.commonprefix([current, text]))
+        suffix = len(os.path.commonprefix([current[prefix:][::-1], text[prefix:][::-1]]))
+        start = len(current[:prefix].encode())
+        splice = Splice(start, len(self.utf8()) - len(current[len(current) - suffix:].encode()),
+                        text[prefix : len(text) - suffix].encode())
+
+        def write():
+            if splice.end > splice.start:
+                del self.text[splice.start : splice.end]
+            if splice.insert:
+                self.text.insert(splice.start, splice.insert.decode())
+            self.edits[edit_id] = json.dumps(metadata, ensure_ascii=False)
+
+        self._expect_own_entry(edit_id)
+        change = self._record(write, want_delta=False)
+        self._utf8, self._chars = text.encode(), len(text)
+        change.delta = splice_delta(splice.start, splice.end, splice.insert)
+        return change
+
+    def _expect_own_entry(self, edit_id: str) -> None:
+        """The clock an entry this replica is about to write gets: its update holds
+        other clients' changes too, so it cannot be read off the update's header."""
+        own = self.doc.client_id
+        self._pending_clocks[edit_id] = (own, decode_state_vector(self.doc.get_state()).get(own, 0) + 1)
 
     def _record(self, mutate, *, update: bytes = b"", want_delta: bool) -> Change:
         self._change, self._want_delta = Change(update=update), want_delta

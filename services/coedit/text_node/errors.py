@@ -42,6 +42,12 @@ class InvalidUpdate(DocumentError):
     code = "invalid_update"
 
 
+class PersonChangeRefused(DocumentError):
+    """A person's Yjs update that would change more than the text (people.py)."""
+
+    code = "only_text"
+
+
 class StorageUnavailable(DocumentError):
     """The node's database is away: nothing was changed; retry later."""
 

@@ -45,6 +45,20 @@ class EditRequest(BaseModel):
     summary: StorableText | None = Field(None, max_length=2000, description="why the agent made the edit")
 
 
+PERSON_NAME = r"^[^\x00-\x1f\x7f]{1,100}$"  # a person's name as they give it (no control characters)
+
+
+class RestoreRequest(BaseModel):
+    """A new version whose text is that of `version`, attributed to the person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=0)
+    agent_id: str = Field(pattern=PERSON_NAME, description="the person's name")
+    edit_id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[\w.:@/-]+$",
+                                description="idempotency key (default: a new one)")
+
+
 class EditAccepted(BaseModel):
     edit_id: str
     version: int
@@ -65,8 +79,9 @@ class VersionText(BaseModel):
 class EditRecord(BaseModel):
     version: int
     edit_id: str
-    agent_id: str
-    op: EditOp
+    kind: Literal["agent", "human"] = "agent"
+    agent_id: str = Field(description="the agent, or the person's name for a human version")
+    op: EditOp | None = Field(None, description="the agent's anchored change (none for a person's version)")
     intent_id: str | None = None
     summary: str | None = None
     node_id: str = Field(description="the node that accepted the edit from its agent")
@@ -163,11 +178,12 @@ class Replication(BaseModel):
 
 
 class LogRecord(BaseModel):
-    """One CRDT update in a node's log: an edit or a spend as its origin made it, or
-    a `sync` record (a state-vector diff fetched to repair a replica)."""
+    """One CRDT update in a node's log: an edit or a spend as its origin made it, a
+    `sync` record (a state-vector diff fetched to repair a replica) or a person's
+    `text` change that continues their latest version."""
 
     seq: Position
-    kind: Literal["edit", "spend", "sync"]
+    kind: Literal["edit", "spend", "sync", "text"]
     record_id: StorableText = Field(max_length=200)
     origin: StorableText = Field(max_length=200)
     update: Base64Text = Field(description="base64 of the CRDT update")

@@ -100,6 +100,15 @@ class Written:
 
 
 @dataclass
+class PersonWork(Work):
+    """A person's change (people.py): queued and committed like any other, its
+    logic kept beside the Yjs protocol it comes from."""
+
+    def apply(self, node: "TextNode", batch: Batch):
+        raise NotImplementedError
+
+
+@dataclass
 class RemoteWork(Work):
     """Records from `peer`'s log: every record it has after `after_seq` up to
     `last_seq` (a pulled page or a push), or `after_seq=None` when not contiguous."""
@@ -322,6 +331,8 @@ class TextNode:
                 return self._apply_budget(decide, batch)
             case RemoteWork():
                 return self._apply_remote(item, batch)
+            case PersonWork():
+                return item.apply(self, batch)
         raise AssertionError(item)
 
     def _apply_edit(self, request: EditRequest, batch: Batch) -> EditAccepted:
@@ -371,7 +382,9 @@ class TextNode:
                 continue
             try:
                 change = self.doc.apply_update(
-                    decode(record.update), record.record_id if record.kind == "edit" else None, delta=not bulk
+                    decode(record.update), record.record_id if record.kind == "edit" else None,
+                    # a person's text record has no version of its own to fill a delta in later
+                    delta=not bulk or record.kind == "text",
                 )
             except ValueError as error:  # what came before it in this work is applied and kept
                 raise InvalidUpdate(f"record {record.record_id}: {error}") from None
@@ -390,12 +403,14 @@ class TextNode:
                 return self.doc.has_edit(record.record_id)
             case "spend":  # a budget ledger entry
                 return self.doc.has_ledger_entry(record.record_id)
-        return False  # a sync diff: applying it again is harmless, the CRDT deduplicates
+        return False  # a sync diff or a person's text: applying it again is harmless, the CRDT deduplicates
 
     def _stage(self, change: Change, kind: str, record_id: str, origin: str, batch: Batch) -> None:
         """Add one integrated record to the batch: its log row and a version row per
         new edit (the text delta goes with the last; None when not computed)."""
         batch.log.append(LogRow(kind, record_id, origin, change.update))
+        if not change.new_edits and change.delta:  # a person typing on in the latest version
+            batch.text_deltas.append((self.doc.version, change.delta))
         first_version = self.doc.version - len(change.new_edits) + 1
         for offset, (edit_id, metadata) in enumerate(change.new_edits):
             last = offset == len(change.new_edits) - 1

@@ -47,6 +47,18 @@ SCHEMA = [
     """,
     # version 2: a version applied in bulk gets its delta later, from the history builder
     "ALTER TABLE versions ALTER COLUMN delta DROP NOT NULL;",
+    # version 3: people (people.py): a person's text records, and the text deltas that
+    # follow a version without starting one (a person typing on)
+    """
+    ALTER TABLE log DROP CONSTRAINT log_kind_check;
+    ALTER TABLE log ADD CONSTRAINT log_kind_check CHECK (kind IN ('edit', 'spend', 'sync', 'text'));
+    CREATE TABLE text_deltas (
+        id bigserial PRIMARY KEY,
+        version integer NOT NULL,  -- applied after this version's own delta
+        delta jsonb NOT NULL
+    );
+    CREATE INDEX text_deltas_version ON text_deltas (version, id);
+    """,
 ]
 
 
@@ -68,6 +80,9 @@ WITH new_log AS (
 ), moved_cursors AS (
     INSERT INTO peer_cursors SELECT * FROM unnest($13::text[], $14::text[], $15::bigint[])
     ON CONFLICT (peer) DO UPDATE SET epoch = EXCLUDED.epoch, seq = EXCLUDED.seq
+), new_text_deltas AS (
+    INSERT INTO text_deltas (version, delta)
+    SELECT v, d::jsonb FROM unnest($16::integer[], $17::text[]) WITH ORDINALITY AS t(v, d, n) ORDER BY n
 )
 SELECT seq, kind, record_id FROM new_log
 """
@@ -99,6 +114,8 @@ class Batch:
     versions: list[VersionRow] = field(default_factory=list)
     text_snapshot: tuple[int, str] | None = None
     cursors: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # (latest version, delta) of each record that changed the text without adding a version
+    text_deltas: list[tuple[int, list]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.log or self.versions or self.cursors)
@@ -164,6 +181,7 @@ class Store:
             versions[4], versions[5],
             snapshot_version, snapshot_text,
             [p[0] for p in peers], [p[1] for p in peers], [p[2] for p in peers],
+            [v for v, _ in batch.text_deltas], [_json(d) for _, d in batch.text_deltas],
         )
         by_key = {(r["kind"], r["record_id"]): r["seq"] for r in rows}
         return [by_key.get((r.kind, r.record_id), 0) for r in batch.log]
@@ -272,7 +290,8 @@ class Store:
         )
 
     async def history_for(self, version: int) -> tuple[int, str, list[list[dict]]] | None:
-        """The nearest text snapshot at or before `version` and the deltas after it."""
+        """The nearest text snapshot at or before `version` and the deltas after it:
+        each version's own, then the text deltas that followed it (a person typing on)."""
         async with self.pool.acquire() as conn:
             snapshot = await conn.fetchrow(
                 "SELECT version, text FROM text_snapshots WHERE version <= $1"
@@ -282,7 +301,9 @@ class Store:
             if snapshot is None:
                 return None
             deltas = await conn.fetch(
-                "SELECT delta FROM versions WHERE version > $1 AND version <= $2 ORDER BY version",
+                "SELECT delta FROM (SELECT version, 0 AS part, 0::bigint AS id, delta FROM versions"
+                " WHERE version > $1 AND version <= $2 UNION ALL SELECT version, 1, id, delta FROM text_deltas"
+                " WHERE version >= $1 AND version <= $2) AS d ORDER BY version, part, id",
                 snapshot["version"], version,
             )
             return snapshot["version"], snapshot["text"], [r["delta"] for r in deltas]

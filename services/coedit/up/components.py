@@ -16,9 +16,10 @@ PERSONAS = {
 }
 # Offsets from --port (the web UI's): text nodes on 8001-8003, chat 8010, analytics
 # 8020, the fake model 8090 by default, the URLs `coedit agent` assumes by default.
-# `up` is the runner's own status API (agents' process states, for the web UI).
-PORT_OFFSETS = {"text-a": 1, "text-b": 2, "text-c": 3, "chat": 10, "analytics": 20, "fake-llm": 90,
-                "up": 99}
+# `up` is the runner's own status API (agents' process states, for the web UI);
+# `mcp` serves outside agents (Claude Code, Cursor...) at /mcp.
+PORT_OFFSETS = {"text-a": 1, "text-b": 2, "text-c": 3, "chat": 10, "analytics": 20, "mcp": 30,
+                "fake-llm": 90, "up": 99}
 SERVERS = ("pg-a", "pg-b", "pg-c", "pg-analytics", "redis")
 
 
@@ -79,6 +80,16 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
         Component("analytics", "analytics", ["--database-url", servers["pg-analytics"]],
                   port=ports["analytics"], env=token_env),
     ]
+    text_nodes = ",".join(node_urls.values())
+    service_urls = {"chat": f"http://127.0.0.1:{ports['chat']}",
+                    "analytics": f"http://127.0.0.1:{ports['analytics']}"}
+    components.append(Component(
+        "mcp", "mcp",
+        ["--text-nodes", text_nodes, "--chat-url", service_urls["chat"],
+         "--analytics-url", service_urls["analytics"]],
+        port=ports["mcp"],
+        env={**token_env, "COEDIT_MCP_TOKENS": f"{settings.mcp_agent}={session.mcp_token}"},
+    ))
     api_key = os.environ.get("OPENAI_API_KEY")
     if api_key:
         llm_url = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
@@ -90,9 +101,6 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
             port=ports["fake-llm"],
         ))
         llm_url, model = f"http://127.0.0.1:{ports['fake-llm']}/v1", settings.model or "fake"
-    text_nodes = ",".join(node_urls.values())
-    service_urls = {"chat": f"http://127.0.0.1:{ports['chat']}",
-                    "analytics": f"http://127.0.0.1:{ports['analytics']}"}
     components.append(Component(
         "web", "web",
         ["--text-nodes", text_nodes, "--chat-url", service_urls["chat"],
@@ -116,3 +124,9 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
             kind="agent", env={**token_env, **({"OPENAI_API_KEY": api_key} if api_key else {})},
         ))
     return components
+
+
+def mcp_connect_command(mcp_url: str, token: str) -> str:
+    """What connects Claude Code to the session's MCP server (docs/mcp.md has others)."""
+    return (f"claude mcp add --transport http coedit {mcp_url}/mcp "
+            f'--header "Authorization: Bearer {token}"')

@@ -55,7 +55,7 @@ async def collect(url: str) -> dict:
 
 def render_json(session: SessionConfig, history: dict) -> str:
     return json.dumps({
-        "session": session.model_dump(exclude={"auth_token"}),
+        "session": session.model_dump(exclude={"auth_token", "mcp_token"}),
         "exported_at": datetime.now(timezone.utc).isoformat(),
         "document": {"version": history["document"]["version"], "text": history["document"]["text"]},
         "budget": {k: history["budget"][k] for k in ("limit", "spent")},

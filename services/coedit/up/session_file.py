@@ -5,7 +5,7 @@ token), fixed at its first run."""
 import secrets
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from coedit.up.files import save_private
 from coedit.up.settings import UpSettings
@@ -30,6 +30,8 @@ class SessionConfig(BaseModel):
     initial_text: str
     budget: int
     auth_token: str
+    mcp_token: str = Field(default_factory=lambda: secrets.token_urlsafe(24),
+                           description="the outside MCP agent's bearer token")
     topic: str
     language: str
 

@@ -47,6 +47,10 @@ class UpSettings(BaseSettings):
         300, ge=0, description="delay of each fake model answer, so a session can be watched"
     )
     session_name: str = Field("local", min_length=1, description="the session's name (first run only)")
+    mcp_agent: str = Field(
+        "outside", pattern=r"^[\w.:@/-]{1,100}$",
+        description="the agent_id an outside agent connected over MCP writes as",
+    )
     access_log: CliImplicitFlag[bool] = Field(
         False, description="show every HTTP request in the log (otherwise only server errors)"
     )

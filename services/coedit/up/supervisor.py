@@ -19,7 +19,7 @@ from coedit.common.stopping import Stop, stop_reason
 from coedit.local.servers import PostgresServer, RedisServer, ServerError, port_is_free
 from coedit.text_node.client import TextNodeClient
 from coedit.up import api
-from coedit.up.components import NODES, Component, derive_ports, plan, session_limits
+from coedit.up.components import NODES, Component, derive_ports, mcp_connect_command, plan, session_limits
 from coedit.up.console import Console, edit_line, summarise
 from coedit.up.session_file import resolve_session
 from coedit.up.settings import UpSettings
@@ -315,9 +315,14 @@ class Supervisor:
         self.console.say(f"ready in {seconds:.1f} s: {agents} agent{'' if agents == 1 else 's'} writing, "
                          f"budget {self.limits.tokens:,} tokens, data in {self.data_dir}")
         if self.web_url:
-            self.console.say(f"open {self.web_url}")
+            # Jupyter's way: the token in the URL signs the browser in (the UI keeps it in a cookie)
+            self.console.say(f"open {self.web_url}/?token={self.token} (without the token the UI is read-only)")
         else:
             self.console.say(f"no web UI in this build; `coedit export` prints the document (text node {text_a})")
+        mcp = next((c.component for c in self.children if c.name == "mcp"), None)
+        if mcp is not None:
+            self.console.say(f"outside agents join over MCP as {self.settings.mcp_agent!r}: "
+                             f"{mcp_connect_command(mcp.url, session.mcp_token)}")
         self.console.say("Ctrl-C stops the session (the data stays)")
 
     async def _tick(self) -> None:

@@ -11,15 +11,18 @@ from fastapi.staticfiles import StaticFiles
 from coedit.common.app import create_service_app, serve
 from coedit.web.hub import Hub
 from coedit.web.live import Monitor
-from coedit.web.routers import analytics, chat, document, events, overview
+from coedit.web.auth import sign_in
+from coedit.web.routers import analytics, chat, document, events, overview, people, yjs
 from coedit.web.settings import WebSettings
 from coedit.web.upstream import Upstream
 
 log = structlog.get_logger(__name__)
 
-# Every asset is ours: no inline script, no CDN.
+# Every asset is ours: no inline script, no CDN. Style attributes are allowed (not
+# style elements): the editor colours each person's cursor with one.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "style-src-attr 'unsafe-inline'; "
     "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -65,8 +68,9 @@ def create_app(settings: WebSettings) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    app.middleware("http")(sign_in)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (overview, document, chat, analytics, events):
+    for module in (overview, document, chat, analytics, events, people, yjs):
         app.include_router(module.router)
     return app
 

@@ -97,6 +97,7 @@ class Monitor:
     chat: ServiceState = field(init=False)
     analytics: ServiceState = field(init=False)
     budget: dict | None = None
+    paused: bool = False  # people paused the session (the chat says)
     summary: dict | None = None  # analytics, last hour
     agent_figures: list[dict] = field(default_factory=list)  # analytics, last 24 h
     agent_status: dict[str, dict] = field(default_factory=dict)  # from --agents-status-url
@@ -146,6 +147,8 @@ class Monitor:
             return "starting" if any(n.up is None for n in self.nodes) or not self.nodes else "down"
         if self.completion_message:
             return "completed"
+        if self.paused:
+            return "paused"
         return "degraded" if self.degraded else "running"
 
     @property
@@ -231,7 +234,7 @@ class Monitor:
 
     def status_event(self) -> Event:
         payload = {"phase": self.phase, "degraded": self.degraded, "version": self.version,
-                   "html": views.status_fragments(self)}
+                   "paused": self.paused, "html": views.status_fragments(self)}
         return Event("status", "status", json.dumps(payload, ensure_ascii=False))
 
     def document_event(self) -> Event:
@@ -273,7 +276,7 @@ class Monitor:
     async def _watch_nodes(self) -> None:
         while True:
             try:
-                await self.check_nodes()
+                await asyncio.gather(self.check_nodes(), self.check_session())
                 await self.follow()
             except ServiceError as error:  # a node went away mid-read: next round
                 log.warning("reading the document failed", error=str(error))
@@ -291,6 +294,14 @@ class Monitor:
         budgets = [b for b in budgets if b]
         if budgets:
             self.budget = max(budgets, key=lambda b: b["spent"])
+
+    async def check_session(self) -> None:
+        """Whether people paused the session (a chat that is down leaves it as it was)."""
+        if self.upstream.chat is not None:
+            try:
+                self.paused = (await self.upstream.chat.session()).paused
+            except ServiceError:
+                pass
 
     async def _check(self, node: NodeState) -> dict | None:
         client = self.upstream.nodes[node.url]
@@ -338,8 +349,9 @@ class Monitor:
         if version != self.version + 1:
             return  # already have it (or a gap; the next page fills it)
         self.edits.append({k: edit.get(k) for k in (
-            "version", "edit_id", "agent_id", "op", "intent_id", "summary", "node_id", "created_at")})
-        if not self.authorship.apply(version, edit["agent_id"], edit["op"]):
+            "version", "edit_id", "kind", "agent_id", "op", "intent_id", "summary", "node_id", "created_at")})
+        # a person's version carries no operation: its text says what they changed
+        if edit.get("op") is None or not self.authorship.apply(version, edit["agent_id"], edit["op"]):
             actual = await self.upstream.nodes[url].version_text(version)
             self.authorship.correct(version, edit["agent_id"], actual.text)
 

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader
 from starlette.templating import Jinja2Templates
 
+from coedit.web.auth import signed_in
 from coedit.web.authorship import INITIAL, UNKNOWN
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 AGENT_COLOURS = 12
 MESSAGE_KINDS = {"edit_intent": "intent", "edit_comment": "comment",
-                 "edit_operation": "operation", "intent_status": "status"}
+                 "edit_operation": "operation", "intent_status": "status", "person_message": "person"}
 
 
 def agent_class(agent: str | None) -> str:
@@ -105,7 +106,7 @@ def page(request: Request, template: str, name: str, title: str, topics: str, **
     which live topics the page's EventSource asks for."""
     monitor = request.app.state.monitor
     return templates.TemplateResponse(request, template, {
-        "page": name, "title": title, "topics": topics, "m": monitor,
+        "page": name, "title": title, "topics": topics, "m": monitor, "signed_in": signed_in(request),
         "session_name": request.app.state.settings.session_name, **context,
     })
 

@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse
 from coedit.chat.deps import get_store
 from coedit.chat.metrics import MESSAGES_POSTED, SSE_READERS
 from coedit.chat.models import MAX_TEXT_CHARS, MESSAGE, Message, MessagePage
-from coedit.chat.store import STREAM_ID, ChatStore, in_range
+from coedit.chat.store import PEOPLE_KEPT, STREAM_ID, ChatStore, in_range
 from coedit.common.auth import require_token
 from coedit.common.errors import ApiError
 
@@ -56,6 +56,16 @@ async def list_messages(
     """Up to `limit` messages, oldest first: those right after `after`, else the
     newest before `before`, else the newest of all."""
     return JSONResponse({"messages": await store.page(after=after, before=before, limit=limit)})
+
+
+@router.get("/people", response_model=MessagePage)
+async def people_messages(
+    store: Annotated[ChatStore, Depends(get_store)],
+    limit: Annotated[int, Query(ge=1, le=PEOPLE_KEPT)] = 5,
+) -> JSONResponse:
+    """The newest people's messages (`person_message`), oldest first, however many
+    agents' messages came after them."""
+    return JSONResponse({"messages": await store.people_messages(limit)})
 
 
 @router.get("/stream")

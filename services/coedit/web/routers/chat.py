@@ -9,7 +9,7 @@ from coedit.web.views import MESSAGE_KINDS, page
 
 router = APIRouter(tags=["chat"])
 PAGE = 200
-Kind = Literal["intent", "comment", "operation", "status"]
+Kind = Literal["intent", "comment", "operation", "status", "person"]
 
 
 @router.get("/chat", response_class=HTMLResponse)

@@ -102,6 +102,60 @@
     }
   }
 
+  // --- a person taking part (signed in with the session's token) ---
+  const nameInput = $("person-name");
+  if (nameInput) {
+    nameInput.value = localStorage.getItem("coedit-name") || "";
+    nameInput.addEventListener("change", () => localStorage.setItem("coedit-name", nameInput.value.trim()));
+  }
+  const personName = () => (nameInput && nameInput.value.trim()) || "";
+
+  async function postJson(url, payload) {
+    const response = await fetch(url, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(answer.detail ? JSON.stringify(answer.detail) : answer.error || response.status);
+    return answer;
+  }
+
+  function showPaused(paused) {
+    if ($("pause")) $("pause").hidden = paused;
+    if ($("resume")) $("resume").hidden = !paused;
+  }
+
+  for (const button of [$("pause"), $("resume")]) {
+    if (!button) continue;
+    button.addEventListener("click", async () => {
+      try {
+        const session = await postJson(`/api/session/${button.dataset.action}`, personName() ? { by: personName() } : {});
+        showPaused(session.paused);
+      } catch (error) { button.title = String(error); }
+    });
+  }
+
+  const restore = $("restore");
+  if (restore) restore.addEventListener("click", async () => {
+    const status = $("restore-status");
+    if (!personName()) { status.textContent = "give your name first (top right)"; nameInput.focus(); return; }
+    try {
+      const answer = await postJson("/api/document/restore", { version: Number(slider.value), agent_id: personName() });
+      status.textContent = `restored as version ${answer.version}`;
+    } catch (error) { status.textContent = `not restored: ${error.message}`; }
+  });
+
+  const chatPost = $("chat-post");
+  if (chatPost) chatPost.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const status = $("chat-post-status");
+    if (!personName()) { status.textContent = "give your name first (top right)"; nameInput.focus(); return; }
+    try {
+      await postJson("/api/chat", { author: personName(), text: $("chat-text").value });
+      $("chat-text").value = "";
+      status.textContent = "sent";
+    } catch (error) { status.textContent = `not sent: ${error.message}`; }
+  });
+
   // --- analytics ---
   let analyticsPrimed = false;  // the first event is the snapshot the page was rendered from
 
@@ -126,6 +180,7 @@
       const data = JSON.parse(event.data);
       swap(data.html);
       body.classList.toggle("degraded", data.degraded.length > 0);
+      showPaused(data.paused);
     });
     source.addEventListener("version", (event) => onVersion(JSON.parse(event.data)));
     source.addEventListener("chat", (event) => onChat(JSON.parse(event.data), event.lastEventId));

@@ -1,0 +1,30 @@
+"""`/api/session`: people pause and resume the whole session; agents look before
+every model call and every edit they submit."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends
+
+from coedit.chat.models import SessionChange, SessionState
+from coedit.chat.deps import get_store
+from coedit.chat.store import ChatStore
+from coedit.common.auth import require_token
+
+router = APIRouter(prefix="/api/session", tags=["session"])
+Store = Annotated[ChatStore, Depends(get_store)]
+
+
+@router.get("", response_model=SessionState)
+async def session_state(store: Store) -> SessionState:
+    return await store.session_state()
+
+
+@router.post("/pause", response_model=SessionState, dependencies=[Depends(require_token)])
+async def pause(store: Store, change: Annotated[SessionChange | None, Body()] = None) -> SessionState:
+    """Pause (idempotent: pausing a paused session changes nothing but who and when)."""
+    return await store.set_paused(True, change.by if change else None)
+
+
+@router.post("/resume", response_model=SessionState, dependencies=[Depends(require_token)])
+async def resume(store: Store, change: Annotated[SessionChange | None, Body()] = None) -> SessionState:
+    return await store.set_paused(False, change.by if change else None)

@@ -1,0 +1,367 @@
+"""What an outside agent can do in the session, one method per tool, each for the
+agent its token names. It talks to the session only through the services' typed
+clients, and follows the built-in agents' protocol: announce an intent (a lease on
+a place nobody else holds), confirm it, make one edit there, say so in the chat,
+report to analytics. Anything a model can fix comes back as `Refusal` (a tool
+error whose text says what to do next)."""
+
+import asyncio
+import uuid
+from contextlib import suppress
+from datetime import UTC, datetime
+
+import limits
+import structlog
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
+
+from coedit.agent.context import find_all, locate, overlaps, sentences, window_around
+from coedit.analytics import models as events
+from coedit.analytics.client import AnalyticsClient
+from coedit.chat.client import ChatClient
+from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, OpenIntent
+from coedit.common.client import NotFound, ServiceError, Unavailable
+from coedit.mcp import models, places
+from coedit.mcp.settings import McpSettings
+from coedit.text_node.client import BudgetExhausted, EditRefused, OutcomeUnknown, TextNodesClient
+from coedit.text_node.models import EditOp, EditRequest, SpendRequest
+from coedit.web.diff import diff_stats, word_diff
+
+log = structlog.get_logger("coedit.mcp")
+
+EQUAL_KEPT = 120  # characters of unchanged text a diff keeps either side of a change
+
+
+class Refusal(ToolError):
+    """A write or read the session refuses; the message tells the model what to do."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class Session:
+    def __init__(self, settings: McpSettings, text: TextNodesClient, chat: ChatClient,
+                 analytics: AnalyticsClient):
+        self.settings, self.text, self.chat, self.analytics = settings, text, chat, analytics
+        self.run_id = uuid.uuid4().hex[:8]  # ids this process makes never repeat another's
+        self._writes = MovingWindowRateLimiter(MemoryStorage())
+        self._write_rate = limits.RateLimitItemPerMinute(settings.writes_per_minute)
+        self._send_lock, self._send_pending, self._sending = asyncio.Lock(), False, set()
+
+    # --- bookkeeping ---
+
+    def new_id(self, agent_id: str, kind: str) -> str:
+        return f"{agent_id}:mcp-{self.run_id}:{kind}-{uuid.uuid4().hex[:12]}"
+
+    def event(self, kind, agent_id: str, event_id: str | None = None, **fields) -> None:
+        """An analytics event under the agent's name, sent at once in the background (in
+        the tool call's trace); while analytics is down, events wait in the outbox."""
+        self.analytics.record(kind(event_id=event_id or self.new_id(agent_id, "ev"), agent_id=agent_id,
+                                   ts=datetime.now(UTC), **fields))
+        if not self._send_pending:
+            self._send_pending = True
+            task = asyncio.create_task(self._send_events())
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send_events(self) -> None:
+        async with self._send_lock:  # one flush at a time: the outbox is sent in order, once
+            self._send_pending = False
+            while not await self.analytics.flush():
+                await asyncio.sleep(2)
+
+    async def close(self) -> None:
+        """Stop retrying in the background; one last try for what is left."""
+        for task in list(self._sending):
+            task.cancel()
+        await asyncio.gather(*self._sending, return_exceptions=True)
+        await self.analytics.flush()
+
+    async def may_write(self, agent_id: str) -> None:
+        """Refuse a write over the agent's rate, while the session is paused, or once
+        the budget is spent."""
+        if not await self._writes.hit(self._write_rate, agent_id):
+            stats = await self._writes.get_window_stats(self._write_rate, agent_id)
+            wait = max(1, round(stats.reset_time - datetime.now(UTC).timestamp()))
+            raise Refusal("rate_limited", f"at most {self.settings.writes_per_minute} writes a minute "
+                          f"per agent; try again in about {wait} s")
+        state = await self._call(self.chat.session())
+        if state.paused:
+            by = f" ({state.changed_by})" if state.changed_by else ""
+            raise Refusal("paused", f"people paused the session{by}: no writes until they resume it. "
+                          "Wait a while and try again; reads still work.")
+        if (await self._call(self.text.budget())).exhausted:
+            raise Refusal("budget_exhausted", "the session's token budget is spent: no more writes "
+                          "are accepted. Stop working on this session.")
+
+    async def _call(self, awaitable):
+        """A service call; an outage becomes a refusal the model can retry later."""
+        try:
+            return await awaitable
+        except Unavailable as exc:
+            log.warning("service_unavailable", error=str(exc))
+            raise Refusal("unavailable", "a session service is not answering; try again in a few "
+                          "seconds") from exc
+
+    async def _open_intents(self) -> list[OpenIntent]:
+        return await self._call(self.chat.open_intents())
+
+    async def _post(self, message) -> None:
+        await self._call(self.chat.post(message))
+
+    # --- reads ---
+
+    async def read_document(self, around: str | None, chars: int) -> models.DocumentView:
+        document = await self._call(self.text.document())
+        text = document.text
+        if around is None:
+            start = 0 if len(text) <= chars else _sentence_start(text, len(text) - chars)
+            end = len(text)
+        else:
+            found = locate(text, around)
+            if found is None:
+                raise Refusal("not_found", f"«{places.clip(around)}» is not in the document (version "
+                              f"{document.version}). {places.not_found_hint(text, around)}")
+            excerpt = window_around(text, *found.span, max(0, (chars - len(around)) // 2))
+            start, end = excerpt.start, excerpt.end
+        return models.DocumentView(version=document.version, text=text[start:end], start=start, end=end,
+                                   length=len(text), whole=start == 0 and end == len(text))
+
+    async def list_intents(self, agent_id: str) -> models.Intents:
+        return models.Intents(intents=[_view(intent, agent_id) for intent in await self._open_intents()])
+
+    async def get_version(self, version: int) -> models.VersionText:
+        try:
+            found = await self._call(self.text.version_text(version))
+        except NotFound as exc:
+            current = (await self._call(self.text.document())).version
+            raise Refusal("no_such_version", f"version {version} does not exist; the document is at "
+                          f"version {current} (versions start at 0)") from exc
+        return models.VersionText(version=found.version, text=found.text)
+
+    async def diff(self, from_version: int, to_version: int) -> models.Diff:
+        old = await self.get_version(from_version)
+        new = await self.get_version(to_version)
+        segments = word_diff(old.text, new.text)
+        shown = [models.DiffSegment(kind=s.kind, text=_shorten(s.text) if s.kind == "equal" else s.text)
+                 for s in segments]
+        return models.Diff(from_version=from_version, to_version=to_version, segments=shown,
+                           **diff_stats(segments))
+
+    async def chat_tail(self) -> list[dict]:
+        messages = await self._call(self.chat.messages(limit=self.settings.chat_tail))
+        return [m.model_dump(mode="json", exclude_none=True) for m in messages]
+
+    # --- writes ---
+
+    async def announce_intent(self, agent_id: str, anchor: str, summary: str) -> models.Announced:
+        await self.may_write(agent_id)
+        document = await self._call(self.text.document())
+        text, intents = document.text, await self._open_intents()
+        mine = [i for i in intents if i.agent_id == agent_id]
+        for intent in mine:
+            if intent.anchor == anchor:  # the same announcement again: the same lease
+                return models.Announced(intent_id=intent.intent_id, anchor=anchor, expires_at=intent.expires_at)
+        if mine:
+            raise Refusal("intent_open", f"you already hold intent {mine[0].intent_id} on "
+                          f"«{places.clip(mine[0].anchor)}»: submit_edit with it, or cancel_intent it, "
+                          "before announcing another")
+        span = _unique_place(text, anchor, document.version)
+        held = places.holders(text, intents, agent_id, span)
+        if held:
+            raise Refusal("place_taken", f"{places.describe_holders(held)}. Pick another sentence, or "
+                          "wait for that intent to be applied, cancelled or to expire (list_intents).")
+        intent_id = self.new_id(agent_id, "intent")
+        await self._post(EditIntent(agent_id=agent_id, message_id=f"{intent_id}:open", intent_id=intent_id,
+                                    summary=summary, anchor=anchor))
+        self.event(events.Intent, agent_id, intent_id=intent_id, status="opened")
+        # Someone may have announced the same place meanwhile: the older intent keeps it.
+        intents = await self._open_intents()
+        posted = next((i for i in intents if i.intent_id == intent_id), None)
+        older = [] if posted is None else places.older_holders(text, intents, posted)
+        if posted is None or older:
+            reason = (f"{older[0].agent_id} announced this place first" if older
+                      else "the intent's lease ended at once")
+            await self._release(agent_id, intent_id, reason)
+            raise Refusal("place_taken", f"{reason}: {places.describe_holders(older)}. Pick another place.")
+        await self._post(IntentStatus(agent_id=agent_id, message_id=f"{intent_id}:confirmed",
+                                      intent_id=intent_id, status="confirmed"))
+        self.event(events.Intent, agent_id, intent_id=intent_id, status="confirmed")
+        return models.Announced(intent_id=intent_id, anchor=anchor, expires_at=posted.expires_at)
+
+    async def submit_edit(self, agent_id: str, intent_id: str, type: str, anchor: str, text: str,
+                          occurrence: int | None) -> models.EditApplied:
+        await self.may_write(agent_id)
+        try:
+            op = EditOp(type=type, anchor=anchor if type != "append" else "", text=text, occurrence=occurrence)
+        except ValidationError as exc:
+            raise Refusal("invalid_edit", "; ".join(e["msg"] for e in exc.errors(include_url=False))) from exc
+        intents = await self._open_intents()
+        intent = _own_intent(intents, intent_id, agent_id)
+        document = await self._call(self.text.document())
+        current = document.text
+        place = locate(current, intent.anchor)
+        if place is None:
+            await self._release(agent_id, intent_id, "the text the intent held changed before the edit")
+            raise Refusal("intent_stale", f"the text your intent held («{places.clip(intent.anchor)}») is no "
+                          "longer in the document, so the intent is cancelled. Read the document and "
+                          "announce a new intent.")
+        span = None if op.type == "append" else _edit_span(current, op, place.span)
+        if span is not None:
+            held = places.holders(current, intents, agent_id, span)
+            if held:
+                raise Refusal("place_taken", f"the edit's anchor is in another agent's place: "
+                              f"{places.describe_holders(held)}. Edit only where your intent stands.")
+            _check_near(current, span, place.span, self.settings.edit_radius)
+        edit_id = intent_id.replace(":intent-", ":edit-", 1)  # one edit per intent: a retry is idempotent
+        request = EditRequest(edit_id=edit_id, agent_id=agent_id, intent_id=intent_id, op=op,
+                              summary=intent.summary[:2000] or None)
+        try:
+            accepted = await self._call(self.text.submit(request))
+        except BudgetExhausted as exc:
+            await self._release(agent_id, intent_id, "the token budget is spent")
+            raise Refusal("budget_exhausted", "the session's token budget is spent: the edit was not "
+                          "applied and your intent is cancelled. Stop working on this session.") from exc
+        except OutcomeUnknown as exc:
+            raise Refusal("outcome_unknown", "the text node got the edit and stopped answering: it may "
+                          "have been applied. Call submit_edit again with the same arguments: an edit is "
+                          "applied at most once.") from exc
+        except EditRefused as exc:
+            self.event(events.EditRejected, agent_id, reason=exc.code, edit_id=edit_id)
+            raise _edit_refusal(exc, current, op, place.span) from exc
+        await self._post(EditOperation(agent_id=agent_id, message_id=f"{intent_id}:operation",
+                                       intent_id=intent_id, edit_id=edit_id, version=accepted.version, op=op.type))
+        await self._post(IntentStatus(agent_id=agent_id, message_id=f"{intent_id}:applied",
+                                      intent_id=intent_id, status="applied"))
+        self.event(events.EditApplied, agent_id, edit_id=edit_id, version=accepted.version,
+                   node_id=accepted.node_id)
+        self.event(events.Intent, agent_id, intent_id=intent_id, status="applied")
+        return models.EditApplied(edit_id=edit_id, version=accepted.version, node_id=accepted.node_id)
+
+    async def cancel_intent(self, agent_id: str, intent_id: str, reason: str) -> models.Cancelled:
+        _own_intent(await self._open_intents(), intent_id, agent_id)
+        await self._release(agent_id, intent_id, reason)
+        return models.Cancelled(intent_id=intent_id)
+
+    async def post_comment(self, agent_id: str, text: str, ref: str | None,
+                           comment_id: str | None) -> models.Posted:
+        """With a `comment_id` seen before, the first comment again (the chat's idempotency)."""
+        await self.may_write(agent_id)
+        message_id = f"{agent_id}:comment:{comment_id}" if comment_id else self.new_id(agent_id, "comment")
+        posted = await self._call(self.chat.post(EditComment(
+            agent_id=agent_id, message_id=message_id, text=text, ref=ref)))
+        return models.Posted(id=posted.id, ts=posted.ts)
+
+    async def report_usage(self, agent_id: str, prompt_tokens: int, completion_tokens: int,
+                           model: str, report_id: str | None) -> models.Usage:
+        """Tokens go to the ledger first, then to analytics, as the built-in agents do:
+        both count the same tokens. Never refused: the spend is recorded even when the
+        budget is spent (the answer then says so). A `report_id` reported again counts
+        once in both (the ledger merges spends by id, analytics events by id)."""
+        usage_id = f"{agent_id}:usage:{report_id}" if report_id else self.new_id(agent_id, "usage")
+        spend = SpendRequest(spend_id=usage_id, agent_id=agent_id, tokens=prompt_tokens + completion_tokens)
+        try:
+            budget = await self._call(self.text.spend(spend))
+        except BudgetExhausted:
+            budget = await self._call(self.text.budget())
+        self.event(events.LlmCall, agent_id, usage_id, phase="outside", model=model, prompt_tokens=prompt_tokens,
+                   completion_tokens=completion_tokens, latency_ms=0)
+        return models.Usage(spent=budget.spent, limit=budget.limit, exhausted=budget.exhausted)
+
+    async def _release(self, agent_id: str, intent_id: str, reason: str) -> None:
+        """Close an intent, saying why in the chat (as the built-in agents do)."""
+        await self._post(EditComment(agent_id=agent_id, message_id=f"{intent_id}:comment",
+                                     text=reason[:3000], ref=intent_id))
+        await self._post(IntentStatus(agent_id=agent_id, message_id=f"{intent_id}:cancelled",
+                                      intent_id=intent_id, status="cancelled"))
+        self.event(events.Intent, agent_id, intent_id=intent_id, status="cancelled")
+
+    async def ready(self) -> tuple[bool, dict]:
+        checks = {}
+        for name, client in (("text_nodes", self.text), ("chat", self.chat), ("analytics", self.analytics)):
+            with suppress(ServiceError):
+                checks[name] = "ok" if await client.ready() else "unavailable"
+            checks.setdefault(name, "unavailable")
+        return all(v == "ok" for v in checks.values()), checks
+
+
+def _view(intent: OpenIntent, agent_id: str) -> models.IntentView:
+    return models.IntentView(intent_id=intent.intent_id, agent_id=intent.agent_id, anchor=intent.anchor,
+                             summary=intent.summary, expires_at=intent.expires_at,
+                             yours=intent.agent_id == agent_id)
+
+
+def _sentence_start(text: str, offset: int) -> int:
+    """The start of the first sentence at or after `offset` (an excerpt starts whole)."""
+    return next((start for start, _ in sentences(text) if start >= offset), offset)
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= 2 * EQUAL_KEPT + 1:
+        return text
+    return f"{text[:EQUAL_KEPT]} … {text[-EQUAL_KEPT:]}"
+
+
+def _unique_place(text: str, anchor: str, version: int):
+    starts = find_all(text, anchor)
+    if not starts:
+        raise Refusal("anchor_not_found", f"«{places.clip(anchor)}» is not in the document (version "
+                      f"{version}). {places.not_found_hint(text, anchor)} Copy the anchor exactly.")
+    if len(starts) > 1:
+        raise Refusal("anchor_ambiguous", f"«{places.clip(anchor)}» is not unique. "
+                      f"{places.ambiguous_hint(text, anchor)}. Anchor the intent on a longer, unique phrase.")
+    return starts[0], starts[0] + len(anchor)
+
+
+def _own_intent(intents: list[OpenIntent], intent_id: str, agent_id: str) -> OpenIntent:
+    for intent in intents:
+        if intent.intent_id == intent_id:
+            if intent.agent_id != agent_id:
+                raise Refusal("not_your_intent", f"intent {intent_id} belongs to {intent.agent_id}; "
+                              "announce your own with announce_intent")
+            return intent
+    raise Refusal("no_open_intent", f"you hold no open intent {intent_id!r} (never announced, already "
+                  "applied or cancelled, or its lease expired). Announce one with announce_intent "
+                  "before you edit.")
+
+
+def _edit_span(text: str, op: EditOp, near: tuple[int, int]) -> tuple[int, int] | None:
+    """Where the edit's anchor matches: the `occurrence` asked, else the one closest to
+    the intent (None when absent: the text node answers anchor_not_found)."""
+    starts = find_all(text, op.anchor)
+    if not starts:
+        return None
+    if op.occurrence is not None:
+        start = starts[min(op.occurrence, len(starts)) - 1]
+    else:
+        start = min(starts, key=lambda s: abs(s - near[0]))
+    return start, start + len(op.anchor)
+
+
+def _check_near(text: str, span: tuple[int, int], near: tuple[int, int], radius: int) -> None:
+    area = window_around(text, *near, radius)
+    if not overlaps(span, (area.start, area.end)):
+        raise Refusal("outside_intent", f"the anchor is not where your intent stands (around "
+                      f"«{places.clip(text[near[0]:near[1]])}»): an edit must stay within about {radius} "
+                      "characters of its intent. Announce a new intent for that other place.")
+
+
+def _edit_refusal(exc: EditRefused, text: str, op: EditOp, near: tuple[int, int]) -> Refusal:
+    count = len(find_all(text, op.anchor))
+    match exc.code:
+        case "anchor_not_found" if count:  # fewer occurrences than `occurrence` asked
+            return Refusal("anchor_not_found", f"«{places.clip(op.anchor)}» occurs {count} times, not "
+                           f"{op.occurrence}. {places.ambiguous_hint(text, op.anchor)}. Call submit_edit "
+                           "again with an `occurrence` that exists: your intent is still open.")
+        case "anchor_not_found":
+            return Refusal("anchor_not_found", f"«{places.clip(op.anchor)}» is not in the document. "
+                           f"{places.not_found_hint(text, op.anchor, near)} Copy the anchor exactly and "
+                           "call submit_edit again: your intent is still open.")
+        case "anchor_ambiguous":
+            return Refusal("anchor_ambiguous", f"«{places.clip(op.anchor)}» is not unique. "
+                           f"{places.ambiguous_hint(text, op.anchor)}. Call submit_edit again with "
+                           "`occurrence` (1-based) or a longer anchor: your intent is still open.")
+    return Refusal(exc.code, f"the text node refused the edit: {exc.detail or exc.code}")

@@ -1,0 +1,310 @@
+"""People on a text node: the Yjs sync protocol in y-websocket's wire format, so
+any Yjs editor co-edits the document's text (`ydoc.getText("text")`).
+
+Messages are pycrdt's own (sync step 1 / step 2 / update, awareness); what a
+person sends goes through the node's single writer like an agent's edit:
+- it is first tried on a `Shadow` copy of the CRDT: an update that would touch
+  anything but the text (the edit log, the token ledger, another root), embed
+  anything but characters, leave structs pending or grow the text past the
+  node's limit is refused, logged and never reaches the document;
+- it is committed before anyone sees it: broadcasts go out after each group
+  commit, with every record the node commits (agents', peers', people's);
+- consecutive changes by one person on this node, within `GROUP_SECONDS` of each
+  other and with no other version in between, make one version (`kind: human`,
+  the person's name as `agent_id`): its first change is an `edit` record that logs
+  the version, the rest are `text` records. A person's changes spend no tokens.
+
+Awareness (cursors, names) is relayed between the connections of one node, not
+replicated between nodes."""
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from pycrdt import (
+    Awareness,
+    Doc,
+    Map,
+    Text,
+    YMessageType,
+    YSyncMessageType,
+    create_awareness_message,
+    create_sync_message,
+    create_update_message,
+    handle_sync_message,
+    get_state,
+    merge_updates,
+    read_message,
+)
+from prometheus_client import Counter, Gauge
+
+from coedit.text_node.document import ReplicatedDocument, decode_state_vector
+from coedit.text_node.errors import DocumentError, PersonChangeRefused
+from coedit.text_node.models import EditAccepted, LogRecord
+from coedit.text_node.node import PersonWork, TextNode
+from coedit.text_node.store import Batch, decode
+
+log = structlog.get_logger(__name__)
+
+CHANGES = Counter("coedit_people_changes_total", "People's updates by outcome", ["outcome"])
+CONNECTIONS = Gauge("coedit_people_connections", "Yjs connections open on this node")
+
+ROOM = "document"
+GROUP_SECONDS = 2.0  # a person's changes this close together make one version
+OUTBOX_LIMIT = 1000  # messages waiting for a slow connection; beyond it the connection is closed
+DOCUMENT_ROOTS = frozenset({"text", "edits", "spends"})
+EMPTY_UPDATE = b"\x00\x00"
+
+
+class Refused(Exception):
+    """A person's update that would change more than the text."""
+
+
+class Shadow:
+    """A copy of the node's CRDT kept in step with it (every transaction on the
+    node's document is applied here too), on which a person's update is tried
+    before the document gets it. An update it refuses leaves the copy spoiled:
+    the caller drops it and makes a new one."""
+
+    def __init__(self, source: ReplicatedDocument):
+        self.source = source
+        self.doc = Doc()
+        self.text = self.doc.get("text", type=Text)
+        self._touched: list[str] = []
+        self._deltas: list[list[dict]] = []
+        self._trying = False
+        self._subscriptions = [
+            self.doc.get("edits", type=Map).observe(lambda _: self._touched.append("edits")),
+            self.doc.get("spends", type=Map).observe(lambda _: self._touched.append("spends")),
+            # the raw event: its delta (a walk over the text) is computed only when asked
+            self.text.integrated.observe(self._on_text),
+        ]
+        self.doc.apply_update(source.doc.get_update())
+        self._follow = source.doc.observe(lambda event: self.doc.apply_update(event.update))
+
+    def _on_text(self, event) -> None:
+        if self._trying:
+            self._deltas.append(event.delta)
+
+    def close(self) -> None:
+        self.source.doc.unobserve(self._follow)
+
+    def attempt(self, update: bytes, max_bytes: int) -> list[dict]:
+        """Apply `update` here; return the text delta it makes, or raise Refused."""
+        self._touched, self._deltas, self._trying = [], [], True
+        try:
+            self.doc.apply_update(update)
+        except Exception as error:
+            raise Refused(f"not a Yjs update: {error}") from None
+        finally:
+            self._trying = False
+        if self._touched:
+            raise Refused(f"it writes to {', '.join(sorted(set(self._touched)))}; only the text is a person's to change")
+        if others := set(self.doc.keys()) - DOCUMENT_ROOTS:
+            raise Refused(f"it writes to {', '.join(sorted(others))}; only the text is a person's to change")
+        ours = decode_state_vector(self.doc.get_state())
+        if any(clock > ours.get(client, 0) for client, clock in decode_state_vector(get_state(update)).items()):
+            raise Refused("it depends on changes this node does not have (structs left pending)")
+        delta = [step for delta in self._deltas for step in delta]
+        if any("insert" in step and not isinstance(step["insert"], str) for step in delta):
+            raise Refused("it embeds something other than characters in the text")
+        if len(self.text) > max_bytes:
+            raise Refused(f"the text would exceed {max_bytes} bytes")
+        return delta
+
+
+@dataclass
+class Group:
+    """A person's open version on this node."""
+
+    edit_id: str
+    version: int
+    last_change: float
+
+
+@dataclass(eq=False)  # one per websocket, kept in a set
+class Connection:
+    websocket: object
+    name: str
+    outbox: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
+    awareness_clients: set[int] = field(default_factory=set)
+    overflowed: bool = False
+
+    def send(self, message: bytes) -> None:
+        try:
+            self.outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed = True  # it resyncs when it reconnects
+
+    async def pump(self) -> None:
+        while not self.overflowed:
+            await self.websocket.send_bytes(await self.outbox.get())
+        await self.websocket.close(code=1013, reason="too far behind; reconnect")
+
+
+@dataclass
+class PersonChange(PersonWork):
+    room: "Room"
+    name: str
+    update: bytes
+
+    def apply(self, node: TextNode, batch: Batch):
+        return self.room.integrate(node, self.name, self.update, batch)
+
+
+@dataclass
+class SyncReply(PersonWork):
+    """The sync step 2 answering a client's step 1, made by the writer so that it
+    holds only what is committed when the client gets it (it is sent after the
+    commit of the batch it was made in)."""
+
+    message: bytes  # the sync message (after the SYNC byte)
+
+    def apply(self, node: TextNode, batch: Batch) -> bytes:
+        return handle_sync_message(self.message, node.doc.doc)
+
+
+@dataclass
+class Restore(PersonWork):
+    """A new version, attributed to `name`, whose text is `text` (a past version's)."""
+
+    edit_id: str
+    name: str
+    version: int
+    text: str
+
+    def apply(self, node: TextNode, batch: Batch) -> EditAccepted:
+        if (first := node.doc.edit_metadata(self.edit_id)) is not None:
+            return EditAccepted(edit_id=self.edit_id, version=first["origin_version"], node_id=first["node_id"])
+        metadata = version_metadata(node, self.name, f"restored version {self.version}")
+        change = node.doc.replace_text(self.text, self.edit_id, metadata)
+        node._stage(change, "edit", self.edit_id, node.node_id, batch)
+        CHANGES.labels("restored").inc()
+        return EditAccepted(edit_id=self.edit_id, version=node.doc.version, node_id=node.node_id)
+
+
+def version_metadata(node: TextNode, name: str, summary: str | None = None) -> dict:
+    return {
+        "kind": "human", "agent_id": name, "summary": summary, "node_id": node.node_id,
+        "origin_version": node.doc.version + 1, "created_at": datetime.now(UTC).isoformat(),
+    }
+
+
+class Room:
+    """The document's room on this node: its connections, their awareness, each
+    person's open version, and the shadow copy their updates are tried on."""
+
+    def __init__(self, node: TextNode):
+        self.node = node
+        self.connections: set[Connection] = set()
+        self.awareness = Awareness(Doc())
+        self.awareness.set_local_state(None)  # the node itself has no cursor
+        self.awareness.observe(self._on_awareness)
+        self.groups: dict[str, Group] = {}
+        self.shadow: Shadow | None = None
+        node.on_commit.append(self._broadcast)
+
+    # -- the writer's side --
+    def integrate(self, node: TextNode, name: str, update: bytes, batch: Batch) -> int:
+        """Check and apply one person's update; stage its record. Returns the version."""
+        try:
+            delta = self._shadow().attempt(update, node.settings.max_document_chars)
+        except Refused as refusal:
+            self._drop_shadow()
+            CHANGES.labels("refused").inc()
+            log.warning("a person's update refused", person=name, reason=str(refusal))
+            raise PersonChangeRefused(str(refusal)) from None
+        if not delta:  # nothing the document lacks (a resync, an empty step 2)
+            CHANGES.labels("nothing_new").inc()
+            return node.doc.version
+        group, now = self.groups.get(name), time.monotonic()
+        if group and now - group.last_change < GROUP_SECONDS and group.version == node.doc.version:
+            change = node.doc.apply_person_update(update, None, None)
+            node._stage(change, "text", uuid.uuid4().hex, node.node_id, batch)
+            group.last_change = now
+        else:
+            edit_id = f"human-{uuid.uuid4().hex}"
+            change = node.doc.apply_person_update(update, edit_id, version_metadata(node, name))
+            node._stage(change, "edit", edit_id, node.node_id, batch)
+            self.groups[name] = Group(edit_id, node.doc.version, now)
+        CHANGES.labels("applied").inc()
+        return node.doc.version
+
+    def _shadow(self) -> Shadow:
+        if self.shadow is None or self.shadow.source is not self.node.doc:  # new, or the node reloaded
+            self._drop_shadow()
+            self.shadow = Shadow(self.node.doc)
+        return self.shadow
+
+    def _drop_shadow(self) -> None:
+        if self.shadow is not None:
+            self.shadow.close()
+            self.shadow = None
+
+    def _broadcast(self, _prev_own_seq: int, records: list[LogRecord], _contexts: list) -> None:
+        """After each commit: what it committed, to every connection."""
+        if self.connections:
+            message = create_update_message(merge_updates(*(decode(r.update) for r in records)))
+            for connection in self.connections:
+                connection.send(message)
+
+    # -- a connection --
+    async def serve(self, websocket, name: str) -> None:
+        """Speak the protocol with one client until it goes (the websocket is accepted)."""
+        connection = Connection(websocket, name)
+        self.connections.add(connection)
+        CONNECTIONS.inc()
+        pump = asyncio.create_task(connection.pump(), name=f"yjs-send-{name}")
+        try:
+            connection.send(create_sync_message(self.node.doc.doc))
+            if states := self.awareness.states:
+                connection.send(create_awareness_message(self.awareness.encode_awareness_update(list(states))))
+            while not pump.done():
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if message.get("bytes"):
+                    await self._handle(connection, message["bytes"])
+        except Refused as refusal:
+            await websocket.close(code=1008, reason=str(refusal)[:120])
+        except DocumentError as error:  # the node could not take it now (e.g. its database is away)
+            await websocket.close(code=1013, reason=error.detail[:120])
+        finally:
+            self.connections.discard(connection)
+            CONNECTIONS.dec()
+            pump.cancel()
+            if connection.awareness_clients:
+                gone = sorted(connection.awareness_clients)
+                self.awareness.remove_awareness_states(gone, "disconnect")
+                message = create_awareness_message(self.awareness.encode_awareness_update(gone))
+                for other in self.connections:
+                    other.send(message)
+            if self.shadow is not None and not self.connections:
+                self._drop_shadow()  # costs nothing while nobody is connected
+
+    async def _handle(self, connection: Connection, message: bytes) -> None:
+        try:
+            if message[0] == YMessageType.SYNC:
+                if message[1] == YSyncMessageType.SYNC_STEP1:
+                    connection.send(await self.node.submit(SyncReply(message[1:])))
+                elif message[1] in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
+                    if (update := read_message(message[2:])) != EMPTY_UPDATE:
+                        await self.node.submit(PersonChange(self, connection.name, update))
+            elif message[0] == YMessageType.AWARENESS:
+                self.awareness.apply_awareness_update(read_message(message[1:]), connection)
+                for other in self.connections - {connection}:
+                    other.send(message)
+        except PersonChangeRefused as refusal:
+            raise Refused(refusal.detail) from None
+        except (IndexError, AssertionError, ValueError, RuntimeError, json.JSONDecodeError) as error:
+            raise Refused(f"not a Yjs message: {error}") from None
+
+    def _on_awareness(self, topic: str, event) -> None:
+        changes, origin = event
+        if topic == "update" and isinstance(origin, Connection):
+            origin.awareness_clients |= set(changes["added"]) | set(changes["updated"])
+            origin.awareness_clients -= set(changes["removed"])

@@ -1,0 +1,43 @@
+"""Outside agents' tokens: parsed strictly, so a bad list stops the service at start-up."""
+
+import pytest
+
+from coedit.mcp.identity import AgentTokens, TokenError, load_tokens, parse_tokens
+
+A, B = "a-token-0123456789", "b-token-0123456789"
+
+
+def test_entries_from_commas_and_lines():
+    assert parse_tokens(f"claude={A}, cursor = {B}\n") == {"claude": A, "cursor": B}
+    assert parse_tokens(f"# outside agents\nclaude={A}\n\ncursor={B}") == {"claude": A, "cursor": B}
+    assert parse_tokens("") == {}
+
+
+@pytest.mark.parametrize("text, error", [
+    ("claude", "not `name=token`"),
+    (f"=={A}", "not `name=token`"),
+    (f"cla ude={A}", "not a valid agent_id"),
+    ("claude=short", "shorter than 16"),
+    (f"claude={A},claude={B}", "listed twice"),
+])
+def test_bad_entries_are_refused(text, error):
+    with pytest.raises(TokenError, match=error):
+        parse_tokens(text)
+
+
+def test_a_file_adds_agents_and_may_not_repeat_names_or_tokens(tmp_path):
+    path = tmp_path / "tokens"
+    path.write_text(f"cursor={B}\n")
+    assert load_tokens(f"claude={A}", path) == {"claude": A, "cursor": B}
+    with pytest.raises(TokenError, match="listed twice"):
+        load_tokens(f"cursor={A}", path)
+    with pytest.raises(TokenError, match="share a token"):
+        load_tokens(f"claude={B}", path)
+
+
+async def test_a_token_names_its_agent():
+    tokens = AgentTokens({"claude": A, "cursor": B})
+    assert (await tokens.verify_token(B)).client_id == "cursor"
+    assert await tokens.verify_token(A + "x") is None
+    assert await tokens.verify_token("") is None
+    assert tokens.agents == ["claude", "cursor"]

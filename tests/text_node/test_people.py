@@ -1,0 +1,169 @@
+"""People on the text nodes: npm `yjs` + `y-websocket` clients (real ones, in Node)
+against three text-node processes on their own PostgreSQL servers."""
+
+import time
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.conftest import AUTH, AUTH_TOKEN
+from tests.text_node.conftest import INITIAL_TEXT, TextCluster
+from tests.text_node.test_cluster import wait_converged
+from tests.text_node.yjs import YClient, install
+
+
+@pytest.fixture(scope="session")
+def yjs_installed() -> None:
+    install()
+
+
+@pytest.fixture
+def person(yjs_installed):
+    """Call with (node url, name, token=...) to open a person's editor on that node."""
+    clients: list[YClient] = []
+
+    def make(url: str, name: str, token: str = AUTH_TOKEN) -> YClient:
+        client = YClient(url, name, token)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def wait_text(cluster: TextCluster, predicate, timeout: float = 15) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        texts = cluster.texts()
+        if all(predicate(text) for text, _ in texts.values()):
+            return texts
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not there after {timeout} s: {texts}")
+        time.sleep(0.1)
+
+
+def edits(url: str) -> list[dict]:
+    return httpx.get(f"{url}/api/edits", params={"limit": 1000}, timeout=10).json()["edits"]
+
+
+def test_a_person_syncs_edits_and_every_node_gets_it_as_their_version(text_cluster, person):
+    ada = person(text_cluster["a"].url, "Ada Lovelace")
+    assert ada.wait_synced()["text"] == INITIAL_TEXT
+    ada.call("insert", index=0, text="Привет! ")
+    ada.call("type", text=" Конец.", delay=20)
+    texts = wait_text(text_cluster, lambda t: t == "Привет! " + INITIAL_TEXT + " Конец.")
+    assert {version for _, version in texts.values()} == {1}  # one version: changes within 2 s
+    for name in "abc":
+        [version] = edits(text_cluster[name].url)
+        assert version["kind"] == "human" and version["agent_id"] == "Ada Lovelace" and version["op"] is None
+        assert version["node_id"] == "a"
+        history = httpx.get(f"{text_cluster[name].url}/api/document/versions/1", timeout=10).json()
+        assert history["text"] == texts[name][0]
+        assert httpx.get(f"{text_cluster[name].url}/api/budget", timeout=10).json()["spent"] == 0
+    # an agent's edit reaches the person; the person's next change is a new version
+    assert text_cluster.edit("b", "agent-1", {"type": "append", "text": " Агент."}).status_code == 201
+    ada.wait(lambda s: s["text"].endswith(" Конец. Агент."), what="the agent's edit")
+    ada.call("insert", index=0, text="* ")
+    texts = wait_converged(text_cluster, 3)
+    assert texts["c"][0] == "* Привет! " + INITIAL_TEXT + " Конец. Агент."
+    assert [(e["kind"], e["agent_id"]) for e in edits(text_cluster["c"].url)] == [
+        ("human", "Ada Lovelace"), ("agent", "tester"), ("human", "Ada Lovelace")]
+    versions = [httpx.get(f"{text_cluster['c'].url}/api/document/versions/{v}", timeout=10).json()["text"]
+                for v in range(4)]
+    assert versions[1] == "Привет! " + INITIAL_TEXT + " Конец."
+    assert versions[2] == versions[1] + " Агент." and versions[3] == texts["c"][0]
+
+
+def test_two_people_on_two_nodes_typing_at_once_converge(text_cluster, person):
+    ada, bob = person(text_cluster["a"].url, "ada"), person(text_cluster["b"].url, "bob")
+    ada.wait_synced(), bob.wait_synced()
+    # both type into the same place at once (the commands return when typing ends)
+    ada.process.stdin.write('{"id": 0, "cmd": "type", "text": "AAAAAAAAAAAAAAAAAAAA", "index": 10, "delay": 5}\n')
+    ada.process.stdin.flush()
+    bob.call("type", text="BBBBBBBBBBBBBBBBBBBB", index=10, delay=5)
+    ada._answers.get(timeout=30)
+    final = ada.wait(lambda s: s["text"].count("A") == 20 and s["text"].count("B") == 20, what="both")["text"]
+    bob.wait(lambda s: s["text"] == final, what="the same text as ada")
+    texts = wait_text(text_cluster, lambda t: t == final)
+    assert len({version for _, version in texts.values()}) == 1
+    people = {e["agent_id"] for e in edits(text_cluster["c"].url)}
+    assert people == {"ada", "bob"}
+
+
+def test_forged_ledger_and_edit_log_writes_change_nothing(text_cluster, person):
+    eve = person(text_cluster["a"].url, "eve")
+    eve.wait_synced()
+    eve.call("insert", index=0, text="ok ")
+    wait_text(text_cluster, lambda t: t.startswith("ok "))
+    before = text_cluster.texts()
+    eve.call("forge", root="spends", key="forged", value='{"agent_id": "eve", "tokens": 999999999}')
+    eve.call("forge", root="edits", key="forged", value='{"agent_id": "eve"}')
+    eve.call("insert", index=0, text="after the forgery ")  # in a refused connection's updates
+    time.sleep(1.5)  # the client reconnects and resends; each time it is refused
+    assert text_cluster.texts() == before
+    for name in "abc":
+        url = text_cluster[name].url
+        assert httpx.get(f"{url}/api/budget", timeout=10).json()["spent"] == 0
+        assert [e["edit_id"] for e in edits(url)] != ["forged"] and len(edits(url)) == 1
+    assert any(event.get("code") == 1008 for event in eve.events), eve.events
+    assert "refused" in text_cluster["a"].logs()
+    # an honest client on the same node is unaffected
+    ada = person(text_cluster["a"].url, "ada")
+    ada.wait_synced()
+    ada.call("insert", index=0, text="fine ")
+    wait_text(text_cluster, lambda t: t.startswith("fine ok "))
+
+
+def test_a_wrong_or_missing_token_cannot_connect_or_write(text_cluster, person):
+    url = text_cluster["a"].url.replace("http", "ws")
+    for query in ("?name=x&token=wrong", "?name=x", f"?token={AUTH_TOKEN}"):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{url}/yjs/document{query}", open_timeout=5).close()
+        assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        connect(f"{url}/yjs/another-room?name=x&token={AUTH_TOKEN}", open_timeout=5).close()
+    mallory = person(text_cluster["a"].url, "mallory", token="wrong")
+    mallory.call("insert", index=0, text="not allowed ")
+    time.sleep(1)
+    assert not mallory.state()["synced"]
+    assert all(text == INITIAL_TEXT for text, _ in text_cluster.texts().values())
+
+
+def test_a_node_killed_while_a_person_types_loses_nothing_they_synced(text_cluster, person):
+    ada = person(text_cluster["a"].url, "ada")
+    ada.wait_synced()
+    ada.process.stdin.write('{"id": 0, "cmd": "type", "text": "' + "x" * 150 + '", "delay": 10}\n')
+    ada.process.stdin.flush()
+    time.sleep(0.6)
+    text_cluster["a"].kill()
+    ada._answers.get(timeout=30)
+    typed = ada.state()["text"]
+    assert typed == INITIAL_TEXT + "x" * 150
+    text_cluster["a"].start()
+    ada.wait_synced(timeout=30)
+    wait_text(text_cluster, lambda t: t == typed, timeout=30)
+
+
+def test_restore_makes_one_version_with_that_text_attributed_to_the_person(text_cluster):
+    assert text_cluster.edit("a", "e1", {"type": "append", "text": " Один."}).status_code == 201
+    assert text_cluster.edit("a", "e2", {"type": "replace", "anchor": "Один", "text": "Два"}).status_code == 201
+    wait_converged(text_cluster, 2)
+    body = {"version": 1, "agent_id": "Ada Lovelace", "edit_id": "restore-1"}
+    answer = httpx.post(f"{text_cluster['b'].url}/api/document/restore", json=body, headers=AUTH, timeout=10)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["version"] == 3
+    again = httpx.post(f"{text_cluster['b'].url}/api/document/restore", json=body, headers=AUTH, timeout=10)
+    assert again.json() == answer.json()  # idempotent on edit_id
+    texts = wait_converged(text_cluster, 3)
+    assert texts["c"] == (INITIAL_TEXT + " Один.", 3)
+    restored = edits(text_cluster["c"].url)[-1]
+    assert (restored["kind"], restored["agent_id"], restored["summary"]) == ("human", "Ada Lovelace",
+                                                                             "restored version 1")
+    assert httpx.get(f"{text_cluster['c'].url}/api/document/versions/3", timeout=10).json()["text"] == texts["c"][0]
+    for bad in ({"version": 99, "agent_id": "ada"}, {"version": 1}):
+        refused = httpx.post(f"{text_cluster['a'].url}/api/document/restore", json=bad, headers=AUTH, timeout=10)
+        assert refused.status_code in (404, 422) and "error" in refused.json()
+    assert httpx.post(f"{text_cluster['a'].url}/api/document/restore", json=body, timeout=10).status_code == 401

@@ -1,0 +1,82 @@
+"""People in the web UI: sign-in with the session's token (a cookie), chat
+messages to the agents, pause and resume, restoring a version."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from tests.conftest import AUTH, AUTH_TOKEN
+
+
+@contextmanager
+def signed_in_client(session) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=session.url, timeout=30) as client:
+        answer = client.get("/chat", params={"token": AUTH_TOKEN, "agent": "x"})
+        assert answer.status_code == 303 and answer.headers["location"] == "/chat?agent=x"
+        cookie = answer.headers["set-cookie"]
+        assert "coedit_token=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        yield client
+
+
+def test_sign_in_keeps_the_token_in_a_cookie_and_a_wrong_one_stays_read_only(session):
+    wrong = session.get("/", token="wrong")
+    assert wrong.status_code == 303 and wrong.headers["location"] == "/" and "set-cookie" not in wrong.headers
+    assert "read-only" in session.get("/").text
+    with signed_in_client(session) as client:
+        page = client.get("/").text
+        assert 'id="pause"' in page and "read-only" not in page
+        assert 'id="chat-post"' in client.get("/chat").text
+        assert 'id="restore"' in client.get("/document").text
+    assert 'id="chat-post"' not in session.get("/chat").text
+
+
+def test_a_person_posts_to_the_agents_and_the_chat_shows_it_apart(session):
+    body = {"author": "Ada Lovelace", "text": "Пусть роботы споют в конце"}
+    assert httpx.post(f"{session.url}/api/chat", json=body, timeout=30).status_code == 401
+    with signed_in_client(session) as client:
+        posted = client.post("/api/chat", json=body)
+        assert posted.status_code == 201, posted.text
+        assert posted.json()["type"] == "person_message" and posted.json()["agent_id"] == "Ada Lovelace"
+        for bad in ({"author": "", "text": "x"}, {"author": "a", "text": ""}, {"text": "x"}):
+            refused = client.post("/api/chat", json=bad)
+            assert refused.status_code == 422 and refused.json()["error"] == "invalid_request"
+        assert 'class="msg kind-person"' in client.get("/chat").text
+    people = httpx.get(f"{session.chat.url}/api/messages/people", timeout=30).json()["messages"]
+    assert people[-1]["text"] == body["text"]
+    # a bearer header works as well as the cookie
+    assert httpx.post(f"{session.url}/api/chat", json=body, headers=AUTH, timeout=30).status_code == 201
+
+
+def test_pause_and_resume_the_session(session):
+    assert session.get("/api/session").json()["state"] == "running"
+    assert httpx.post(f"{session.url}/api/session/pause", timeout=30).status_code == 401
+    with signed_in_client(session) as client:
+        try:
+            paused = client.post("/api/session/pause", json={"by": "ada"}).json()
+            assert (paused["state"], paused["changed_by"]) == ("paused", "ada")
+            assert httpx.get(f"{session.chat.url}/api/session", timeout=30).json()["paused"] is True
+            assert 'phase-paused' in client.get("/").text
+        finally:
+            resumed = client.post("/api/session/resume").json()
+        assert resumed["state"] == "running" and resumed["paused"] is False
+
+
+def test_restore_a_version_from_the_web(session):
+    before = session.cluster.document("a")["version"]
+    session.edit("restore-web-1", "agent-r", {"type": "append", "text": " Временно."})
+    with signed_in_client(session) as client:
+        answer = client.post("/api/document/restore", json={"version": before, "agent_id": "ada"})
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["version"] == before + 2
+        missing = client.post("/api/document/restore", json={"version": 10**6, "agent_id": "ada"})
+        assert missing.status_code == 404 and missing.json()["error"] == "version_not_found"
+    assert httpx.post(f"{session.url}/api/document/restore", json={"version": 0, "agent_id": "ada"},
+                      timeout=30).status_code == 401
+
+
+def test_open_intents_for_the_editor(session):
+    session.say({"type": "edit_intent", "agent_id": "agent-w", "intent_id": "people-i1",
+                 "summary": "a wish", "anchor": "Роботы"})
+    intents = session.get("/api/intents").json()["intents"]
+    assert {"agent_id": "agent-w", "anchor": "Роботы", "summary": "a wish"} in intents
