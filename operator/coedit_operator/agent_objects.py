@@ -48,6 +48,8 @@ def agent_deployment(session: Session, config: BuildConfig, group: AgentGroup, r
                         "COEDIT_LANGUAGE"),
             env("COEDIT_LLM_BASE_URL", spec.llm.base_url),
             env("COEDIT_MODEL", group.model or spec.llm.model),
+            env("COEDIT_PRICE_INPUT", str(spec.prices(group)[0])),
+            env("COEDIT_PRICE_OUTPUT", str(spec.prices(group)[1])),
             auth_token_env(session),
             *([secret_env("OPENAI_API_KEY", key.name, key.key)] if key else []),
         ],

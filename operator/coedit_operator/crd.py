@@ -135,6 +135,7 @@ def crd() -> dict:
                     column("Agents", ".status.agents.summary", description="ready/desired agents"),
                     column("Version", ".status.documentVersion", "integer", description="document version"),
                     column("Tokens", ".status.tokens.summary", description="tokens used/limit"),
+                    column("Reason", ".status.completion.reason", description="the stop condition met"),
                     column("URL", ".status.url", priority=1),
                     column("Age", ".metadata.creationTimestamp", "date"),
                 ],

@@ -11,9 +11,10 @@ from coedit_operator.text_node_objects import text_node_objects
 from coedit_operator.web_objects import web_objects
 
 
-def budget_exhausted(session: Session) -> bool:
-    """As last observed in the status; raising spec.budget.tokens above it lifts it."""
-    return session.status.tokens.used >= session.spec.budget.tokens
+def completed(session: Session) -> bool:
+    """A stop condition met, as this reconcile observed it (reconcile.read_text_service);
+    raising the limit that was met lifts it."""
+    return session.status.completion is not None
 
 
 def desired_objects(session: Session, config: BuildConfig) -> list[dict]:
@@ -27,5 +28,5 @@ def desired_objects(session: Session, config: BuildConfig) -> list[dict]:
         *analytics_objects(session, config, digest),
         *web_objects(session, config, digest),
         *mcp_objects(session, config, digest),
-        *agent_objects(session, config, digest, budget_exhausted(session)),
+        *agent_objects(session, config, digest, completed(session)),
     ]

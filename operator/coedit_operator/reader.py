@@ -17,6 +17,7 @@ class TextReading:
     spent: int
     limit: int
     version: int
+    exhausted: bool = False  # the nodes refused a request the whole budget could not cover
 
 
 TextReader = Callable[[Session], Awaitable[TextReading | None]]
@@ -40,7 +41,8 @@ class HttpTextReader:
                 budget, document = await node.budget(), await node.document()
             except (ServiceError, ValueError):  # down, refusing, or not a text node's answer
                 continue
-            return TextReading(spent=budget.spent, limit=budget.limit, version=document.version)
+            return TextReading(spent=budget.spent, limit=budget.limit, version=document.version,
+                               exhausted=budget.exhausted)
         return None
 
     async def close(self) -> None:

@@ -15,7 +15,7 @@ from coedit_operator.objects import desired_objects
 from coedit_operator.reader import TextReader, TextReading
 from coedit_operator.session_objects import internal_secret, new_secret_values
 from coedit_operator.spec import InvalidSpec, Session, SessionStatus, parse_session, parse_status
-from coedit_operator.status import Child, build_status, failed_status, status_changes, tokens
+from coedit_operator.status import Child, build_status, completion, failed_status, status_changes, tokens
 from coedit_operator.volumes import claim_changes, claim_names, claim_patch, keeping_live_claims
 
 WARNING_PHASES = {consts.DEGRADED, consts.FAILED}
@@ -76,7 +76,9 @@ async def read_text_service(ctx: Context) -> None:
     not before a text node was seen ready (no timeouts against pods still starting)."""
     if ctx.session.status.nodes.ready:
         ctx.reading = await ctx.reader(ctx.session)
-    status = ctx.session.status.model_copy(update={"tokens": tokens(ctx.session, ctx.reading)})
+    status = ctx.session.status.model_copy(update={
+        "tokens": tokens(ctx.session, ctx.reading), "completion": completion(ctx.session, ctx.reading, ctx.now),
+    })
     ctx.session = ctx.session.model_copy(update={"status": status})
 
 

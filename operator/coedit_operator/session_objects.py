@@ -9,6 +9,7 @@ from coedit_operator.analytics_objects import analytics_url
 from coedit_operator.chat_objects import chat_url
 from coedit_operator.common_objects import child_name, config_map_name, metadata, secret_name, selector_labels
 from coedit_operator.spec import Session
+from coedit_operator.stopping import token_limit
 from coedit_operator.text_node_objects import text_node_urls
 
 SESSION = "session"
@@ -42,7 +43,7 @@ def config_data(session: Session) -> dict[str, str]:
         "COEDIT_INITIAL_TEXT": spec.document.initial_text,
         "COEDIT_TOPIC": spec.document.topic,
         "COEDIT_LANGUAGE": spec.document.language,
-        "COEDIT_TOKEN_BUDGET": str(spec.budget.tokens),
+        "COEDIT_TOKEN_BUDGET": str(token_limit(spec)),  # a money budget may lower it
         "COEDIT_MAX_LEN": str(spec.chat.max_len),
         "COEDIT_TEXT_NODES": ",".join(text_node_urls(session)),
         "COEDIT_CHAT_URL": chat_url(session),

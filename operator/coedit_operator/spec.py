@@ -8,6 +8,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConst
                       WithJsonSchema, field_validator, model_validator)
 from pydantic.alias_generators import to_camel
 
+from coedit.common.stopping import DURATION_PATTERN
 from coedit_operator import consts
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -88,7 +89,17 @@ class Analytics(Model):
 
 
 class Budget(Model):
+    """Whichever limit is reached first completes the session."""
+
     tokens: int = Field(100_000, ge=1, description="the session's token budget; agents stop when it is spent")
+    usd: float | None = Field(
+        None, ge=0.000001, le=1e6, description="a money budget (USD at the agent groups' prices): never passed, since "
+        "the text nodes' token limit becomes no more than it buys at the highest price per token",
+    )
+    max_versions: int | None = Field(None, ge=1, description="complete the session once the document has this many versions")
+    max_duration: str | None = Field(
+        None, pattern=DURATION_PATTERN, description="complete the session this long after it was created (e.g. 90m, 2h)"
+    )
 
 
 class SecretKeyRef(Model):
@@ -100,6 +111,8 @@ class LLM(Model):
     base_url: str = Field("https://api.openai.com/v1", pattern=r"^https?://", description="OpenAI-compatible API")
     model: str = Field("gpt-4o-mini", min_length=1, description="default model of every agent group")
     api_key_secret: SecretKeyRef | None = Field(None, description="Secret holding the API key (OPENAI_API_KEY)")
+    price_input: float = Field(0, ge=0, le=1e4, description="USD per million prompt tokens (0: unknown)")
+    price_output: float = Field(0, ge=0, le=1e4, description="USD per million completion tokens (0: unknown)")
 
 
 class AgentGroup(Model):
@@ -107,6 +120,8 @@ class AgentGroup(Model):
     persona: str = Field("", max_length=4000, description="how the group's agents behave")
     weight: int = Field(1, ge=1, le=1000, description="share of spec.agents.replicas this group gets")
     model: str | None = Field(None, min_length=1, description="LLM model for this group (default: spec.llm.model)")
+    price_input: float | None = Field(None, ge=0, le=1e4, description="USD per million prompt tokens (default: spec.llm's)")
+    price_output: float | None = Field(None, ge=0, le=1e4, description="USD per million completion tokens (default: spec.llm's)")
 
 
 class Agents(Model):
@@ -200,6 +215,11 @@ class SessionSpec(Model):
     mcp: Mcp = Field(default_factory=Mcp, description="outside agents over MCP (coedit mcp), behind the ingress at /mcp")
     telemetry: Telemetry = Field(default_factory=Telemetry, description="where the services send traces")
 
+    def prices(self, group: AgentGroup) -> tuple[float, float]:
+        """A group's USD per million prompt and completion tokens (spec.llm's unless its own)."""
+        return (self.llm.price_input if group.price_input is None else group.price_input,
+                self.llm.price_output if group.price_output is None else group.price_output)
+
 
 # -- status --
 
@@ -242,6 +262,15 @@ class Tokens(Model):
     summary: str = Field("", description="used/limit, for kubectl get")
 
 
+class Completion(Model):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: Literal["BudgetExhausted", "MoneySpent", "MaxVersions", "MaxDuration"] = Field(
+        description="the stop condition met"
+    )
+    message: str = Field("", description="what was reached, in words")
+
+
 class SessionStatus(Model):
     model_config = ConfigDict(extra="ignore")
 
@@ -257,6 +286,7 @@ class SessionStatus(Model):
     observed_generation: int | None = Field(None, description="the spec generation this status describes")
     document_version: int | None = Field(None, description="edits the document holds")
     tokens: Tokens = Field(default_factory=Tokens, description="the token budget and what is spent")
+    completion: Completion | None = Field(None, description="why the session completed (the first stop condition met)")
     nodes: Counts = Field(default_factory=Counts, description="text node pods")
     agents: AgentCounts = Field(default_factory=AgentCounts, description="agent pods")
     url: str | None = Field(None, description="where people read the session")
@@ -272,6 +302,7 @@ class Session(BaseModel):
     namespace: str
     uid: str | None = None
     generation: int | None = None
+    created: str | None = Field(None, description="metadata.creationTimestamp")
     spec: SessionSpec
     status: SessionStatus = Field(default_factory=SessionStatus)
 
@@ -303,6 +334,7 @@ def parse_session(body: dict) -> Session:
         namespace=meta.get("namespace") or "default",
         uid=meta.get("uid"),
         generation=meta.get("generation"),
+        created=meta.get("creationTimestamp"),
         spec=spec,
         status=parse_status(body),
     )

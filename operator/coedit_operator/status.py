@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from coedit_operator import consts
 from coedit_operator.agent_objects import agent_selector
 from coedit_operator.reader import TextReading
-from coedit_operator.spec import AgentCounts, Condition, Counts, Session, SessionStatus, Tokens
 from coedit_operator.mcp_objects import mcp_url
+from coedit_operator.spec import AgentCounts, Completion, Condition, Counts, Session, SessionStatus, Tokens
+from coedit_operator.stopping import budget_spent, elapsed_seconds, stop_reason, token_limit
 from coedit_operator.web_objects import web_url
 
 WORKLOADS = {"Deployment", "StatefulSet"}
@@ -55,14 +56,28 @@ def condition(previous: SessionStatus, type_: str, status: bool, reason: str, me
 
 def tokens(session: Session, reading: TextReading | None) -> Tokens:
     used = reading.spent if reading else session.status.tokens.used
-    limit = session.spec.budget.tokens
+    limit = token_limit(session.spec)
     return Tokens(used=used, limit=limit, summary=f"{used}/{limit}")
+
+
+def completion(session: Session, reading: TextReading | None, now: str) -> Completion | None:
+    """The first stop condition met, from the text service's reading (or, when no
+    node answers, what the status last showed for the same limit)."""
+    previous, token_status = session.status, tokens(session, reading)
+    if reading is not None:
+        exhausted, version = reading.exhausted, reading.version
+    else:
+        exhausted = budget_spent(previous.completion) and token_status.limit == previous.tokens.limit
+        version = previous.document_version
+    return stop_reason(session.spec, used=token_status.used, exhausted=exhausted, version=version,
+                       elapsed=elapsed_seconds(session.created, now))
 
 
 def build_status(session: Session, children: list[Child], reading: TextReading | None, now: str) -> SessionStatus:
     previous = session.status
     token_status = tokens(session, reading)
-    exhausted = token_status.used >= token_status.limit
+    done = completion(session, reading, now)
+    exhausted = budget_spent(done)
     workloads = [child for child in children if child.kind in WORKLOADS]
     agents = [child for child in workloads if child.component == consts.AGENT]
     nodes = [child for child in workloads if child.component == consts.TEXT_NODE]
@@ -71,8 +86,8 @@ def build_status(session: Session, children: list[Child], reading: TextReading |
     not_ready = [child.name for child in children if not child.ready]
     ready = not not_ready
 
-    if exhausted:
-        phase, message = consts.COMPLETED, f"the token budget is spent ({token_status.summary}); agents stopped"
+    if done is not None:
+        phase, message = consts.COMPLETED, f"{done.message}; agents stopped"
     elif all(child.live is None for child in children):
         phase, message = consts.PENDING, "creating the children"
     elif ready:
@@ -85,8 +100,8 @@ def build_status(session: Session, children: list[Child], reading: TextReading |
     generation = session.generation
     conditions = [
         condition(previous, "Ready", ready, "AllReady" if ready else "ChildrenNotReady", message, now, generation),
-        condition(previous, "Progressing", not ready and not exhausted,
-                  "Completed" if exhausted else ("Stable" if ready else phase), message, now, generation),
+        condition(previous, "Progressing", not ready and done is None,
+                  done.reason if done else ("Stable" if ready else phase), message, now, generation),
         condition(previous, "BudgetExhausted", exhausted, "TokensSpent" if exhausted else "WithinBudget",
                   f"{token_status.summary} tokens used", now, generation),
     ]
@@ -97,6 +112,7 @@ def build_status(session: Session, children: list[Child], reading: TextReading |
         observed_generation=generation,
         document_version=reading.version if reading else previous.document_version,
         tokens=token_status,
+        completion=done,
         nodes=Counts(ready=sum(child.ready for child in nodes), desired=len(nodes)),
         agents=AgentCounts(
             ready=ready_agents, desired=desired_agents, replicas=sum(child.status_count("replicas") for child in agents),

@@ -55,9 +55,10 @@ def event(kind: str, agent: str, ts: datetime | None = None, **fields) -> dict:
 
 
 def llm_call(agent: str, ts: datetime | None = None, *, prompt: int = 100, completion: int = 20,
-             latency: float = 500.0, phase: str = "generate") -> dict:
+             latency: float = 500.0, phase: str = "generate", cost: float | None = None) -> dict:
+    priced = {} if cost is None else {"cost_usd": cost}
     return event("llm_call", agent, ts, phase=phase, model="fake", prompt_tokens=prompt,
-                 completion_tokens=completion, latency_ms=latency)
+                 completion_tokens=completion, latency_ms=latency, **priced)
 
 
 def applied(agent: str, ts: datetime | None = None) -> dict:

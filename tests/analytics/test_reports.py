@@ -16,7 +16,7 @@ H = timedelta(hours=1)
 def test_summary_math_on_a_known_set(api, era):
     ingest(api, [
         *(llm_call("ada", era - i * timedelta(minutes=1), prompt=100 * i, completion=10,
-                   latency=100.0 * i) for i in range(1, 11)),
+                   latency=100.0 * i, cost=0.001 * i if i % 2 else None) for i in range(1, 11)),
         applied("ada", era), applied("bob", era), applied("bob", era), rejected("cy", era),
         *(intent("ada", "opened", era) for _ in range(4)), intent("bob", "cancelled", era),
         intent("bob", "confirmed", era), event("agent_started", "dee", era),
@@ -24,7 +24,9 @@ def test_summary_math_on_a_known_set(api, era):
     tokens = sum(100 * i + 10 for i in range(1, 11))
     assert summary(api, "1h", era) | {"start": None, "end": None} == {
         "window": "1h", "start": None, "end": None,
-        "tokens": tokens, "llm_calls": 10, "edits_applied": 3, "edits_rejected": 1,
+        "tokens": tokens, "prompt_tokens": 5500, "completion_tokens": 100,
+        "cost_usd": pytest.approx(0.025),  # calls 1, 3, 5, 7, 9 are priced
+        "llm_calls": 10, "edits_applied": 3, "edits_rejected": 1,
         "intents_opened": 4, "intents_cancelled": 1, "active_agents": 4,
         "latency_ms_mean": 550.0,
         "latency_ms_p95": pytest.approx(955.0),  # percentile_cont: 900 + 0.55 * 100
@@ -69,6 +71,9 @@ def _reference(events: list[dict], start, end) -> dict:
     return {
         "llm_calls": len(calls),
         "tokens": sum(e["prompt_tokens"] + e["completion_tokens"] for e in calls),
+        "prompt_tokens": sum(e["prompt_tokens"] for e in calls),
+        "completion_tokens": sum(e["completion_tokens"] for e in calls),
+        "cost_usd": sum(e.get("cost_usd", 0) for e in calls),
         "edits_applied": sum(e["type"] == "edit_applied" for e in inside),
         "edits_rejected": sum(e["type"] == "edit_rejected" for e in inside),
         "intents_opened": sum(e.get("status") == "opened" for e in inside),
@@ -85,7 +90,8 @@ def test_hourly_rollup_plus_raw_edges_equal_a_full_scan(api, era):
     for _ in range(1500):
         ts = era - timedelta(seconds=rng.uniform(-3600, 8 * 86400))
         agent, kind = f"agent-{rng.randrange(9)}", rng.choice(["llm", "ok", "no", "intent"])
-        events.append({**(llm_call(agent, ts, prompt=rng.randrange(1000), latency=rng.randrange(5000))
+        cost = rng.choice([None, rng.uniform(0, 0.01)])
+        events.append({**(llm_call(agent, ts, prompt=rng.randrange(1000), latency=rng.randrange(5000), cost=cost)
                           if kind == "llm" else applied(agent, ts) if kind == "ok"
                           else rejected(agent, ts) if kind == "no"
                           else intent(agent, rng.choice(["opened", "cancelled"]), ts)), "_ts": ts})
@@ -96,6 +102,7 @@ def test_hourly_rollup_plus_raw_edges_equal_a_full_scan(api, era):
             figures = summary(api, window, end)
             expected = _reference(events, end - length, end)
             latency_sum = expected.pop("latency_ms_sum")
+            assert figures.pop("cost_usd") == pytest.approx(expected.pop("cost_usd"), abs=1e-9), (window, end)
             assert {k: figures[k] for k in expected} == expected, (window, end)
             mean = latency_sum / expected["llm_calls"] if expected["llm_calls"] else None
             assert figures["latency_ms_mean"] == pytest.approx(mean)
@@ -143,8 +150,8 @@ def test_bad_report_parameters(api, params, error):
 
 def test_per_agent_figures(api, era):
     ingest(api, [
-        llm_call("ada", era - H / 2, prompt=50, completion=50, latency=100),
-        llm_call("ada", era, prompt=100, completion=100, latency=300),
+        llm_call("ada", era - H / 2, prompt=50, completion=50, latency=100, cost=0.25),
+        llm_call("ada", era, prompt=100, completion=100, latency=300, cost=0.5),
         applied("ada", era), rejected("ada", era), rejected("ada", era - H / 4),
         intent("ada", "opened", era), intent("ada", "opened", era), intent("ada", "cancelled", era),
         event("agent_started", "bob", era - H / 2), event("budget_exhausted", "bob", era),
@@ -152,7 +159,8 @@ def test_per_agent_figures(api, era):
     body = api.get("/api/agents", params={"window": "1h", "end": era.isoformat()}).json()
     ada, bob = body["agents"]
     assert ada | {"first_seen": None, "last_seen": None} == {
-        "agent_id": "ada", "events": 8, "tokens": 300, "llm_calls": 2, "edits_applied": 1,
+        "agent_id": "ada", "events": 8, "tokens": 300, "prompt_tokens": 150, "completion_tokens": 150,
+        "cost_usd": 0.75, "llm_calls": 2, "edits_applied": 1,
         "edits_rejected": 2, "intents_opened": 2, "intents_cancelled": 1,
         "latency_ms_mean": 200.0, "tokens_per_applied_edit": 300.0,
         "conflict_rate": 2 / 3, "cancel_rate": 0.5, "first_seen": None, "last_seen": None,

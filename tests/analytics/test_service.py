@@ -57,7 +57,7 @@ def test_starts_before_its_database_migrates_once_and_survives_outages(tmp_path,
 
         service.stop()
         service.start()  # the second start finds the schema in place
-        assert _schema_versions(postgres.url) == [1, 2]
+        assert _schema_versions(postgres.url) == [1, 2, 3]
         assert httpx.get(service.url + "/api/summary").json()["llm_calls"] == 2
     finally:
         service.stop()

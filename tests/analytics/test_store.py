@@ -18,7 +18,7 @@ async def test_p95_walking_the_index_equals_percentile_cont(postgres):
     pool = await asyncpg.create_pool(postgres.url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:
-            assert await migrate(conn) == await migrate(conn) == 2  # idempotent
+            assert await migrate(conn) == await migrate(conn) == 3  # idempotent
         rng = random.Random(1)
         calls = [LlmCall(event_id=f"c{i}", agent_id="ada", phase="p", model="m",
                          prompt_tokens=1, completion_tokens=1,

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from coedit_operator import consts
 from coedit_operator.agent_objects import group_replicas, spread
-from coedit_operator.objects import budget_exhausted, desired_objects
+from coedit_operator.objects import completed, desired_objects
 from coedit_operator.render import render_objects
 from coedit_operator.session_objects import config_hash, internal_secret, new_secret_values
 from coedit_operator.spec import parse_session
@@ -145,14 +145,23 @@ def test_agents_get_their_group_persona_model_and_key():
     assert "readinessProbe" not in containers(a)[0]
 
 
-def test_agents_are_at_zero_once_the_budget_is_spent():
+def test_agents_are_at_zero_once_a_stop_condition_is_met():
     raw = body(budget={"tokens": 100}, agents={"replicas": 5})
-    raw["status"] = {"tokens": {"used": 100, "limit": 100}}
+    raw["status"] = {"tokens": {"used": 100, "limit": 100}, "completion": {"reason": "BudgetExhausted"}}
     spent = parse_session(raw)
-    assert budget_exhausted(spent)
-    assert group_replicas(spent, budget_exhausted(spent)) == {"writers": 0}
-    raw["spec"]["budget"]["tokens"] = 1000  # a bigger budget lifts it
-    assert not budget_exhausted(parse_session(raw))
+    assert completed(spent)
+    assert group_replicas(spent, completed(spent)) == {"writers": 0}
+    del raw["status"]["completion"]  # the next reconcile found no stop condition (e.g. a bigger budget)
+    assert not completed(parse_session(raw))
+
+
+def test_agents_get_their_groups_prices():
+    objects = by_name(desired_objects(session(
+        llm={"priceInput": 0.15, "priceOutput": 0.6},
+        agents={"replicas": 2, "groups": [{"name": "a"}, {"name": "b", "priceOutput": 2.5}]}), CONFIG))
+    envs = [env_of(containers(objects[f"Deployment/demo-agent-{g}"])[0]) for g in "ab"]
+    assert [(e["COEDIT_PRICE_INPUT"]["value"], e["COEDIT_PRICE_OUTPUT"]["value"]) for e in envs] == [
+        ("0.15", "0.6"), ("0.15", "2.5")]
 
 
 @given(st.integers(0, 1000), st.lists(st.integers(1, 50), min_size=1, max_size=20))

@@ -58,6 +58,26 @@ def test_a_spent_budget_completes_the_session():
     assert next(c for c in status.conditions if c.type == "BudgetExhausted").status == "True"
 
 
+def test_the_first_stop_condition_completes_the_session_with_its_reason():
+    raw = body(budget={"tokens": 500, "maxVersions": 10, "maxDuration": "1m"})
+    raw["metadata"]["creationTimestamp"] = T0
+    session = parse_session(raw)
+    running = build_status(session, children(session, True), TextReading(spent=400, limit=500, version=9), T0)
+    assert running.phase == "Running" and running.completion is None
+    versions = build_status(session, children(session, True), TextReading(spent=400, limit=500, version=10), T0)
+    assert (versions.phase, versions.completion.reason) == ("Completed", "MaxVersions")
+    assert versions.message == "the document reached 10 versions; agents stopped"
+    timed = build_status(session, children(session, True), TextReading(spent=400, limit=500, version=9), T1)
+    assert (timed.phase, timed.completion.reason) == ("Completed", "MaxDuration")
+    refused = TextReading(spent=480, limit=500, version=3, exhausted=True)  # the nodes refused for lack of budget
+    spent = build_status(session, children(session, True), refused, T0)
+    assert spent.completion.reason == "BudgetExhausted"
+    assert next(c for c in spent.conditions if c.type == "Progressing").reason == "BudgetExhausted"
+    # no node answers: what was seen last holds
+    later = build_status(parse_session(with_status(raw, spent)), children(session, True), None, T0)
+    assert later.completion.reason == "BudgetExhausted"
+
+
 def test_an_invalid_spec_is_failed_with_its_reason():
     status = failed_status(parse_session(body()).status, "spec.x: bad", T0, 3)
     assert status.phase == "Failed" and status.observed_generation == 3

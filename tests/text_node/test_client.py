@@ -13,7 +13,7 @@ from coedit.text_node.client import (
     BudgetExhausted, EditRefused, NotFound, OutcomeUnknown, Refused, TextNodeClient, TextNodesClient,
     Unavailable,
 )
-from coedit.text_node.models import EditOp, EditRequest, SpendRequest
+from coedit.text_node.models import EditOp, EditRequest, ReserveRequest, SettleRequest, SpendRequest
 
 from tests.agent.conftest import TEXT, Peers, Router, Sleeps
 from tests.conftest import AUTH_TOKEN
@@ -153,12 +153,19 @@ async def test_a_real_node_refuses_in_typed_errors(node):
         assert (refused.value.status, refused.value.code) == (401, "unauthorized")
 
 
-async def test_a_real_node_says_when_the_budget_is_spent(node):
+async def test_a_real_node_reserves_settles_and_says_when_the_budget_is_spent(node):
     async with TextNodeClient(node.url, token=AUTH_TOKEN, timeout=10) as client:
-        assert (await client.spend(spend("s1", 150))).exhausted is True
-        assert (await client.budget()).remaining == 0
-        with pytest.raises(BudgetExhausted):
-            await client.spend(spend("s2", 1))
+        granted = await client.reserve(ReserveRequest(reservation_id="r1", agent_id="t", tokens=80))
+        assert (granted.node_id, granted.tokens) == ("a", 80)
+        assert (await client.budget()).reserved == 80
+        settled = await client.settle(SettleRequest(reservation_id="r1", tokens=30))
+        assert (settled.state, settled.tokens, settled.released) == ("settled", 30, 50)
+        with pytest.raises(BudgetExhausted):  # 70 left
+            await client.reserve(ReserveRequest(reservation_id="r2", agent_id="t", tokens=71))
+        with pytest.raises(BudgetExhausted):  # nor is a spend the budget cannot cover recorded
+            await client.spend(spend("s1", 150))
+        budget = await client.budget()
+        assert (budget.spent, budget.reserved, budget.remaining, budget.exhausted) == (30, 0, 70, True)
 
 
 async def test_a_node_that_is_not_there_is_unavailable():

@@ -127,28 +127,34 @@ def test_idempotent_retries_answer_as_the_first_time(text_cluster):
 
 
 def test_the_budget_stops_edits_and_spends_on_every_node(text_cluster_factory):
-    cluster = text_cluster_factory(token_budget=100)
-    spend = {"spend_id": "big", "agent_id": "x", "tokens": 100}
-    assert httpx.post(f"{cluster['a'].url}/api/budget/spend", json=spend, headers=AUTH).status_code == 200
+    cluster = text_cluster_factory(token_budget=100)  # a share of 33 each; the last token is nobody's
+    spend = {"spend_id": "big", "agent_id": "x", "tokens": 99}
+    answer = httpx.post(f"{cluster['a'].url}/api/budget/spend", json=spend, headers=AUTH)
+    assert answer.status_code == 200 and answer.json()["spent"] == 99  # a borrowed b's and c's shares
     deadline = time.monotonic() + 30
+    while httpx.get(f"{cluster['b'].url}/api/budget").json()["spent"] != 99:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    over = {"spend_id": "over", "agent_id": "x", "tokens": 5}
+    answer = httpx.post(f"{cluster['b'].url}/api/budget/spend", json=over, headers=AUTH)
+    assert (answer.status_code, answer.json()["error"]) == (429, "budget_exhausted")
     while not all(httpx.get(f"{cluster[n].url}/api/budget").json()["exhausted"] for n in "abc"):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     for node in "abc":
         edit = cluster.edit(node, f"late-{node}", {"type": "append", "text": "!"})
         assert (edit.status_code, edit.json()["error"]) == (429, "budget_exhausted")
-        # tokens used after the end are still recorded (and answered 429), once
-        late = {"spend_id": f"late-{node}", "agent_id": "x", "tokens": 1}
+        # a spend the budget cannot cover is refused and not recorded: the limit is never passed
+        late = {"spend_id": f"late-{node}", "agent_id": "x", "tokens": 2}
         for _ in range(2):
             answer = httpx.post(f"{cluster[node].url}/api/budget/spend", json=late, headers=AUTH)
             assert (answer.status_code, answer.json()["error"]) == (429, "budget_exhausted")
     assert {v for _, v in cluster.texts().values()} == {0}
-    while {n: httpx.get(f"{cluster[n].url}/api/budget").json()["spent"] for n in "abc"} != dict.fromkeys("abc", 103):
-        assert time.monotonic() < deadline + 30
-        time.sleep(0.2)
-    assert httpx.get(f"{cluster['b'].url}/api/budget").json() == {
-        "limit": 100, "spent": 103, "remaining": 0, "exhausted": True
-    }
+    for node in "abc":
+        budget = httpx.get(f"{cluster[node].url}/api/budget").json()
+        assert {k: budget[k] for k in ("limit", "spent", "reserved", "remaining", "exhausted")} == {
+            "limit": 100, "spent": 99, "reserved": 0, "remaining": 1, "exhausted": True
+        }
 
 
 def test_replication_status_shows_each_peer(text_cluster):

@@ -6,15 +6,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coedit.common.anchors import AnchorError
+from coedit.text_node import budget
 from coedit.text_node.document import ReplicatedDocument
 from coedit.text_node.history import replay
 from coedit.text_node.models import EditRequest
 
 INITIAL = "Роботы 🤖 читали сказки про космос."
+BUDGET = 10**6
 WORDS = ["кот", "🚀", "звёзды", "robot", " ", ".", "ёж", "🤖"]
 
 
-def edit(doc: ReplicatedDocument, edit_id: str, rng: random.Random, tokens: int = 0):
+def edit(doc: ReplicatedDocument, edit_id: str, rng: random.Random, tokens: int = 0, node: str = "n"):
     text = doc.current_text()
     kind = rng.choice(["insert_after", "insert_before", "replace", "delete", "append"])
     start = rng.randrange(len(text)) if text else 0
@@ -25,8 +27,11 @@ def edit(doc: ReplicatedDocument, edit_id: str, rng: random.Random, tokens: int 
     if anchor and kind != "append":
         body["occurrence"] = 1
     request = EditRequest(edit_id=edit_id, agent_id="p", op=body, tokens=tokens)
+    charge = None
+    if tokens:  # charged from the node's share of the budget, in the same transaction
+        charge, _ = budget.spend(doc.ledger, budget.writer_for(node, "e", BUDGET, 3), f"edit:{edit_id}", "p", tokens)
     try:
-        return doc.apply_edit(request, "n")
+        return doc.apply_edit(request, node, charge)
     except AnchorError:
         return None
 
@@ -40,7 +45,7 @@ def test_replicas_converge_whatever_the_delivery(seed, steps, duplicate, partiti
     in_flight: list[tuple[int, bytes]] = []  # (destination, update)
     for step in range(steps):
         origin = rng.randrange(3)
-        change = edit(replicas[origin], f"e{step}", rng, tokens=rng.randint(0, 5))
+        change = edit(replicas[origin], f"e{step}", rng, tokens=rng.randint(0, 5), node="abc"[origin])
         if change:
             in_flight += [(dest, change.update) for dest in range(3) if dest != origin]
         # deliver some messages in random order, sometimes twice; a partition holds node 2's
@@ -67,7 +72,7 @@ def test_replicas_converge_whatever_the_delivery(seed, steps, duplicate, partiti
     assert all(r.current_text() == str(r.text) for r in replicas)  # the cached text is right
     assert all(r.chars() == len(str(r.text)) for r in replicas)
     assert len({r.version for r in replicas}) == 1
-    assert len({r.spent for r in replicas}) == 1
+    assert all(r.ledger.view(BUDGET) == replicas[0].ledger.view(BUDGET) for r in replicas)
     for r in replicas:
         assert all(r.edits_missing_from(other.state_vector()) == 0 for other in replicas)
 
@@ -134,5 +139,5 @@ def test_duplicate_update_changes_nothing():
     change = edit(a, "e1", random.Random(3), tokens=7)
     first = b.apply_update(change.update)
     again = b.apply_update(change.update)
-    assert len(first.new_edits) == 1 and first.tokens == 7
-    assert again.new_edits == [] and again.delta == [] and b.spent == 7
+    assert len(first.new_edits) == 1
+    assert again.new_edits == [] and again.delta == [] and b.ledger.view(BUDGET).spent == 7

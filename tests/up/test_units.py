@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from coedit.up.components import PORT_OFFSETS, derive_ports
+from coedit.up.components import PORT_OFFSETS, derive_ports, session_limits
 from coedit.up.console import edit_line, summarise
 from coedit.up.export import fenced
 from coedit.up.session_file import SEED_TEXT, load_session, resolve_session
@@ -114,3 +114,10 @@ def test_the_data_directory_lock_names_its_holder(tmp_path):
     reader.release()
     assert up.acquire_within("up", 1) and up.holder() == "up"
     up.release()
+
+
+def test_a_money_budget_lowers_the_token_limit_to_what_it_buys():
+    limits = session_limits(UpSettings(usd=0.03, price_input=0.15, price_output=0.6), 100_000)
+    assert (limits.tokens, limits.money_bound) == (50_000, True)  # $0.03 at $0.60 a million
+    assert session_limits(UpSettings(usd=1, price_input=0.15, price_output=0.6), 100_000).tokens == 100_000
+    assert session_limits(UpSettings(usd=1), 100_000).tokens == 100_000  # no prices: only the token budget

@@ -44,7 +44,8 @@ def history(session: Session) -> int:
                  "version": base + 1, "op": "insert_after"})
     session.report(
         {"event_id": "w-1", "type": "llm_call", "agent_id": "ada", "phase": "generate",
-         "model": "fake", "prompt_tokens": 800, "completion_tokens": 200, "latency_ms": 120.0},
+         "model": "fake", "prompt_tokens": 800, "completion_tokens": 200, "latency_ms": 120.0,
+         "cost_usd": 0.0123},
         {"event_id": "w-2", "type": "edit_applied", "agent_id": "ada", "edit_id": "h-1", "version": base + 1},
         {"event_id": "w-3", "type": "edit_applied", "agent_id": "bob", "edit_id": "h-2", "version": base + 2},
     )
@@ -104,6 +105,8 @@ def test_analytics_page_draws_charts_and_the_agent_table(session: Session, histo
         assert "Tokens" in html and "Edits applied" in html and "Active agents" in html
         table = html[html.index('<table class="per-agent">'):]
         assert "ada" in table and "bob" in table
+        assert "$0.0123" in table  # money beside tokens
+    assert "<dt>cost</dt><dd>$0.0123</dd>" in session.get("/").text
 
 
 def test_bad_query_is_422_with_json(session: Session, history: int):

@@ -36,6 +36,8 @@ class AgentSettings(BaseSettings):
     )
     model: str = Field("gpt-4o-mini", description="the model name")
     max_edits: int = Field(0, ge=0, description="stop after this many applied edits (0: no limit)")
+    price_input: float = Field(0, ge=0, description="the model's USD per million prompt tokens (0: unknown)")
+    price_output: float = Field(0, ge=0, description="the model's USD per million completion tokens (0: unknown)")
     phases: str = Field(
         "intent,confirm,generate,review",
         description="LLM phases to run; generate is required, the others fall back to rules",

@@ -79,6 +79,56 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX events_type_latency ON analytics.events (type, latency_ms) INCLUDE (ts);
         """,
     ),
+    (
+        3,
+        "prompt and completion tokens and cost in money, per event and per hour",
+        """
+        ALTER TABLE analytics.events
+            ADD COLUMN prompt_tokens integer,       -- llm_call
+            ADD COLUMN completion_tokens integer,   -- llm_call
+            ADD COLUMN cost_usd double precision;   -- llm_call, when the agent knows its model's price
+        UPDATE analytics.events SET prompt_tokens = (payload->>'prompt_tokens')::integer,
+                                    completion_tokens = (payload->>'completion_tokens')::integer
+        WHERE type = 'llm_call';
+        ALTER TABLE analytics.hourly
+            ADD COLUMN prompt_tokens bigint NOT NULL DEFAULT 0,
+            ADD COLUMN completion_tokens bigint NOT NULL DEFAULT 0,
+            ADD COLUMN cost_usd double precision NOT NULL DEFAULT 0;
+        UPDATE analytics.hourly h SET prompt_tokens = s.prompt_tokens, completion_tokens = s.completion_tokens
+        FROM (
+            SELECT date_bin('1 hour', ts, '2000-01-01 00:00:00+00') AS hour, agent_id, type,
+                   coalesce(status, '') AS status, coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+                   coalesce(sum(completion_tokens), 0) AS completion_tokens
+            FROM analytics.events WHERE type = 'llm_call' GROUP BY 1, 2, 3, 4
+        ) s
+        WHERE (h.hour, h.agent_id, h.type, h.status) = (s.hour, s.agent_id, s.type, s.status);
+
+        CREATE OR REPLACE FUNCTION analytics.roll_up() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO analytics.hourly AS h
+                (hour, agent_id, type, status, events, tokens, latency_ms_sum, first_ts, last_ts,
+                 prompt_tokens, completion_tokens, cost_usd)
+            SELECT date_bin('1 hour', ts, '2000-01-01 00:00:00+00'), agent_id, type,
+                   coalesce(status, ''), count(*), coalesce(sum(tokens), 0),
+                   coalesce(sum(latency_ms), 0), min(ts), max(ts),
+                   coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),
+                   coalesce(sum(cost_usd), 0)
+            FROM inserted
+            GROUP BY 1, 2, 3, 4
+            ORDER BY 1, 2, 3, 4
+            ON CONFLICT (hour, agent_id, type, status) DO UPDATE SET
+                events = h.events + excluded.events,
+                tokens = h.tokens + excluded.tokens,
+                latency_ms_sum = h.latency_ms_sum + excluded.latency_ms_sum,
+                first_ts = least(h.first_ts, excluded.first_ts),
+                last_ts = greatest(h.last_ts, excluded.last_ts),
+                prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
+                completion_tokens = h.completion_tokens + excluded.completion_tokens,
+                cost_usd = h.cost_usd + excluded.cost_usd;
+            RETURN NULL;
+        END $$;
+        """,
+    ),
 )
 
 

@@ -54,6 +54,10 @@ class LlmCall(_Event):
     prompt_tokens: TokenCount
     completion_tokens: TokenCount
     latency_ms: float = Field(ge=0, le=MAX_LATENCY_MS)
+    cost_usd: float | None = Field(
+        None, ge=0, le=1e6, allow_inf_nan=False,
+        description="what the call cost at the agent's model price (absent: price unknown)",
+    )
 
 
 class EditApplied(_Event):
@@ -119,6 +123,9 @@ class Figures(BaseModel):
     denominator is 0."""
 
     tokens: int = Field(description="prompt + completion tokens of llm_call events")
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float = Field(description="sum of the llm_call events' cost_usd (calls without a price count 0)")
     llm_calls: int
     edits_applied: int
     edits_rejected: int
@@ -141,6 +148,7 @@ class Summary(Figures):
 class Bucket(BaseModel):
     start: datetime
     tokens: int
+    cost_usd: float
     llm_calls: int
     edits_applied: int
     edits_rejected: int

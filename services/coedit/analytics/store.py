@@ -12,9 +12,11 @@ from coedit.analytics.windows import HOUR, ORIGIN, Window
 _COMMON = {"event_id", "type", "agent_id", "ts"}
 
 INSERT = """
-INSERT INTO analytics.events (event_id, type, agent_id, ts, tokens, latency_ms, status, payload)
+INSERT INTO analytics.events (event_id, type, agent_id, ts, tokens, latency_ms, status, payload,
+                              prompt_tokens, completion_tokens, cost_usd)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
-                     $5::integer[], $6::float8[], $7::text[], $8::jsonb[])
+                     $5::integer[], $6::float8[], $7::text[], $8::jsonb[],
+                     $9::integer[], $10::integer[], $11::float8[])
 ORDER BY 1  -- one lock order for every batch, so concurrent ingests cannot deadlock
 ON CONFLICT (event_id) DO NOTHING
 """
@@ -32,12 +34,15 @@ def event_row(event: Event, received: datetime) -> tuple:
         event.latency_ms if llm else None,
         getattr(event, "status", None),
         json.dumps(event.model_dump(mode="json", exclude=_COMMON, exclude_none=True)),
+        event.prompt_tokens if llm else None,
+        event.completion_tokens if llm else None,
+        event.cost_usd if llm else None,
     )
 
 
 async def insert_events(pool: asyncpg.Pool, events: list[Event], received: datetime) -> int:
     """Store the events in one transaction; return how many were new."""
-    columns = list(zip(*(event_row(e, received) for e in events))) or [[]] * 8
+    columns = list(zip(*(event_row(e, received) for e in events))) or [[]] * 11
     status = await pool.execute(INSERT, *columns)
     return int(status.split()[-1])
 
@@ -52,13 +57,16 @@ def _parts(bucketed: bool) -> str:
         SELECT {raw_key} AS bucket, agent_id, type, coalesce(status, '') AS status,
                count(*) AS events, coalesce(sum(tokens), 0) AS tokens,
                coalesce(sum(latency_ms), 0) AS latency_ms_sum,
-               min(ts) AS first_ts, max(ts) AS last_ts
+               min(ts) AS first_ts, max(ts) AS last_ts,
+               coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+               coalesce(sum(completion_tokens), 0) AS completion_tokens,
+               coalesce(sum(cost_usd), 0) AS cost_usd
         FROM analytics.events
         WHERE (ts >= $1 AND ts < $3) OR (ts >= $4 AND ts <= $2)
         GROUP BY 1, 2, 3, 4
         UNION ALL
         SELECT {hour_key}, agent_id, type, status, events, tokens, latency_ms_sum,
-               first_ts, last_ts
+               first_ts, last_ts, prompt_tokens, completion_tokens, cost_usd
         FROM analytics.hourly
         WHERE hour >= $3 AND hour < $4
     """
@@ -71,6 +79,9 @@ def figures_sql(group: str | None, bucketed: bool = False) -> str:
         WITH parts AS ({_parts(bucketed)})
         SELECT {key}
             coalesce(sum(tokens) FILTER (WHERE type = 'llm_call'), 0)::bigint AS tokens,
+            coalesce(sum(prompt_tokens) FILTER (WHERE type = 'llm_call'), 0)::bigint AS prompt_tokens,
+            coalesce(sum(completion_tokens) FILTER (WHERE type = 'llm_call'), 0)::bigint AS completion_tokens,
+            coalesce(sum(cost_usd) FILTER (WHERE type = 'llm_call'), 0)::float8 AS cost_usd,
             coalesce(sum(events) FILTER (WHERE type = 'llm_call'), 0)::bigint AS llm_calls,
             sum(latency_ms_sum) FILTER (WHERE type = 'llm_call') AS latency_ms_sum,
             coalesce(sum(events) FILTER (WHERE type = 'edit_applied'), 0)::bigint AS edits_applied,
@@ -110,8 +121,8 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 def figures(row: asyncpg.Record) -> dict:
     """The fields of `Figures` from a row of `figures_sql`."""
     fields = {name: row[name] for name in (
-        "tokens", "llm_calls", "edits_applied", "edits_rejected",
-        "intents_opened", "intents_cancelled",
+        "tokens", "prompt_tokens", "completion_tokens", "cost_usd", "llm_calls", "edits_applied",
+        "edits_rejected", "intents_opened", "intents_cancelled",
     )}
     decided = row["edits_applied"] + row["edits_rejected"]
     return Figures(

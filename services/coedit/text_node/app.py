@@ -12,8 +12,10 @@ from fastapi.responses import JSONResponse
 from coedit.common.anchors import AnchorError
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
+from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.errors import (
     BudgetExhausted,
+    BudgetUnavailable,
     ChangeFailed,
     DocumentError,
     DocumentTooLarge,
@@ -21,6 +23,7 @@ from coedit.text_node.errors import (
     HistoryCatchingUp,
     InvalidUpdate,
     PersonChangeRefused,
+    ReservationNotFound,
     StorageUnavailable,
 )
 from coedit.text_node.node import TextNode
@@ -47,10 +50,12 @@ def create_app(settings: TextNodeSettings):
             trace_configs=[create_trace_config()],
         )
         replicator = Replicator(node, settings.peer_urls, settings.sync_interval, client)
-        app.state.node, app.state.replicator = node, replicator
+        budget_service = BudgetService(node, replicator, client)
+        app.state.node, app.state.replicator, app.state.budget = node, replicator, budget_service
         app.state.people = Room(node)
         await replicator.catch_up()
         replicator.start()
+        budget_service.start()
         node.start_history()
         state["ready"] = True
         log.info("text node ready", node_id=settings.node_id, version=node.committed.version,
@@ -59,6 +64,7 @@ def create_app(settings: TextNodeSettings):
             yield
         finally:
             state["ready"] = False
+            await budget_service.stop()
             await replicator.stop()
             await node.stop()
             await client.close()
@@ -70,13 +76,16 @@ def create_app(settings: TextNodeSettings):
 
     app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
     install_domain_errors(app)
-    for router in (document.router, people.router, edits.router, budget.router, replication.public, replication.internal):
+    for router in (document.router, people.router, edits.router, budget.router, budget.internal,
+                   replication.public, replication.internal):
         app.include_router(router)
     return app
 
 
 STATUS = {
     BudgetExhausted: 429,
+    BudgetUnavailable: 503,
+    ReservationNotFound: 404,
     EditTooLarge: 413,
     DocumentTooLarge: 413,
     StorageUnavailable: 503,

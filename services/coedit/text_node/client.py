@@ -13,8 +13,8 @@ from coedit.common.client import (
     NotFound, Refused, ServiceClient, ServiceError, Unavailable, Unsure, backoff, error_body,
 )
 from coedit.text_node.models import (
-    Budget, Document, EditAccepted, EditLog, EditRequest, Replication, RestoreRequest, SpendRequest,
-    VersionText,
+    Budget, Document, EditAccepted, EditLog, EditRequest, Replication, ReservationGranted, ReserveRequest,
+    RestoreRequest, SettleRequest, Settlement, SpendRequest, VersionText,
 )
 
 __all__ = [
@@ -85,10 +85,25 @@ class TextNodesClient(ServiceClient):
         return await self.call("GET", "/api/replication", Replication)
 
     async def spend(self, spend: SpendRequest) -> Budget:
-        """Record tokens in the ledger; the budget as it stands after them. The ledger
-        merges spends by `spend_id` across nodes, so failing over is always safe. The
-        tokens are recorded even when it raises BudgetExhausted (answer 429)."""
+        """Record tokens used without a reservation; the budget as it stands after
+        them. Idempotent on `spend_id` (failing over is safe). BudgetExhausted (429)
+        when the budget cannot cover them: then nothing is recorded."""
         return await self.call("POST", "/api/budget/spend", Budget, json=spend.model_dump(mode="json"))
+
+    async def reserve(self, reservation: ReserveRequest) -> ReservationGranted:
+        """Hold an upper bound of a model call's tokens before making it.
+        BudgetExhausted (429) when the session's budget cannot cover it. A node whose
+        peers hold the rights but do not answer says 503 and the next node is tried.
+        Failing over after an unsure failure may hold the tokens twice for a while:
+        the copy never settled expires (it never counts as spent)."""
+        return await self.call("POST", "/api/budget/reserve", ReservationGranted,
+                               json=reservation.model_dump(mode="json", exclude_none=True))
+
+    async def settle(self, settle: SettleRequest) -> Settlement:
+        """Record what the call used and release the rest; any node will do (one
+        that does not hold the reservation forwards it, or records it for its node:
+        `state` "pending"). Idempotent on `reservation_id`."""
+        return await self.call("POST", "/api/budget/settle", Settlement, json=settle.model_dump(mode="json"))
 
     async def submit(self, edit: EditRequest) -> EditAccepted:
         """The node's answer. A node applies an `edit_id` once, but another node only

@@ -1,7 +1,8 @@
-"""FastAPI dependencies: the node and its replicator live on the app's state."""
+"""FastAPI dependencies: the node, its replicator and its budget live on the app's state."""
 
 from fastapi import Request
 
+from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.node import TextNode
 from coedit.text_node.replication import Replicator
 
@@ -12,3 +13,7 @@ async def get_node(request: Request) -> TextNode:
 
 async def get_replicator(request: Request) -> Replicator:
     return request.app.state.replicator
+
+
+async def get_budget(request: Request) -> BudgetService:
+    return request.app.state.budget

@@ -1,11 +1,11 @@
 """The session's document as one pycrdt (Yrs) document holding three things that
 replicate and converge together: the text, the edit log (edit id -> metadata) and
-the token-spend ledger (spend id -> tokens).
+the budget ledger (entry key -> a writer's escrow state; see budget.py).
 
 Every change is one CRDT transaction whose update bytes are the unit of storage
 and replication (a *record*). Merging, ordering and deduplication are the CRDT's
 work; this class only resolves anchors, applies changes and reports what each
-change integrated (new edits, the text delta, tokens spent)."""
+change integrated (new edits, the text delta)."""
 
 import bisect
 import hashlib
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pycrdt import Decoder, Doc, Map, Text
 
 from coedit.common.anchors import Splice, resolve
+from coedit.text_node.budget import Entry, Ledger
 from coedit.text_node.models import EditRequest
 
 # All nodes write the initial text with this fixed client id, so the genesis
@@ -58,7 +59,6 @@ class Change:
     # the text delta (Yjs format, UTF-8 byte offsets); None when it was not computed
     # (a bulk apply: the history builder computes it later)
     delta: list[dict] | None = field(default_factory=list)
-    tokens: int = 0
 
 
 def apply_delta(utf8: bytes, delta: list[dict]) -> bytes:
@@ -90,10 +90,10 @@ class ReplicatedDocument:
         self.doc = Doc()
         self.text = self.doc.get("text", type=Text)
         self.edits = self.doc.get("edits", type=Map)
-        self.spends = self.doc.get("spends", type=Map)
+        self.ledger_entries = self.doc.get("ledger", type=Map)
+        self.ledger = Ledger()
         self.genesis = genesis_id(initial_text)
         self.version = 0  # edits integrated (counted here: a Yrs map's length walks the map)
-        self.spent = 0
         # The text as UTF-8 and its length in characters, kept in step with Yrs while
         # they are held (None: rebuilt from Yrs when next needed, which costs time in
         # proportion to the document).
@@ -107,7 +107,7 @@ class ReplicatedDocument:
         # and a delta walks the whole text; this one computes it only when asked.
         self._text_subscription = self.text.integrated.observe(self._on_text)
         self.edits.observe(self._on_edits)
-        self.spends.observe(self._on_spends)
+        self.ledger_entries.observe(self._on_ledger)
         self.doc.observe(self._on_transaction)
         genesis = Doc(client_id=GENESIS_CLIENT_ID)
         genesis.get("text", type=Text).insert(0, initial_text)
@@ -131,13 +131,10 @@ class ReplicatedDocument:
                 if self._change is not None:
                     self._change.new_edits.append((edit_id, change["newValue"]))
 
-    def _on_spends(self, event) -> None:
+    def _on_ledger(self, event) -> None:
         for change in event.keys.values():
             if change["action"] == "add":
-                tokens = json.loads(change["newValue"])["tokens"]
-                self.spent += tokens
-                if self._change is not None:
-                    self._change.tokens += tokens
+                self.ledger.integrate(change["newValue"])
 
     def _on_transaction(self, event) -> None:
         if self._change is not None and not self._change.update:
@@ -165,8 +162,8 @@ class ReplicatedDocument:
     def has_edit(self, edit_id: str) -> bool:
         return edit_id in self.edits
 
-    def has_spend(self, spend_id: str) -> bool:
-        return spend_id in self.spends
+    def has_ledger_entry(self, key: str) -> bool:
+        return self.ledger.has(key)
 
     def state_vector(self) -> bytes:
         return self.doc.get_state()
@@ -187,9 +184,10 @@ class ReplicatedDocument:
         )
 
     # -- writes --
-    def apply_edit(self, request: EditRequest, node_id: str) -> Change:
-        """Resolve the anchor on the current text and apply the edit (and its token
-        spend) as one transaction. Raises AnchorError, changing nothing."""
+    def apply_edit(self, request: EditRequest, node_id: str, charge: Entry | None = None) -> Change:
+        """Resolve the anchor on the current text and apply the edit (and the ledger
+        entry charging its tokens) as one transaction. Raises AnchorError, changing nothing."""
+        _check(charge)
         utf8 = self.utf8()
         splice = resolve(utf8, request.op)
         metadata = {
@@ -202,26 +200,27 @@ class ReplicatedDocument:
             "created_at": datetime.now(UTC).isoformat(),
         }
         chars = self._chars + len(splice.insert.decode()) - len(utf8[splice.start : splice.end].decode())
-        change = self._record(lambda: self._splice_and_log(splice, request, metadata), want_delta=False)
+        change = self._record(lambda: self._splice_and_log(splice, request, metadata, charge), want_delta=False)
         # what Yrs now holds, without converting it back
         self._utf8, self._chars = splice.apply(utf8), chars
         change.delta = splice_delta(splice.start, splice.end, splice.insert)
         return change
 
-    def _splice_and_log(self, splice: Splice, request: EditRequest, metadata) -> None:
+    def _splice_and_log(self, splice: Splice, request: EditRequest, metadata, charge: Entry | None) -> None:
         if splice.end > splice.start:
             del self.text[splice.start : splice.end]
         if splice.insert:
             self.text.insert(splice.start, splice.insert.decode())
         self.edits[request.edit_id] = json.dumps(metadata, ensure_ascii=False)
-        if request.tokens:
-            self.spends[f"edit:{request.edit_id}"] = json.dumps(
-                {"agent_id": request.agent_id, "tokens": request.tokens}
-            )
+        if charge is not None:
+            self.ledger_entries[charge.key] = charge.to_json()
 
-    def apply_spend(self, spend_id: str, agent_id: str, tokens: int) -> Change:
+    def write_ledger(self, entry: Entry) -> Change:
+        """Add one budget ledger entry (its own record)."""
+        _check(entry)
+
         def write():
-            self.spends[spend_id] = json.dumps({"agent_id": agent_id, "tokens": tokens})
+            self.ledger_entries[entry.key] = entry.to_json()
 
         return self._record(write, want_delta=True)
 
@@ -319,3 +318,8 @@ def _deleted_chars(utf8: bytes, delta: list[dict]) -> int:
             deleted += len(utf8[position : position + step["delete"]].decode())
             position += step["delete"]
     return deleted
+
+
+def _check(entry: Entry | None) -> None:
+    if entry is not None and entry.free < 0:  # budget.py never makes one; a bug must not break the limit
+        raise ValueError(f"ledger entry {entry.key} would use rights its writer does not hold")

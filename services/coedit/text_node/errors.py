@@ -17,6 +17,17 @@ class BudgetExhausted(DocumentError):
     code = "budget_exhausted"
 
 
+class BudgetUnavailable(DocumentError):
+    """The budget could cover the request, but the rights for it sit on nodes that
+    do not answer now (a node's share waits for it): retry."""
+
+    code = "budget_unavailable"
+
+
+class ReservationNotFound(DocumentError):
+    code = "reservation_not_found"
+
+
 class EditTooLarge(DocumentError):
     code = "edit_too_large"
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pycrdt import Doc
 
-from coedit.common.inputs import Base64Text, Position, StorableText, TokenCount
+from coedit.common.inputs import MAX_TOKENS, Base64Text, Position, StorableText, TokenCount
 
 OpType = Literal["insert_after", "insert_before", "replace", "delete", "append"]
 Identifier = Field(min_length=1, max_length=200, pattern=r"^[\w.:@/-]+$")
@@ -112,8 +112,46 @@ class SpendRequest(BaseModel):
 class Budget(BaseModel):
     limit: int
     spent: int
-    remaining: int
-    exhausted: bool
+    reserved: int = Field(0, description="tokens held by open reservations")
+    remaining: int = Field(description="limit - spent - reserved")
+    exhausted: bool = Field(description="spent reached the limit, or a request was refused for lack of budget")
+    free_by_node: dict[str, int] = Field(
+        default_factory=dict, description="node -> rights it holds unreserved (its escrow share), as this node sees it"
+    )
+
+
+class ReserveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reservation_id: str = Identifier
+    agent_id: str = Identifier
+    tokens: int = Field(ge=1, le=MAX_TOKENS, description="an upper bound of what the call will use")
+    ttl_seconds: float | None = Field(None, gt=0, le=86_400, description="released after this unless settled")
+
+
+class ReservationGranted(BaseModel):
+    reservation_id: str
+    granted: Literal[True] = True
+    tokens: int
+    expires_at: datetime
+    node_id: str = Field(description="the node holding the reservation (its owner)")
+
+
+class SettleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reservation_id: str = Identifier
+    tokens: TokenCount = Field(description="what the call really used")
+
+
+class Settlement(BaseModel):
+    reservation_id: str
+    state: Literal["settled", "pending"] = Field(
+        description="pending: the owner node was unreachable; it applies the settle when it sees it"
+    )
+    tokens: int = Field(description="tokens recorded as spent (pending: to be recorded)")
+    released: int = Field(0, description="reserved tokens given back")
+    unrecorded: int = Field(0, description="tokens beyond the reservation that no free rights covered")
 
 
 class PeerStatus(BaseModel):
@@ -189,6 +227,21 @@ class SyncResponse(BaseModel):
     epoch: str
     state_vector: str
     you_lack_edits: int
+
+
+class TransferRequest(BaseModel):
+    """A node that ran short of budget rights asks a peer for some."""
+
+    genesis: str
+    writer: str = Field(description="the asking node's ledger writer")
+    tokens: int = Field(ge=1)
+
+
+class TransferResponse(BaseModel):
+    node_id: str
+    epoch: str
+    tokens: int = Field(description="rights given (0: none to spare)")
+    record: LogRecord | None = Field(None, description="the ledger entry that gives them, to apply at once")
 
 
 class DiffResponse(BaseModel):

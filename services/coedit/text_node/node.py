@@ -14,7 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from pycrdt import merge_updates
 
 from coedit.common.anchors import AnchorError
-from coedit.text_node import history
+from coedit.text_node import budget, history
 from coedit.text_node.document import Change, ReplicatedDocument
 from coedit.text_node.errors import (
     BudgetExhausted,
@@ -27,7 +27,7 @@ from coedit.text_node.errors import (
     StorageInconsistent,
     StorageUnavailable,
 )
-from coedit.text_node.models import Budget, EditAccepted, EditRequest, LogRecord, SpendRequest
+from coedit.text_node.models import EditAccepted, EditRequest, LogRecord
 from coedit.text_node.settings import TextNodeSettings
 from coedit.text_node.store import Batch, LogRow, Store, VersionRow, decode, encode
 
@@ -37,6 +37,7 @@ tracer = trace.get_tracer("coedit.text_node")
 EDITS = Counter("coedit_text_edits_total", "Edits answered by this node", ["outcome"])
 VERSION = Gauge("coedit_text_version", "Edits this node holds (its document version)")
 TOKENS_SPENT = Gauge("coedit_budget_tokens_spent", "Tokens spent in the session, as this node sees it")
+TOKENS_RESERVED = Gauge("coedit_budget_tokens_reserved", "Tokens held by open reservations, as this node sees it")
 TOKENS_LIMIT = Gauge("coedit_budget_tokens_limit", "The session's token budget")
 COMMIT_SIZE = Histogram(
     "coedit_text_group_commit_records", "Records per group commit",
@@ -58,7 +59,7 @@ class Committed:
 
     utf8: bytes
     version: int
-    spent: int
+    budget: budget.View
 
     @cached_property
     def text(self) -> str:
@@ -81,8 +82,21 @@ class EditWork(Work):
 
 
 @dataclass
-class SpendWork(Work):
-    request: SpendRequest
+class BudgetWork(Work):
+    """A change to the budget ledger: `decide(ledger)` returns the entry to write
+    (None: nothing to write) and the answer (see budget_service.py)."""
+
+    decide: object
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a BudgetWork answers: the decision's answer, and the entry written with
+    its CRDT update (None when nothing was), which a peer asking for rights applies."""
+
+    answer: object
+    entry: budget.Entry | None = None
+    update: bytes | None = None
 
 
 @dataclass
@@ -113,7 +127,8 @@ class TextNode:
         self.store = store
         self.queue: asyncio.Queue[Work] = asyncio.Queue()
         self.doc = ReplicatedDocument(settings.initial_text)
-        self.committed = Committed(settings.initial_text.encode(), 0, 0)
+        self.committed = Committed(settings.initial_text.encode(), 0, self.doc.ledger.view(settings.token_budget))
+        self.writer: budget.Writer | None = None  # known once the database's epoch is
         self.history = history.HistoryBuilder(store, settings.initial_text)
         self.epoch = ""
         self.last_seq = 0
@@ -131,6 +146,8 @@ class TextNode:
     async def start(self) -> None:
         await self.store.migrate()
         self.epoch = await self.store.epoch()
+        self.writer = budget.writer_for(self.node_id, self.epoch, self.settings.token_budget,
+                                        1 + len(self.settings.peer_urls))
         await self._load()
         self._writer = asyncio.create_task(self._write_loop(), name="text-node-writer")
 
@@ -203,9 +220,11 @@ class TextNode:
         log.warning("versions reconciled with the log", numbered_now=len(new), version=self.doc.version)
 
     def _publish(self) -> None:
-        self.committed = Committed(self.doc.utf8(), self.doc.version, self.doc.spent)
+        self.committed = Committed(self.doc.utf8(), self.doc.version,
+                                   self.doc.ledger.view(self.settings.token_budget))
         VERSION.set(self.committed.version)
-        TOKENS_SPENT.set(self.committed.spent)
+        TOKENS_SPENT.set(self.committed.budget.spent)
+        TOKENS_RESERVED.set(self.committed.budget.reserved)
 
     # -- the public operations: queue, then wait for the commit --
     async def submit(self, work: Work):
@@ -215,10 +234,6 @@ class TextNode:
         work.future = asyncio.get_running_loop().create_future()
         await self.queue.put(work)
         return await work.future
-
-    def budget(self) -> Budget:
-        limit, spent = self.settings.token_budget, self.committed.spent
-        return Budget(limit=limit, spent=spent, remaining=max(limit - spent, 0), exhausted=spent >= limit)
 
     # -- the writer --
     async def _write_loop(self) -> None:
@@ -312,8 +327,8 @@ class TextNode:
         match item:
             case EditWork(request=request):
                 return self._apply_edit(request, batch)
-            case SpendWork(request=request):
-                return self._apply_spend(request, batch)
+            case BudgetWork(decide=decide):
+                return self._apply_budget(decide, batch)
             case RemoteWork():
                 return self._apply_remote(item, batch)
             case PersonWork():
@@ -326,9 +341,16 @@ class TextNode:
             return EditAccepted(
                 edit_id=request.edit_id, version=first["origin_version"], node_id=first["node_id"]
             )
-        if self.doc.spent >= self.settings.token_budget:
+        charge = None
+        if self.doc.ledger.view(self.settings.token_budget).exhausted:
             EDITS.labels("budget_exhausted").inc()
             raise BudgetExhausted("the session's token budget is spent")
+        if request.tokens:
+            charge, charged = budget.spend(self.doc.ledger, self.writer, f"edit:{request.edit_id}",
+                                           request.agent_id, request.tokens)
+            if isinstance(charged, budget.Short):
+                EDITS.labels("budget_exhausted").inc()
+                raise BudgetExhausted("the budget cannot cover this edit's tokens")
         if len(request.op.text) > self.settings.max_edit_chars:
             EDITS.labels("edit_too_large").inc()
             raise EditTooLarge(f"op.text is over {self.settings.max_edit_chars} characters")
@@ -337,7 +359,7 @@ class TextNode:
             EDITS.labels("document_too_large").inc()
             raise DocumentTooLarge(f"the document may not exceed {self.settings.max_document_chars} characters")
         try:
-            change = self.doc.apply_edit(request, self.node_id)
+            change = self.doc.apply_edit(request, self.node_id, charge)
         except AnchorError as error:
             EDITS.labels(error.code).inc()
             raise
@@ -345,19 +367,13 @@ class TextNode:
         EDITS.labels("applied").inc()
         return EditAccepted(edit_id=request.edit_id, version=self.doc.version, node_id=self.node_id)
 
-    def _apply_spend(self, request: SpendRequest, batch: Batch) -> Budget:
-        """Record tokens an agent has used. They are recorded even once the budget is
-        spent (they were used; hiding them would hide the overspend), but then the
-        answer is 429 so the agent stops. A repeated `spend_id` is recorded once."""
-        limit = self.settings.token_budget
-        exhausted_before = self.doc.spent >= limit
-        if not self.doc.has_spend(request.spend_id):
-            change = self.doc.apply_spend(request.spend_id, request.agent_id, request.tokens)
-            self._stage(change, "spend", request.spend_id, self.node_id, batch)
-        if exhausted_before:
-            raise BudgetExhausted("the session's token budget is spent; tokens recorded")
-        spent = self.doc.spent
-        return Budget(limit=limit, spent=spent, remaining=max(limit - spent, 0), exhausted=spent >= limit)
+    def _apply_budget(self, decide, batch: Batch) -> Written:
+        entry, answer = decide(self.doc.ledger)
+        if entry is None:
+            return Written(answer)
+        change = self.doc.write_ledger(entry)
+        self._stage(change, "spend", entry.key, self.node_id, batch)
+        return Written(answer, entry, change.update)
 
     def _apply_remote(self, work: RemoteWork, batch: Batch) -> int:
         applied, bulk = 0, len(work.records) >= BULK_RECORDS
@@ -385,8 +401,8 @@ class TextNode:
         match record.kind:
             case "edit":
                 return self.doc.has_edit(record.record_id)
-            case "spend":
-                return self.doc.has_spend(record.record_id)
+            case "spend":  # a budget ledger entry
+                return self.doc.has_ledger_entry(record.record_id)
         return False  # a sync diff or a person's text: applying it again is harmless, the CRDT deduplicates
 
     def _stage(self, change: Change, kind: str, record_id: str, origin: str, batch: Batch) -> None:

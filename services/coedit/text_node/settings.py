@@ -15,6 +15,7 @@ class TextNodeSettings(ServiceSettings):
     initial_text: str = Field("", description="the document's text at version 0 (same on every node)")
     max_edit_chars: int = Field(10_000, ge=1, description="largest text one edit may carry")
     max_document_chars: int = Field(1_000_000, ge=1, description="edits that would grow the document past this are refused")
+    reservation_ttl: float = Field(120.0, gt=0, description="seconds a budget reservation is held unless settled")
     compact_every: int = Field(
         2000, ge=1, description="records between compacted CRDT snapshots (start-up replays at most this many)"
     )

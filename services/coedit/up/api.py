@@ -31,7 +31,10 @@ def create_app(supervisor) -> FastAPI:
 
     @app.get("/api/agents")
     async def agents() -> dict:
-        return agent_status(supervisor.children)
+        """Each agent's state, and the stop condition the session met (null: none yet)."""
+        done = supervisor.completion
+        completion = None if done is None else {"reason": done.reason, "message": done.message}
+        return {**agent_status(supervisor.children), "completion": completion}
 
     @app.get("/healthz")
     async def healthz() -> dict:

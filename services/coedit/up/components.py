@@ -4,6 +4,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from coedit.common.money import tokens_bought
+from coedit.common.stopping import Limits
 from coedit.local.servers import free_port, port_is_free
 from coedit.up import local_llm
 from coedit.up.session_file import SessionConfig
@@ -60,6 +62,15 @@ def derive_ports(base: int, is_free=port_is_free) -> dict[str, int]:
     return ports
 
 
+def session_limits(settings: UpSettings, budget: int) -> Limits:
+    """The stop conditions, with `budget` (the session's, fixed at its first run)
+    lowered to what --usd buys."""
+    bought = None if settings.usd is None else tokens_bought(settings.usd, [settings.price_input, settings.price_output])
+    tokens = budget if bought is None else min(budget, bought)
+    return Limits(tokens=tokens, money_bound=tokens < budget, usd=settings.usd, max_versions=settings.max_versions,
+                  max_duration=settings.max_duration)
+
+
 def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
          servers: dict[str, str]) -> list[Component]:
     """Every component of the session in start order (services, web, agents)."""
@@ -70,7 +81,7 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
             f"text-{n}", "text-node",
             ["--node-id", n, "--database-url", servers[f"pg-{n}"],
              "--peers", ",".join(url for m, url in node_urls.items() if m != n),
-             "--token-budget", str(session.budget), "--initial-text", session.initial_text],
+             "--token-budget", str(session_limits(settings, session.budget).tokens), "--initial-text", session.initial_text],
             port=ports[f"text-{n}"], env=token_env,
         )
         for n in NODES
@@ -127,7 +138,8 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
              "--topic", session.topic, "--language", session.language,
              "--text-nodes", ",".join(urls), "--chat-url", service_urls["chat"],
              "--analytics-url", service_urls["analytics"], "--llm-base-url", llm_url,
-             "--model", model],
+             "--model", model, "--price-input", str(settings.price_input),
+             "--price-output", str(settings.price_output)],
             kind="agent", env={**token_env, **({"OPENAI_API_KEY": api_key} if api_key else {})},
         ))
     return components

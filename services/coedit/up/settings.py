@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, FilePath, model_validator
 from pydantic_settings import BaseSettings, CliImplicitFlag, SettingsConfigDict
 
+from coedit.common.stopping import DURATION_PATTERN
+
 _config = SettingsConfigDict(env_prefix="COEDIT_", cli_kebab_case=True, extra="ignore")
 
 
@@ -20,6 +22,16 @@ class UpSettings(BaseSettings):
 
     agents: int = Field(3, ge=0, le=100, description="how many agents write")
     budget: int = Field(50_000, ge=0, description="the session's token budget (first run only)")
+    usd: float | None = Field(
+        None, gt=0, description="a money budget at --price-input/--price-output: the text nodes' token limit "
+        "becomes no more than it buys at the dearer price, so it is never passed",
+    )
+    max_versions: int | None = Field(None, ge=1, description="stop the agents once the document has this many versions")
+    max_duration: str | None = Field(
+        None, pattern=DURATION_PATTERN, description="stop the agents this long after the session is up (e.g. 10m, 2h)"
+    )
+    price_input: float = Field(0, ge=0, description="the model's USD per million prompt tokens (0: unknown)")
+    price_output: float = Field(0, ge=0, description="the model's USD per million completion tokens (0: unknown)")
     topic: str | None = Field(
         None, description="what the document is about (unset: the seed demo's, a children's story about robots)"
     )

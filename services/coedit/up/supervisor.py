@@ -15,10 +15,11 @@ from pathlib import Path
 import httpx
 
 from coedit.common.client import ServiceError
+from coedit.common.stopping import Stop, stop_reason
 from coedit.local.servers import PostgresServer, RedisServer, ServerError, port_is_free
 from coedit.text_node.client import TextNodeClient
 from coedit.up import api
-from coedit.up.components import NODES, Component, derive_ports, mcp_connect_command, plan
+from coedit.up.components import NODES, Component, derive_ports, mcp_connect_command, plan, session_limits
 from coedit.up.console import Console, edit_line, summarise
 from coedit.up.local_llm import LocalLLMUnavailable
 from coedit.up.session_file import resolve_session
@@ -61,6 +62,7 @@ class Child:
         self.exit_code: int | None = None
         self.restarts = 0
         self.done = False
+        self.retired = False  # stopped for good: the session met a stop condition
 
     @property
     def name(self) -> str:
@@ -97,7 +99,7 @@ class Child:
             self.supervisor.save_state()
             if self.supervisor.stopping.is_set():
                 return
-            if self.component.kind == "agent" and self.exit_code == 0:
+            if self.retired or (self.component.kind == "agent" and self.exit_code == 0):
                 self.done = True
                 self.supervisor.console.line(self.name, "finished")
                 return
@@ -127,6 +129,10 @@ class Child:
                     self.supervisor.console.line(self.name, shown[1], shown[0])
         finally:
             log.close()
+
+    async def retire(self) -> None:
+        self.retired = True
+        await self.stop()
 
     async def stop(self) -> None:
         """SIGTERM to the process group, SIGKILL after a grace period (or at once
@@ -206,6 +212,9 @@ class Supervisor:
         self.ready_names: list[str] = []
         self.web_url: str | None = None
         self.api: api.Server | None = None
+        self.limits = session_limits(settings, settings.budget)  # with the session's own budget once it is resolved
+        self.completion: Stop | None = None  # the first stop condition met
+        self.up_since = time.monotonic()
 
     def save_state(self, running: bool = True) -> None:
         UpState(
@@ -239,7 +248,7 @@ class Supervisor:
         settings, started = self.settings, time.monotonic()
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         session, warnings = resolve_session(settings)
-        self.token = session.auth_token
+        self.token, self.limits = session.auth_token, session_limits(settings, session.budget)
         for warning in warnings:
             self.console.line("up", warning, "warning")
         if not port_is_free(settings.port):
@@ -285,6 +294,7 @@ class Supervisor:
         self.ready = True
         self.save_state()
         self.console.done()
+        self.up_since = time.monotonic()
         self._announce(session, time.monotonic() - started)
         await self._tick()
         return 0
@@ -314,7 +324,7 @@ class Supervisor:
         agents = sum(c.component.kind == "agent" for c in self.children)
         text_a = self.children[0].component.url
         self.console.say(f"ready in {seconds:.1f} s: {agents} agent{'' if agents == 1 else 's'} writing, "
-                         f"budget {session.budget:,} tokens, data in {self.data_dir}")
+                         f"budget {self.limits.tokens:,} tokens, data in {self.data_dir}")
         if self.web_url:
             # Jupyter's way: the token in the URL signs the browser in (the UI keeps it in a cookie)
             self.console.say(f"open {self.web_url}/?token={self.token} (without the token the UI is read-only)")
@@ -345,9 +355,24 @@ class Supervisor:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), TICK)
 
+    async def _check_stop(self, version: int, budget: dict) -> None:
+        """The first stop condition met completes the session: the budget stops the
+        agents by itself (429), versions and duration are stopped here."""
+        if self.completion is not None:
+            return
+        stop = stop_reason(self.limits, used=budget["spent"], exhausted=budget["exhausted"], version=version,
+                           elapsed=time.monotonic() - self.up_since)
+        if stop is None:
+            return
+        self.completion = stop
+        self.console.say(f"session complete: {stop.message}")
+        if stop.reason in ("MaxVersions", "MaxDuration"):
+            await asyncio.gather(*(c.retire() for c in self.children if c.component.kind == "agent"))
+
     async def _report(self, node: TextNodeClient, last: dict) -> None:
         """One tick: the edits after the last one shown, then version and budget if
-        they changed. `last` carries what was shown between ticks."""
+        they changed (and whether a stop condition is met). `last` carries what was
+        shown between ticks."""
         version = (await node.document()).version
         budget = (await node.budget()).model_dump()
         shown = last.setdefault("edit", version)  # the history before we started is not news
@@ -362,6 +387,7 @@ class Supervisor:
             self.console.say(f"document v{version} · tokens {budget['spent']:,} / {budget['limit']:,}"
                              + (" (budget spent)" if budget["exhausted"] else ""))
             last["status"] = (version, budget["spent"])
+        await self._check_stop(version, budget)
 
     async def _shutdown(self) -> None:
         """Agents first (they cancel their intents), then the web UI, the services,

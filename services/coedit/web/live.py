@@ -60,6 +60,7 @@ class Agent:
     last_seen: datetime | None = None
     edits: int | None = None
     tokens: int | None = None
+    cost_usd: float | None = None
 
 
 def stream_id_key(message_id: str) -> tuple[int, int]:
@@ -100,6 +101,7 @@ class Monitor:
     summary: dict | None = None  # analytics, last hour
     agent_figures: list[dict] = field(default_factory=list)  # analytics, last 24 h
     agent_status: dict[str, dict] = field(default_factory=dict)  # from --agents-status-url
+    completion: dict | None = None  # the stop condition the runner says the session met
     edits: list[dict] = field(default_factory=list)  # edits[v - 1] made version v
     followed: str | None = None
     authorship: Authorship | None = None
@@ -143,11 +145,20 @@ class Monitor:
     def phase(self) -> str:
         if not any(n.up for n in self.nodes):
             return "starting" if any(n.up is None for n in self.nodes) or not self.nodes else "down"
-        if self.budget and self.budget.get("exhausted"):
+        if self.completion_message:
             return "completed"
         if self.paused:
             return "paused"
         return "degraded" if self.degraded else "running"
+
+    @property
+    def completion_message(self) -> str | None:
+        """Why the session is over, if it is: the runner's stop condition, or the budget."""
+        if self.completion:
+            return self.completion.get("message") or self.completion.get("reason")
+        if self.budget and self.budget.get("exhausted"):
+            return "the token budget is spent"
+        return None
 
     def agents(self, now: datetime | None = None) -> list[Agent]:
         """Every agent seen in chat, analytics or the runner's status, with a state:
@@ -181,6 +192,7 @@ class Monitor:
                 last_type=message and message["type"], last_seen=last_seen,
                 edits=figures.get(name, {}).get("edits_applied"),
                 tokens=figures.get(name, {}).get("tokens"),
+                cost_usd=figures.get(name, {}).get("cost_usd"),
             ))
         return agents
 
@@ -412,3 +424,4 @@ class Monitor:
             log.warning("agent status unavailable", error=str(error))
             return
         self.agent_status = {a["agent_id"]: a for a in answer.get("agents", [])}
+        self.completion = answer.get("completion")

@@ -55,13 +55,20 @@ def number(value) -> str:
     return f"{int(value):,}".replace(",", " ")
 
 
+def usd(value) -> str:
+    """Money beside tokens: cents where they matter, fractions of a cent for cheap models."""
+    if value is None:
+        return "–"
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
 def percent(value) -> str:
     return "–" if value is None else f"{value * 100:.0f} %"
 
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
 _env.filters.update(agent_class=agent_class, author=author_label, clock=clock, number=number,
-                    percent=percent, kind=lambda t: MESSAGE_KINDS.get(t, t))
+                    percent=percent, usd=usd, kind=lambda t: MESSAGE_KINDS.get(t, t))
 templates = Jinja2Templates(env=_env)
 
 

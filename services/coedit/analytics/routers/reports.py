@@ -45,7 +45,7 @@ async def get_timeseries(
     starts = window.buckets(stride)
     async with pool.acquire() as conn:
         rows = await store.per_bucket(conn, window, stride)
-    fields = ("tokens", "llm_calls", "edits_applied", "edits_rejected", "active_agents")
+    fields = ("tokens", "cost_usd", "llm_calls", "edits_applied", "edits_rejected", "active_agents")
     return Timeseries(
         window=window.label,
         bucket=bucket,

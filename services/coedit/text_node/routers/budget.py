@@ -1,22 +1,69 @@
+"""The token budget: reservations before model calls, settles after, the old spend
+route, and the node-to-node routes of the escrow (token required)."""
+
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 
 from coedit.common.auth import require_token
-from coedit.text_node.deps import get_node
-from coedit.text_node.models import Budget, SpendRequest
-from coedit.text_node.node import SpendWork, TextNode
+from coedit.text_node.budget_service import BudgetService
+from coedit.text_node.deps import get_budget
+from coedit.text_node.routers.replication import same_genesis
+from coedit.text_node.models import (
+    Budget,
+    ReservationGranted,
+    ReserveRequest,
+    SettleRequest,
+    Settlement,
+    SpendRequest,
+    TransferRequest,
+    TransferResponse,
+)
 
 router = APIRouter(prefix="/api/budget", tags=["budget"])
-Node = Annotated[TextNode, Depends(get_node)]
+internal = APIRouter(prefix="/internal/budget", tags=["internal"], dependencies=[Depends(require_token)])
+Service = Annotated[BudgetService, Depends(get_budget)]
+AUTH = [Depends(require_token)]
 
 
 @router.get("", response_model=Budget)
-async def budget(node: Node) -> Budget:
-    return node.budget()
+async def budget(service: Service) -> Budget:
+    return service.budget()
 
 
-@router.post("/spend", response_model=Budget, dependencies=[Depends(require_token)])
-async def spend(node: Node, request: SpendRequest) -> Budget:
-    """Record tokens spent (idempotent on `spend_id`); 429 once the budget is spent."""
-    return await node.submit(SpendWork(request))
+@router.post("/reserve", response_model=ReservationGranted, dependencies=AUTH,
+             responses={429: {"description": "budget_exhausted"}, 503: {"description": "budget_unavailable"}})
+async def reserve(service: Service, request: ReserveRequest) -> ReservationGranted:
+    """Hold an upper bound of a model call's tokens (idempotent on `reservation_id`).
+    429 `budget_exhausted` when the budget cannot cover it; 503 `budget_unavailable`
+    when it could but the rights sit on a node that does not answer (retry)."""
+    return await service.reserve(request)
+
+
+@router.post("/settle", response_model=Settlement, dependencies=AUTH,
+             responses={202: {"model": Settlement, "description": "recorded for the reservation's node"}})
+async def settle(service: Service, request: SettleRequest):
+    """Record what the call used; the rest of the reservation is released
+    (idempotent on `reservation_id`: a repeat answers as the first time)."""
+    status, settlement = await service.settle(request)
+    return JSONResponse(settlement.model_dump(), status_code=status)
+
+
+@router.post("/spend", response_model=Budget, dependencies=AUTH)
+async def spend(service: Service, request: SpendRequest) -> Budget:
+    """Record tokens spent without a reservation (idempotent on `spend_id`); only
+    what the budget covers: 429 `budget_exhausted`, nothing recorded, otherwise."""
+    return await service.spend(request)
+
+
+@internal.post("/transfer", response_model=TransferResponse)
+async def transfer(service: Service, request: TransferRequest) -> TransferResponse:
+    same_genesis(service.node, request.genesis)
+    return await service.give(request)
+
+
+@internal.post("/settle", response_model=Settlement)
+async def settle_forwarded(service: Service, request: SettleRequest):
+    status, settlement = await service.settle(request, forwarded=True)
+    return JSONResponse(settlement.model_dump(), status_code=status)

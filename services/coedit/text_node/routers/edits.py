@@ -3,7 +3,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from coedit.common.auth import require_token
-from coedit.text_node.deps import get_node
+from coedit.text_node.budget_service import BudgetService
+from coedit.text_node.deps import get_budget, get_node
 from coedit.text_node.models import EditAccepted, EditLog, EditRecord, EditRequest
 from coedit.text_node.node import EditWork, TextNode
 
@@ -25,7 +26,12 @@ async def list_edits(
 
 
 @router.post("", status_code=201, response_model=EditAccepted, dependencies=[Depends(require_token)])
-async def submit_edit(node: Node, edit: EditRequest) -> EditAccepted:
+async def submit_edit(
+    node: Node, budget: Annotated[BudgetService, Depends(get_budget)], edit: EditRequest
+) -> EditAccepted:
     """Apply an anchored edit. Answered only once the edit is committed; a repeated
-    `edit_id` is applied once and answered as the first time."""
+    `edit_id` is applied once and answered as the first time. Its `tokens`, if any,
+    are charged with it, only if the budget covers them (429 otherwise)."""
+    if edit.tokens:
+        await budget.ensure(edit.tokens)
     return await node.submit(EditWork(edit))

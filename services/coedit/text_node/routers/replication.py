@@ -34,7 +34,7 @@ async def replication_status(node: Node, replicator: Annotated[Replicator, Depen
     )
 
 
-def _same_genesis(node: TextNode, genesis: str) -> None:
+def same_genesis(node: TextNode, genesis: str) -> None:
     if genesis != node.doc.genesis:
         raise ApiError(409, "genesis_mismatch", "this node's document started from another initial text")
 
@@ -61,7 +61,7 @@ async def log_page(
 
 @internal.post("/records")
 async def receive_push(node: Node, push: Push) -> dict:
-    _same_genesis(node, push.genesis)
+    same_genesis(node, push.genesis)
     if not push.records:
         return {"applied": 0}
     applied = await node.submit(RemoteWork(
@@ -73,7 +73,7 @@ async def receive_push(node: Node, push: Push) -> dict:
 
 @internal.post("/sync", response_model=SyncResponse)
 async def sync(node: Node, request: SyncRequest) -> SyncResponse:
-    _same_genesis(node, request.genesis)
+    same_genesis(node, request.genesis)
     return SyncResponse(
         node_id=node.node_id, epoch=node.epoch, state_vector=encode(node.doc.state_vector()),
         you_lack_edits=node.doc.edits_missing_from(decode(request.state_vector)),
@@ -83,6 +83,6 @@ async def sync(node: Node, request: SyncRequest) -> SyncResponse:
 @internal.post("/diff", response_model=DiffResponse)
 async def diff(node: Node, request: SyncRequest) -> DiffResponse:
     """Everything the caller lacks, as one CRDT update computed from its state vector."""
-    _same_genesis(node, request.genesis)
+    same_genesis(node, request.genesis)
     update = node.doc.doc.get_update(decode(request.state_vector))
     return DiffResponse(node_id=node.node_id, update=encode(update))
