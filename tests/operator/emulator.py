@@ -43,6 +43,7 @@ class Emulator(KubernetesEmulator):
     the whole log, which is quadratic over a long run (tests here read objects, not requests)."""
 
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(2), init=False)
+    _last_version: int = attrs.field(default=1, init=False)
     counted: collections.Counter = attrs.field(factory=collections.Counter, init=False)
 
     async def _handle(self, request):
@@ -54,7 +55,8 @@ class Emulator(KubernetesEmulator):
             self._requests[self._requests.index(request)] = created  # kmock routes what its log holds
             request = created
         if request.resource is not None and isinstance(request.data, (dict, list)):
-            version = str(next(self._versions))
+            self._last_version = next(self._versions)
+            version = str(self._last_version)
             if request.action == action.CREATE and isinstance(request.data, dict):
                 meta = request.data.setdefault("metadata", {})
                 meta["resourceVersion"] = version
@@ -83,17 +85,29 @@ class Emulator(KubernetesEmulator):
         return key in self.objects and not self.objects[key].deleted
 
     async def _serve_list(self, request):
-        """Honour equality-based `labelSelector` (kmock lists everything)."""
+        """Honour equality-based `labelSelector` (kmock lists everything); the list's
+        resourceVersion is the latest, so a watch can start after it."""
         listing = await super()._serve_list(request)
         wanted = _selector(request)
         listing["items"] = [item for item in listing["items"] if _matches(item, wanted)]
+        listing["metadata"]["resourceVersion"] = str(self._last_version)
         return listing
 
     async def _serve_watch(self, request):
-        """Honour equality-based `labelSelector` (kmock streams everything)."""
+        """Honour equality-based `labelSelector`, and `resourceVersion`: kmock streams
+        every object again, so kopf would see what it listed a second time as ADDED
+        and patch it with a stale resourceVersion (a 422 kopf retries only later)."""
         wanted = _selector(request)
+        since = request.params.get("resourceVersion", "")
+        since = int(since) if since.isdigit() else 0
         async for item in super()._serve_watch(request):
-            if not isinstance(item, dict) or _matches(item.get("object") or {}, wanted):
+            if not isinstance(item, dict):
+                yield item
+                continue
+            obj = item.get("object") or {}
+            version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+            stale = item.get("type") != "DELETED" and version.isdigit() and int(version) <= since
+            if _matches(obj, wanted) and not stale:
                 yield item
 
     def _check_immutable(self, request) -> None:
@@ -208,7 +222,7 @@ async def running_operator(kmock, workdir: Path, text: TextService, **overrides)
     kubeconfig = write_kubeconfig(workdir / "kubeconfig", str(kmock.url).rstrip("/"))
     settings = OperatorSettings(**{
         "standalone": True, "namespaces": ["ns"], "resync_interval": 0.5,
-        "text_url_template": f"{text.url}/{{node}}", "image": "coedit:test", **overrides,
+        "text_url_template": f"{text.url}/{{node}}", "image": "coedit:test", "metrics_port": 0, **overrides,
     })
     kopf_settings = kopf.OperatorSettings()
     kopf_settings.scanning.disabled = True  # kmock has no CRDs or namespaces to scan
