@@ -117,6 +117,7 @@ class KubeClient:
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._api.close()
+        self._api.rest_client.pool_manager.clear()  # its keep-alive connections (close() leaves them)
         shutil.rmtree(self._cache_dir, ignore_errors=True)
 
     async def _run(self, verb: str, call: Callable, *args, **kwargs):
