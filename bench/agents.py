@@ -12,6 +12,7 @@ time minus model time). Each figure stands beside two references: the seed demo'
 in the same run, the same agents shown the whole document in every phase."""
 
 import argparse
+import asyncio
 import json
 import re
 import subprocess
@@ -21,12 +22,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
-
+from coedit.chat.client import MAX_PAGE, ChatClient
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer, RedisServer
-from coedit.up.config import SEED_TEXT
-from coedit.up.config import SEED_TOPIC as TOPIC
+from coedit.text_node.client import TextNodeClient
+from coedit.up.session_file import SEED_TEXT
+from coedit.up.session_file import SEED_TOPIC as TOPIC
 
 TOKEN = "bench-token"
 SEED_DEMO = {"versions": 31, "llm_calls_per_edit": 4, "max_tokens_per_edit": 4000}
@@ -86,14 +87,14 @@ def run_agents(session: dict, root: Path, count: int, extra: list[str]) -> list[
     return stops
 
 
-def chat_messages(url: str) -> list[dict]:
-    found, after = [], None
-    while True:
-        params = {"limit": 1000, **({"after": after} if after else {})}
-        page = httpx.get(f"{url}/api/messages", params=params, timeout=30).json()["messages"]
-        if not page:
-            return found
-        found, after = found + page, page[-1]["id"]
+async def read_session(node_url: str, chat_url: str) -> tuple[dict, int, list[dict]]:
+    """Node a's document and tokens spent, and every chat message, oldest first."""
+    async with TextNodeClient(node_url, timeout=30) as node, ChatClient(chat_url, timeout=30) as chat:
+        document, budget = await node.document(), await node.budget()
+        found, after = [], "0"  # from the first message on
+        while page := await chat.messages(after=after, limit=MAX_PAGE):
+            found, after = found + [m.model_dump(mode="json") for m in page], page[-1].id
+    return document.model_dump(), budget.spent, found
 
 
 def measure(root: Path, agents: int, budget: int, seed: int, extra: list[str]) -> dict:
@@ -104,9 +105,7 @@ def measure(root: Path, agents: int, budget: int, seed: int, extra: list[str]) -
         wall = time.perf_counter() - started
         node = session["nodes"]["a"].url
         time.sleep(2)  # let replication settle before reading node a
-        document = httpx.get(f"{node}/api/document", timeout=30).json()
-        spent = httpx.get(f"{node}/api/budget", timeout=30).json()["spent"]
-        messages = chat_messages(session["chat"].url)
+        document, spent, messages = asyncio.run(read_session(node, session["chat"].url))
     finally:
         stop_session(session)
     applied = sum(s["applied"] for s in stops)

@@ -25,6 +25,8 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
+from coedit.chat.client import MESSAGES_PATH, ChatClient
+from coedit.chat.models import EditComment
 from coedit.local.servers import RedisServer
 from coedit.local.processes import ServiceProcess
 
@@ -62,12 +64,13 @@ async def concurrently(count: int, concurrency: int, one) -> float:
 
 async def http_rate(url: str, count: int, concurrency: int, *, post: bool = True) -> float:
     """Messages posted per second, or (`post=False`) `GET /healthz` per second: the
-    same client and HTTP stack doing no chat work."""
+    same client and HTTP stack doing no chat work. Bare httpx, not the chat client:
+    the client's parsing of each answer would count on the chat's side only."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, headers=AUTH, limits=limits, timeout=60) as client:
 
         async def one(n: int):
-            request = client.post("/api/messages", json=comment(n)) if post else client.get("/healthz")
+            request = client.post(MESSAGES_PATH, json=comment(n)) if post else client.get("/healthz")
             (await request).raise_for_status()
 
         await concurrently(concurrency, concurrency, one)  # warm the connections
@@ -95,32 +98,31 @@ def redis_benchmark_rate(port: int, count: int, concurrency: int) -> float | Non
     return float(out[-1].rsplit(",", 7)[1].strip('"'))  # the name column holds unescaped quotes
 
 
-async def sse_reader(client: httpx.AsyncClient, expected: int, ready: asyncio.Event,
+async def sse_reader(chat: ChatClient, expected: int, ready: asyncio.Event,
                      sent: dict[str, float], samples: list[float]) -> None:
-    async with client.stream("GET", "/api/messages/stream") as response:
+    async with chat.stream() as messages:
         ready.set()
         got = 0
-        async for line in response.aiter_lines():
-            if line.startswith("data:"):
-                now = time.perf_counter()
-                samples.append(now - sent[json.loads(line[5:])["text"]])
-                got += 1
-                if got == expected:
-                    return
+        async for message in messages:
+            samples.append(time.perf_counter() - sent[message.text])
+            got += 1
+            if got == expected:
+                return
 
 
 async def sse_fanout(url: str, readers: int, messages: int, interval: float) -> dict:
     sent: dict[str, float] = {}
     samples: list[float] = []
     limits = httpx.Limits(max_connections=readers + 4)
-    async with httpx.AsyncClient(base_url=url, headers=AUTH, limits=limits, timeout=120) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=120) as http:
+        chat = ChatClient(url, http=http, token=TOKEN)
         ready = [asyncio.Event() for _ in range(readers)]
-        tasks = [asyncio.create_task(sse_reader(client, messages, r, sent, samples)) for r in ready]
+        tasks = [asyncio.create_task(sse_reader(chat, messages, r, sent, samples)) for r in ready]
         await asyncio.gather(*(r.wait() for r in ready))
         for n in range(messages):
-            message = comment(n)
-            sent[message["text"]] = time.perf_counter()
-            (await client.post("/api/messages", json=message)).raise_for_status()
+            message = EditComment.model_validate(comment(n))
+            sent[message.text] = time.perf_counter()
+            await chat.post(message)
             await asyncio.sleep(interval)
         await asyncio.wait_for(asyncio.gather(*tasks), 120)
     return latency_ms(samples)

@@ -13,9 +13,10 @@ from pydantic_settings import CliApp
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import require_token
 from coedit.common.settings import ServiceSettings
+from coedit.text_node.client import EDITS_PATH
 from coedit.text_node.models import EditAccepted, EditRequest
 
-router = APIRouter(prefix="/api/edits")
+router = APIRouter(prefix=EDITS_PATH)  # the route the text node client posts to
 versions = itertools.count(1)
 
 

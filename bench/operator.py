@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 from kmock import Server
 
+from coedit_operator.config import BuildConfig
 from coedit_operator.render import render_objects
-from coedit_operator.settings import BuildConfig
 from tests.operator.emulator import CES, Emulator, TextService, declare_resources, write_kubeconfig
 from tests.operator.helpers import body
 

@@ -30,6 +30,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer, free_port, postgres_bindir
+from coedit.text_node.client import EDITS_PATH, BudgetExhausted, TextNodeClient
+from coedit.text_node.models import SpendRequest
 
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -134,15 +136,18 @@ class Cluster:
     def urls(self, names: str = "abc") -> list[str]:
         return [self.nodes[n].url for n in names]
 
-    async def versions(self, client: httpx.AsyncClient) -> dict[str, int]:
-        answers = await asyncio.gather(*(client.get(f"{n.url}/api/document") for n in self.nodes.values()))
-        return {name: a.json()["version"] for name, a in zip(self.nodes, answers)}
+    def client(self, name: str, http: httpx.AsyncClient) -> TextNodeClient:
+        return TextNodeClient(self.nodes[name].url, http=http, token=TOKEN)
+
+    async def versions(self, http: httpx.AsyncClient) -> dict[str, int]:
+        answers = await asyncio.gather(*(self.client(n, http).document() for n in self.nodes))
+        return {name: a.version for name, a in zip(self.nodes, answers)}
 
     async def commit_totals(self, client: httpx.AsyncClient) -> tuple[float, float]:
         """(group commits, records committed) so far, the three nodes together."""
         commits = records = 0.0
-        for node in self.nodes.values():
-            exposition = (await client.get(f"{node.url}/metrics")).text
+        for name in self.nodes:
+            exposition = await self.client(name, client).metrics()
             for family in text_string_to_metric_families(exposition):
                 if family.name == "coedit_text_group_commit_records":
                     for sample in family.samples:
@@ -154,8 +159,8 @@ class Cluster:
 
     async def wait_all_at(self, client: httpx.AsyncClient, version: int, names: str = "abc") -> float:
         while True:
-            answers = await asyncio.gather(*(client.get(f"{self.nodes[n].url}/api/document") for n in names))
-            if all(a.json()["version"] >= version for a in answers):
+            answers = await asyncio.gather(*(self.client(n, client).document() for n in names))
+            if all(a.version >= version for a in answers):
                 return time.perf_counter()
             await asyncio.sleep(0.02)
 
@@ -168,8 +173,9 @@ class Cluster:
 
 async def write_load(urls: list[str], writers: int, edits_per_writer: int, prefix: str) -> list[float]:
     """`writers` concurrent agents, each sending edits one after another to the nodes
-    in turn. aiohttp rather than httpx: at 50 concurrent requests httpx's own pool
-    cost more CPU than the server (measured), and the figure would be the client's."""
+    in turn. aiohttp rather than httpx (so not the text node client, which is httpx):
+    at 50 concurrent requests httpx's own pool cost more CPU than the server
+    (measured), and the figure would be the client's."""
     latencies: list[float] = []
 
     async def writer(w: int, session: aiohttp.ClientSession) -> None:
@@ -177,7 +183,7 @@ async def write_load(urls: list[str], writers: int, edits_per_writer: int, prefi
             body = {"edit_id": f"{prefix}-{w}-{i}", "agent_id": f"agent-{w}",
                     "op": {"type": "append", "text": f" Предложение {w}.{i} 🤖."}}
             started = time.perf_counter()
-            async with session.post(f"{urls[(w + i) % len(urls)]}/api/edits", json=body) as answer:
+            async with session.post(urls[(w + i) % len(urls)] + EDITS_PATH, json=body) as answer:
                 answer.raise_for_status()
                 await answer.read()
             latencies.append(time.perf_counter() - started)
@@ -224,7 +230,7 @@ async def catch_up(cluster: Cluster, missed: int, version: int) -> dict:
         ready = time.perf_counter()
         caught_up = await cluster.wait_all_at(client, target, "b")
         # the texts of the missed versions are computed after the catch-up (history builder)
-        while not (await client.get(f"{cluster.nodes['b'].url}/api/replication")).json()["history_complete"]:
+        while not (await cluster.client("b", client).replication()).history_complete:
             await asyncio.sleep(0.05)
         history_complete = time.perf_counter()
     return {"missed_edits": missed, "seconds_from_restart_to_ready": round(ready - started, 2),
@@ -238,7 +244,7 @@ async def history_reads(cluster: Cluster, samples: int) -> dict:
         latencies = []
         for v in random.Random(1).sample(range(version + 1), min(samples, version + 1)):
             started = time.perf_counter()
-            (await client.get(f"{cluster.nodes['a'].url}/api/document/versions/{v}")).raise_for_status()
+            await cluster.client("a", client).version_text(v)
             latencies.append(time.perf_counter() - started)
     return {"history_versions": version, "samples": len(latencies),
             "ms_p50": round(percentile(latencies, 0.5) * 1000, 2),
@@ -249,18 +255,18 @@ async def budget_overshoot(base: Path, limit: int, writers: int) -> dict:
     """Every writer spends 100 tokens at a time, across the three nodes, until refused."""
     cluster = Cluster(base / "budget", token_budget=limit)
     try:
-        async def spender(w: int, client: httpx.AsyncClient) -> None:
+        async def spender(w: int, http: httpx.AsyncClient) -> None:
             for i in range(10**6):
-                body = {"spend_id": f"s-{w}-{i}", "agent_id": f"agent-{w}", "tokens": 100}
-                url = cluster.urls()[(w + i) % 3]
-                if (await client.post(f"{url}/api/budget/spend", json=body)).status_code == 429:
+                spend = SpendRequest(spend_id=f"s-{w}-{i}", agent_id=f"agent-{w}", tokens=100)
+                try:
+                    await cluster.client("abc"[(w + i) % 3], http).spend(spend)
+                except BudgetExhausted:
                     return
 
-        async with httpx.AsyncClient(headers=AUTH, timeout=60) as client:
-            await asyncio.gather(*(spender(w, client) for w in range(writers)))
+        async with httpx.AsyncClient(timeout=60) as http:
+            await asyncio.gather(*(spender(w, http) for w in range(writers)))
             await asyncio.sleep(3)  # let the ledgers converge
-            spent = {n: (await client.get(f"{u}/api/budget")).json()["spent"]
-                     for n, u in zip("abc", cluster.urls())}
+            spent = {n: (await cluster.client(n, http).budget()).spent for n in "abc"}
         return {"limit": limit, "writers": writers, "tokens_per_spend": 100, "spent": spent,
                 "overshoot_tokens": max(spent.values()) - limit,
                 "overshoot_fraction": round((max(spent.values()) - limit) / limit, 4)}

@@ -26,8 +26,12 @@ from pathlib import Path
 
 import httpx
 
+from coedit.chat.client import ChatClient
+from coedit.chat.models import EditComment
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer, free_port
+from coedit.text_node.client import TextNodeClient
+from coedit.text_node.models import EditOp, EditRequest
 from coedit.up.components import PORT_OFFSETS
 from coedit.up.state import load_state
 
@@ -69,25 +73,25 @@ def reference_floor(root: Path) -> dict:
 
 
 async def seed(state, versions: int, messages: int, concurrency: int = 16) -> dict:
-    headers = {"Authorization": f"Bearer {state.auth_token}"}
-    nodes = [c.url for c in state.components if c.name.startswith("text-")]
-    chat = state.component("chat").url
-    async with httpx.AsyncClient(headers=headers, timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60) as http:
+        shared = {"http": http, "token": state.auth_token}
+        nodes = [TextNodeClient(c.url, **shared) for c in state.components if c.name.startswith("text-")]
+        chat = ChatClient(state.component("chat").url, **shared)
+
         async def edit(n: int):
-            body = {"edit_id": f"bench-{n}", "agent_id": f"agent-{n % 10}",
-                    "op": {"type": "append", "text": f" Предложение {n}."}, "summary": f"bench {n}"}
-            (await client.post(f"{nodes[n % 3]}/api/edits", json=body)).raise_for_status()
+            await nodes[n % 3].submit(EditRequest(
+                edit_id=f"bench-{n}", agent_id=f"agent-{n % 10}", summary=f"bench {n}",
+                op=EditOp(type="append", text=f" Предложение {n}.")))
 
         async def message(n: int):
-            body = {"type": "edit_comment", "agent_id": f"agent-{n % 10}", "message_id": f"bench-{n}",
-                    "text": f"сообщение {n} <b>не жирное</b>"}
-            (await client.post(f"{chat}/api/messages", json=body)).raise_for_status()
+            await chat.post(EditComment(agent_id=f"agent-{n % 10}", message_id=f"bench-{n}",
+                                        text=f"сообщение {n} <b>не жирное</b>"))
 
         started = time.perf_counter()
         await workers(versions, concurrency, edit)
         edits_s = time.perf_counter() - started
         await workers(messages, concurrency, message)
-        while min([(await client.get(f"{url}/api/document")).json()["version"] for url in nodes]) < versions:
+        while min([(await node.document()).version for node in nodes]) < versions:
             await asyncio.sleep(0.5)  # the pages may read any node: let them converge
     return {"versions": versions, "messages": messages, "edits_per_s": round(versions / edits_s)}
 
@@ -102,15 +106,28 @@ async def workers(count: int, concurrency: int, one) -> None:
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-def timings(url: str, rounds: int) -> dict:
+async def timings(fetch, rounds: int) -> dict:
+    """`fetch()` `rounds` times, one after another."""
     samples = []
-    with httpx.Client(timeout=60) as client:
-        for _ in range(rounds):
-            started = time.perf_counter()
-            client.get(url).raise_for_status()
-            samples.append(time.perf_counter() - started)
+    for _ in range(rounds):
+        started = time.perf_counter()
+        await fetch()
+        samples.append(time.perf_counter() - started)
     return {"median_ms": round(statistics.median(samples) * 1000, 1),
             "max_ms": round(max(samples) * 1000, 1)}
+
+
+async def time_reads(node_url: str, web_url: str | None, rounds: int) -> tuple[dict, dict]:
+    """A text node's `document()` (the reference: the data behind the pages), then
+    each page of the web UI as a browser would ask for it."""
+    async with TextNodeClient(node_url, timeout=60) as node, httpx.AsyncClient(timeout=60) as http:
+        reference = await timings(node.document, rounds)
+        pages = {}
+        for page in PAGES if web_url else []:
+            async def get(page=page):
+                (await http.get(web_url + page)).raise_for_status()
+            pages[page] = await timings(get, rounds)
+    return reference, pages
 
 
 def main() -> None:
@@ -131,11 +148,10 @@ def main() -> None:
         try:
             state = load_state(data_dir)
             result["seeded"] = asyncio.run(seed(state, args.versions, args.messages))
-            node = state.component("text-a").url
-            result["reference"]["api_document_ms"] = timings(f"{node}/api/document", args.rounds)
+            result["reference"]["api_document_ms"], pages = asyncio.run(
+                time_reads(state.component("text-a").url, state.web_url, args.rounds))
             if state.web_url:
-                result["pages"] = {page: timings(state.web_url + page, args.rounds) for page in PAGES}
-                result["pages"]["target_ms"] = 1000
+                result["pages"] = {**pages, "target_ms": 1000}
             else:
                 result["pages"] = "skipped: no web UI in this build"
         finally:

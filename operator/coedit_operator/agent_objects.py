@@ -6,7 +6,7 @@ from coedit_operator.common_objects import (
     auth_token_env, child_name, coedit_container, config_env, deployment, env, metadata, pod_template, resources,
     secret_env, selector_labels,
 )
-from coedit_operator.settings import BuildConfig
+from coedit_operator.config import BuildConfig
 from coedit_operator.spec import AgentGroup, Session
 
 

@@ -6,7 +6,7 @@ from coedit_operator.common_objects import (
     auth_token_env, child_name, coedit_container, deployment, env, metadata, pod_template, pvc_template,
     resources, secret_env, secret_name, selector_labels, service, stateful_set,
 )
-from coedit_operator.settings import BuildConfig
+from coedit_operator.config import BuildConfig
 from coedit_operator.spec import Session
 from coedit_operator.text_node_objects import postgres_container, postgres_volumes
 

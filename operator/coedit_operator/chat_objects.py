@@ -7,7 +7,7 @@ from coedit_operator.common_objects import (
     metadata, pod_template, pvc_template, resources, secret_env, secret_name, selector_labels, service,
     stateful_set, tmp_volume,
 )
-from coedit_operator.settings import BuildConfig
+from coedit_operator.config import BuildConfig
 from coedit_operator.spec import Session
 
 

@@ -2,7 +2,7 @@
 security contexts, resources, env vars and probes."""
 
 from coedit_operator import consts
-from coedit_operator.settings import BuildConfig
+from coedit_operator.config import BuildConfig
 from coedit_operator.spec import Resources, Session
 
 

@@ -3,8 +3,8 @@
 from coedit_operator.agent_objects import agent_objects
 from coedit_operator.analytics_objects import analytics_objects
 from coedit_operator.chat_objects import chat_objects
+from coedit_operator.config import BuildConfig
 from coedit_operator.session_objects import config_hash, config_map, network_policies
-from coedit_operator.settings import BuildConfig
 from coedit_operator.spec import Session
 from coedit_operator.text_node_objects import text_node_objects
 from coedit_operator.web_objects import web_objects

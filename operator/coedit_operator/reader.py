@@ -1,5 +1,5 @@
-"""Reads a session's document version and token spend from its text nodes
-(`GET /api/budget`, `GET /api/document`). Injected into the operator, so tests can
+"""Reads a session's document version and token spend from its text nodes (through
+the text node's client, `coedit.text_node.client`). Injected into the operator, so tests can
 point it at a local server or replace it."""
 
 from collections.abc import Awaitable, Callable
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from coedit.text_node.client import ServiceError, TextNodeClient
 from coedit_operator.spec import Session
 from coedit_operator.text_node_objects import node_ids
 
@@ -34,13 +35,12 @@ class HttpTextReader:
 
     async def __call__(self, session: Session) -> TextReading | None:
         for node_id in node_ids(session):
-            base = self.node_url(session, node_id)
+            node = TextNodeClient(self.node_url(session, node_id), http=self.http)
             try:
-                budget = (await self.http.get(f"{base}/api/budget")).raise_for_status().json()
-                document = (await self.http.get(f"{base}/api/document")).raise_for_status().json()
-                return TextReading(spent=int(budget["spent"]), limit=int(budget["limit"]), version=int(document["version"]))
-            except (httpx.HTTPError, KeyError, TypeError, ValueError):
+                budget, document = await node.budget(), await node.document()
+            except (ServiceError, ValueError):  # down, refusing, or not a text node's answer
                 continue
+            return TextReading(spent=budget.spent, limit=budget.limit, version=document.version)
         return None
 
     async def close(self) -> None:

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import kopf
 
 from coedit_operator import consts
+from coedit_operator.config import BuildConfig
 from coedit_operator.kube import KubeClient, KubeError
 from coedit_operator.objects import desired_objects
 from coedit_operator.observed import Writes
 from coedit_operator.reader import TextReader, TextReading
 from coedit_operator.session_objects import internal_secret, new_secret_values
-from coedit_operator.settings import BuildConfig
 from coedit_operator.spec import InvalidSpec, Session, SessionStatus, parse_session, parse_status
 from coedit_operator.status import Child, build_status, failed_status, status_changes, tokens
 from coedit_operator.volumes import claim_changes, claim_names, claim_patch, keeping_live_claims

@@ -1,13 +1,15 @@
 """`coedit operator render -f SESSION.yaml`: the children as YAML, from the same builders."""
 
+import sys
 from pathlib import Path
 
 import yaml
 
+from coedit_operator.config import BuildConfig
 from coedit_operator.objects import desired_objects
 from coedit_operator.session_objects import internal_secret, new_secret_values
-from coedit_operator.settings import BuildConfig
-from coedit_operator.spec import parse_session
+from coedit_operator.settings import RenderSettings
+from coedit_operator.spec import InvalidSpec, parse_session
 
 
 def render_objects(body: dict, config: BuildConfig, namespace: str | None = None) -> list[dict]:
@@ -24,6 +26,13 @@ def render_file(path: Path, config: BuildConfig, namespace: str | None = None) -
         for obj in render_objects(body, config, namespace)
     ]
     return yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+def main(settings: RenderSettings) -> None:
+    try:
+        print(render_file(settings.file, settings, namespace=settings.namespace), end="")
+    except InvalidSpec as error:
+        sys.exit(f"invalid session in {settings.file}: {error}")
 
 
 class _Dumper(yaml.SafeDumper):

@@ -6,7 +6,7 @@ from coedit_operator.common_objects import (
     auth_token_env, child_name, coedit_container, config_env, container_security_context, env, metadata,
     pod_template, pvc_template, resources, selector_labels, service, stateful_set, tmp_volume,
 )
-from coedit_operator.settings import BuildConfig
+from coedit_operator.config import BuildConfig
 from coedit_operator.spec import Postgres, Session
 
 LOCAL_DATABASE_URL = f"postgresql://postgres@127.0.0.1:{consts.POSTGRES_PORT}/postgres"

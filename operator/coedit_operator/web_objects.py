@@ -5,7 +5,7 @@ from coedit_operator.common_objects import (
     child_name, coedit_container, config_env, deployment, metadata, pod_template, resources, selector_labels,
     service,
 )
-from coedit_operator.settings import BuildConfig
+from coedit_operator.config import BuildConfig
 from coedit_operator.spec import Session
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from coedit.local.processes import ServiceProcess
-from coedit.up.config import SEED_TOPIC
+from coedit.up.session_file import SEED_TOPIC
 from tests.conftest import AUTH_TOKEN
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster, text_cluster_factory  # noqa: F401
 

@@ -4,9 +4,9 @@ from the text service's 429 (the session's budget)."""
 import pytest
 
 from coedit.agent.cycle import EditCycle
-from coedit.agent.llm import backoff
+from coedit.common.client import backoff
 from coedit.agent.runner import run_agent, wait_for_services
-from coedit.agent.services import BudgetExhausted
+from coedit.text_node.client import BudgetExhausted
 
 
 def test_backoff_is_1_2_4_8_seconds_jittered_and_capped():

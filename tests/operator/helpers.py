@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from coedit_operator.settings import BuildConfig
+from coedit_operator.config import BuildConfig
 from coedit_operator.spec import parse_session
 
 ROOT = Path(__file__).resolve().parents[2]

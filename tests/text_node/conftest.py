@@ -40,7 +40,7 @@ def text_cluster_factory(postgres_factory, tmp_path):
     started: list[ServiceProcess] = []
 
     def make(token_budget: int = 1_000_000, initial_text: str = INITIAL_TEXT, sync_interval: float = 0.3,
-             env: dict[str, str] | None = None):
+             env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()):
         names = ["a", "b", "c"]
         ports = {name: free_port() for name in names}
         nodes = {}
@@ -51,7 +51,7 @@ def text_cluster_factory(postgres_factory, tmp_path):
                 "text-node",
                 ["--node-id", name, "--database-url", database.url, "--peers", peers,
                  "--token-budget", str(token_budget), "--auth-token", AUTH_TOKEN,
-                 "--initial-text", initial_text, "--sync-interval", str(sync_interval)],
+                 "--initial-text", initial_text, "--sync-interval", str(sync_interval), *extra_args],
                 tmp_path, name=f"text-{name}", port=ports[name], env=env,
             )
         started.extend(nodes.values())
@@ -78,8 +78,8 @@ async def start_node(postgres):
     store = await Store.connect(postgres.url)
     nodes: list[TextNode] = []
 
-    async def start(initial_text: str) -> TextNode:
-        node = TextNode(TextNodeSettings(node_id="r", initial_text=initial_text), store)
+    async def start(initial_text: str, **settings) -> TextNode:
+        node = TextNode(TextNodeSettings(node_id="r", initial_text=initial_text, **settings), store)
         await node.start()
         nodes.append(node)
         return node

@@ -5,7 +5,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coedit.text_node.anchors import AnchorError
+from coedit.common.anchors import AnchorError
 from coedit.text_node.document import ReplicatedDocument
 from coedit.text_node.history import replay
 from coedit.text_node.models import EditRequest

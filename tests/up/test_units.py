@@ -6,9 +6,10 @@ import json
 import pytest
 
 from coedit.up.components import PORT_OFFSETS, derive_ports
-from coedit.up.config import SEED_TEXT, UpSettings, load_session, resolve_session
 from coedit.up.console import edit_line, summarise
 from coedit.up.export import fenced
+from coedit.up.session_file import SEED_TEXT, load_session, resolve_session
+from coedit.up.settings import UpSettings
 from coedit.up.supervisor import restart_delay
 
 
@@ -82,5 +83,6 @@ def test_initial_text_from_a_file(tmp_path):
 
 
 def test_initial_text_twice_is_refused(tmp_path):
+    (tmp_path / "f").write_text("b", encoding="utf-8")
     with pytest.raises(ValueError, match="not both"):
         UpSettings(initial_text="a", initial_text_file=tmp_path / "f")

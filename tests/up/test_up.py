@@ -20,7 +20,7 @@ import pytest
 
 from coedit.local.servers import free_port
 from coedit.up.components import PORT_OFFSETS
-from coedit.up.config import SEED_TEXT
+from coedit.up.session_file import SEED_TEXT
 from coedit.up.state import group_alive, load_state
 
 BUDGET = 12_000

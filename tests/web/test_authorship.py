@@ -5,7 +5,7 @@ corrected from the real text."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coedit.text_node.anchors import find_all
+from coedit.common.anchors import find_all
 from coedit.web.authorship import INITIAL, UNKNOWN, Authorship, Run
 
 

@@ -20,7 +20,7 @@ def at(seconds_ago: float) -> str:
 @pytest.fixture
 def monitor() -> Monitor:
     settings = WebSettings(text_nodes="http://a,http://b", chat_url="http://chat")
-    return Monitor(settings, Upstream(1), Hub())
+    return Monitor(settings, Upstream(settings), Hub())
 
 
 def message(n: int, agent: str, kind: str = "edit_comment", seconds_ago: float = 1, **fields) -> dict:

@@ -1,2 +1,2 @@
 """One AI agent: the per-edit protocol against the text nodes, the chat and analytics
-(see DESIGN.md, Agent protocol, and docs/agents.md)."""
+(see docs/agents.md)."""

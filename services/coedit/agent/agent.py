@@ -17,12 +17,17 @@ from coedit.agent.llm import LLM, Completion
 from coedit.agent.prompts import Author, Messages
 from coedit.agent.protocol import Phase
 from coedit.agent.replies import ReplyError, parse_reply
-from coedit.agent.services import Analytics, BudgetExhausted, Chat, TextNodes, Unavailable
 from coedit.agent.settings import AgentSettings
 from coedit.analytics import models as events
+from coedit.analytics.client import AnalyticsClient
+from coedit.chat.client import ChatClient
+from coedit.text_node.client import BudgetExhausted, TextNodesClient, Unavailable
+from coedit.text_node.models import SpendRequest
 
 log = structlog.get_logger("coedit.agent")
 tracer = trace.get_tracer("coedit.agent")
+
+SERVICE_ATTEMPTS = 6  # rounds over a service's URLs before Unavailable (5 waits: 1, 2, 4, 8, 8 s)
 
 REMINDER = {
     "en": "Your last answer was not the JSON object asked for. Answer with that JSON object only.",
@@ -38,10 +43,11 @@ class Agent:
         self.run_id = uuid.uuid4().hex[:8]  # a restarted agent never reuses an id
         self._sleep = asyncio.sleep if sleep is None else sleep
         start = zlib.crc32(self.id.encode())  # agents spread over the text nodes
-        self.text = TextNodes(http, settings.text_node_urls, start=start, sleep=self.pause,
-                              unsure_timeout=settings.unsure_edit_timeout)
-        self.chat = Chat(http, [settings.chat_url.rstrip("/")], sleep=self.pause)
-        self.analytics = Analytics(http, [settings.analytics_url.rstrip("/")], sleep=self.pause)
+        peer = {"http": http, "token": settings.auth_token, "sleep": self.pause, "attempts": SERVICE_ATTEMPTS}
+        self.text = TextNodesClient(settings.text_node_urls, start=start,
+                                    unsure_timeout=settings.unsure_edit_timeout, **peer)
+        self.chat = ChatClient(settings.chat_url, **peer)
+        self.analytics = AnalyticsClient(settings.analytics_url, **peer)
         self.llm = LLM(model_client, settings.model, before_attempt=self.check_budget, sleep=self.pause)
         self.author = Author(self.id, settings.persona, settings.topic, settings.language)
         self._serial = itertools.count(1)
@@ -66,7 +72,7 @@ class Agent:
     async def check_budget(self) -> None:
         """Before every model call: settle earlier spends, stop if the budget is spent."""
         await self.settle()
-        if (await self.text.budget())["exhausted"]:
+        if (await self.text.budget()).exhausted:
             raise BudgetExhausted("the session's token budget is spent")
 
     async def settle(self) -> None:
@@ -79,7 +85,8 @@ class Agent:
         while self.unsettled:
             phase, completion, spend_id = self.unsettled[0]
             try:
-                exhausted = (await self.text.spend(spend_id, self.id, completion.tokens))["exhausted"]
+                spend = SpendRequest(spend_id=spend_id, agent_id=self.id, tokens=completion.tokens)
+                exhausted = (await self.text.spend(spend)).exhausted
             except BudgetExhausted:
                 exhausted = True
             except Unavailable:

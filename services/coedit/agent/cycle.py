@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import structlog
+from pydantic import ValidationError
 
 from coedit.agent import context, prompts
 from coedit.agent.agent import Agent
 from coedit.agent.context import Excerpt, Located, Span
 from coedit.agent.protocol import IntentReply, OperationReply, Phase
 from coedit.agent.replies import ReplyError
-from coedit.agent.services import EditRefused, OutcomeUnknown
 from coedit.analytics import models as events
 from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, OpenIntent
+from coedit.text_node.client import EditRefused, OutcomeUnknown
+from coedit.text_node.models import EditAccepted, EditOp, EditRequest
 
 log = structlog.get_logger("coedit.agent")
 
@@ -39,7 +41,7 @@ class Outcome:
     busy: bool = False  # every place was claimed by others: nothing was asked or announced
     contended: bool = False  # an older intent took the same place
     reason: str | None = None  # why it was cancelled
-    edit: dict | None = None  # the text node's answer
+    edit: EditAccepted | None = None  # the text node's answer
     llm_calls: int = 0
 
 
@@ -87,7 +89,7 @@ class EditCycle:
 
     async def _refresh(self) -> None:
         await self._refresh_intents()
-        self.text = (await self.agent.text.document())["text"]
+        self.text = (await self.agent.text.document()).text
 
     async def _refresh_intents(self) -> None:
         self.open = await self.agent.chat.open_intents()
@@ -254,7 +256,7 @@ class EditCycle:
 
     async def _check(self) -> State:
         """Re-read the document: the anchor must still be there, the change not yet."""
-        self.text = (await self.agent.text.document())["text"]
+        self.text = (await self.agent.text.document()).text
         op = self.operation
         if op.type != "append":
             found = context.locate(self.text, op.anchor, near=self.where.span[0])
@@ -292,13 +294,16 @@ class EditCycle:
     async def _submit(self) -> State:
         op = self.operation
         edit_id = self.intent_id.replace(":intent", ":edit")
-        body = {
-            "edit_id": edit_id, "agent_id": self.agent.id, "intent_id": self.intent_id,
-            "summary": self.intent.summary[:2000] or None,
-            "op": {"type": op.type, "anchor": op.anchor, "text": op.text, "occurrence": self.occurrence},
-        }
         try:
-            answer = await self.agent.text.submit(body)
+            edit = EditRequest(
+                edit_id=edit_id, agent_id=self.agent.id, intent_id=self.intent_id,
+                summary=self.intent.summary[:2000] or None,
+                op=EditOp(type=op.type, anchor=op.anchor, text=op.text, occurrence=self.occurrence),
+            )
+        except ValidationError as exc:  # what the node would refuse with 422
+            return self._cancel_because(f"the edit is not valid: {exc.errors()[0]['msg']}")
+        try:
+            answer = await self.agent.text.submit(edit)
         except EditRefused as exc:
             return self._cancel_because(f"the text node refused the edit: {exc.code}")
         except OutcomeUnknown as exc:
@@ -306,13 +311,13 @@ class EditCycle:
         self.outcome.applied, self.outcome.edit = True, answer
         await self.agent.chat.post(EditOperation(
             agent_id=self.agent.id, message_id=f"{self.intent_id}:operation",
-            intent_id=self.intent_id, edit_id=edit_id, version=answer["version"], op=op.type,
+            intent_id=self.intent_id, edit_id=edit_id, version=answer.version, op=op.type,
         ))
         await self.agent.chat.post(IntentStatus(
             agent_id=self.agent.id, message_id=f"{self.intent_id}:applied",
             intent_id=self.intent_id, status="applied",
         ))
-        self.agent.event(events.EditApplied, edit_id=edit_id, version=answer["version"], node_id=answer["node_id"])
+        self.agent.event(events.EditApplied, edit_id=edit_id, version=answer.version, node_id=answer.node_id)
         self.agent.event(events.Intent, intent_id=self.intent_id, status="applied")
         return State.DONE
 

@@ -7,27 +7,13 @@ from dataclasses import dataclass
 
 import openai
 from opentelemetry import propagate
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from coedit.common.client import retrying
 from coedit.common.tokens import estimate_tokens
 
 # A 429 from the provider is a rate limit (back off), never the session's budget.
 RETRYABLE = (openai.RateLimitError, openai.APIConnectionError, openai.InternalServerError)
 ATTEMPTS = 5  # the first try and four waits: 1, 2, 4, 8 s
-
-
-def backoff() -> wait_exponential_jitter:
-    """1, 2, 4, 8 s, each plus up to 1 s of jitter, never over 8 s."""
-    return wait_exponential_jitter(initial=1, max=8, exp_base=2, jitter=1)
-
-
-def retrying(sleep: Callable[[float], Awaitable[None]] | None = None, attempts: int = ATTEMPTS,
-             retry_on: tuple[type[Exception], ...] = RETRYABLE) -> AsyncRetrying:
-    extra = {} if sleep is None else {"sleep": sleep}
-    return AsyncRetrying(
-        wait=backoff(), stop=stop_after_attempt(attempts),
-        retry=retry_if_exception_type(retry_on), reraise=True, **extra,
-    )
 
 
 @dataclass(frozen=True)
@@ -54,7 +40,7 @@ class LLM:
         self.json_mode = True  # dropped for good if the server refuses `response_format`
 
     async def complete(self, messages: list[dict]) -> Completion:
-        async for attempt in retrying(self.sleep):
+        async for attempt in retrying(self.sleep, ATTEMPTS, RETRYABLE):
             with attempt:
                 if self.before_attempt is not None:
                     await self.before_attempt()

@@ -18,14 +18,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 
 from coedit.agent.agent import Agent
 from coedit.agent.cycle import EditCycle
-from coedit.agent.llm import RETRYABLE, backoff
+from coedit.agent.llm import RETRYABLE
 from coedit.agent.prompts import detect_language
-from coedit.agent.services import BudgetExhausted, Unavailable
 from coedit.agent.settings import AgentSettings
 from coedit.analytics import models as events
-from coedit.common.auth import auth_headers
+from coedit.common.client import backoff
 from coedit.common.logging import configure_logging
 from coedit.common.tracing import init_tracing, shutdown_tracing
+from coedit.text_node.client import BudgetExhausted, Refused, Unavailable
 
 log = structlog.get_logger("coedit.agent")
 tracer = trace.get_tracer("coedit.agent")
@@ -56,7 +56,7 @@ async def run_agent(agent: Agent, sleep=None) -> int:
         log.error("services_not_ready", timeout=settings.startup_timeout)
         return 1
     if settings.language == "auto":
-        text = (await agent.text.document())["text"]
+        text = (await agent.text.document()).text
         agent.author = replace(agent.author, language=detect_language(text))
     agent.event(events.AgentStarted)
     started = time.perf_counter()
@@ -75,7 +75,7 @@ async def run_agent(agent: Agent, sleep=None) -> int:
             ) as span:
                 try:
                     outcome = await cycle.run()
-                except (Unavailable, httpx.HTTPError, *RETRYABLE) as exc:
+                except (Unavailable, Refused, httpx.HTTPError, *RETRYABLE) as exc:
                     log.warning("cycle_failed", cycle=number, error=repr(exc))
                     span.record_exception(exc)
                     await _release(cycle, f"gave up: {type(exc).__name__}")
@@ -137,7 +137,7 @@ async def main(settings: AgentSettings) -> int:
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
     timeout = httpx.Timeout(30.0, connect=5.0)
     async with (
-        httpx.AsyncClient(timeout=timeout, headers=auth_headers(settings.auth_token)) as http,
+        httpx.AsyncClient(timeout=timeout) as http,
         openai.AsyncOpenAI(base_url=settings.llm_base_url, api_key=key,
                            timeout=settings.llm_timeout, max_retries=0) as model,
     ):

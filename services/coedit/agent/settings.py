@@ -81,8 +81,3 @@ class AgentSettings(BaseSettings):
     @property
     def text_node_urls(self) -> list[str]:
         return [url.strip().rstrip("/") for url in self.text_nodes.split(",") if url.strip()]
-
-    def cli_cmd(self) -> None:
-        from coedit.agent.runner import run
-
-        run(self)

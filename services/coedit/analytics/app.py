@@ -31,7 +31,7 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
                 await opening
             await db.close()
 
-    app = create_service_app("analytics", settings, lifespan=lifespan, readiness=db.readiness)
+    app = create_service_app("analytics", settings, lifespan=lifespan, readiness=db.readiness, writes_need_token=True)
     app.state.db = db
     app.include_router(events.router)
     app.include_router(reports.router)

@@ -5,7 +5,6 @@ import asyncio
 
 import asyncpg
 import structlog
-from fastapi import Request
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -14,7 +13,6 @@ from tenacity import (
 )
 
 from coedit.analytics.migrations import migrate
-from coedit.common.errors import ApiError
 
 log = structlog.get_logger(__name__)
 
@@ -79,10 +77,3 @@ class Database:
             return False, {"database": f"unavailable: {exc!r}"}
         return True, {"database": "ok"}
 
-
-async def get_pool(request: Request) -> asyncpg.Pool:
-    """FastAPI dependency: the pool, or 503 while the database is not yet migrated."""
-    pool = request.app.state.db.pool
-    if pool is None:
-        raise ApiError(503, "database_unavailable", "the database is not connected yet")
-    return pool

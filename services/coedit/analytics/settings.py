@@ -13,8 +13,3 @@ class AnalyticsSettings(ServiceSettings):
     metrics_cache_seconds: float = Field(
         10.0, ge=0, description="how long a scrape's summary is reused by the next scrapes"
     )
-
-    def cli_cmd(self) -> None:
-        from coedit.analytics.app import run
-
-        run(self)

@@ -1,1 +1,1 @@
-"""The chat: typed agent messages on a Redis stream (see DESIGN.md, Chat, and docs/chat.md)."""
+"""The chat: typed agent messages on a Redis stream (see docs/chat.md)."""

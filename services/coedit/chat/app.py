@@ -11,8 +11,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
-from coedit.chat import intents, messages
 from coedit.chat.hub import StreamHub
+from coedit.chat.routers import intents, messages
 from coedit.chat.settings import ChatSettings
 from coedit.chat.store import ChatStore
 from coedit.common.app import create_service_app, serve
@@ -69,7 +69,7 @@ def create_app(settings: ChatSettings) -> FastAPI:
         live = app.state.hub.started.is_set() and not app.state.hub_task.done()
         return live, {"redis": "ok", "live_reader": "ok" if live else "starting"}
 
-    app = create_service_app("chat", settings, lifespan=lifespan, readiness=readiness)
+    app = create_service_app("chat", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
     for error in (ConnectionError, TimeoutError):
         app.add_exception_handler(error, _redis_unavailable)
     app.include_router(messages.router)

@@ -15,8 +15,3 @@ class ChatSettings(ServiceSettings):
     idempotency_ttl: int = Field(
         3600, ge=1, description="seconds a client message_id is remembered"
     )
-
-    def cli_cmd(self) -> None:
-        from coedit.chat.app import run
-
-        run(self)

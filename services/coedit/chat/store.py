@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fastapi import Request
 from redis.asyncio import Redis
 
 from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, Message
@@ -182,6 +181,3 @@ def stream_key(stream_id: str) -> tuple[int, int]:
     ms, _, seq = stream_id.partition("-")
     return int(ms), int(seq or 0)
 
-
-async def get_store(request: Request) -> ChatStore:
-    return request.app.state.store

@@ -10,8 +10,10 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from coedit.common.auth import UNAUTHORIZED, token_matches
 from coedit.common.errors import install_error_handlers
 from coedit.common.logging import configure_logging
 from coedit.common.settings import ServiceSettings
@@ -31,33 +33,61 @@ access_log = structlog.get_logger("coedit.access")
 Readiness = Callable[[], Awaitable[tuple[bool, dict]]]
 
 
+class BodyTooLarge(HTTPException):
+    """Raised while the body streams in; FastAPI passes an HTTPException on as it is."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"body over {limit} bytes", headers={"Connection": "close"})
+
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class RequestLimitsAndMetrics:
     """Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware on every
-    request): refuses bodies over the limit by their Content-Length, times each
+    request): refuses bodies over the limit (by their Content-Length, and while
+    streaming, chunked ones included: no more than the limit is ever read), refuses
+    a write without the service's token before reading its body (when
+    `write_token` is set: every write of the service needs it), times each
     request for Prometheus and writes one access-log line."""
 
-    def __init__(self, app, max_body_bytes: int):
-        self.app, self.max_body_bytes = app, max_body_bytes
+    def __init__(self, app, max_body_bytes: int, write_token=None):
+        self.app, self.max_body_bytes, self.write_token = app, max_body_bytes, write_token
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length", b"")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_body_bytes:
-            response = JSONResponse(
-                {"error": "payload_too_large", "detail": f"body over {self.max_body_bytes} bytes"},
-                status_code=413,
-            )
+            return await self._too_large(scope, receive, send)
+        if self.write_token is not None and scope["method"] not in READS and not token_matches(
+            headers.get(b"authorization", b"").decode("latin-1"), self.write_token
+        ):
+            response = JSONResponse({"error": "unauthorized", "detail": UNAUTHORIZED}, status_code=401)
             return await response(scope, receive, send)
-        started, status = time.perf_counter(), [500]
+        started, status, received = time.perf_counter(), [500], [0]
 
         async def send_and_note_status(message):
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
 
+        async def receive_within_limit():
+            message = await receive()
+            if message["type"] == "http.request":
+                received[0] += len(message.get("body", b""))
+                if received[0] > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
+            return message
+
         try:
-            await self.app(scope, receive, send_and_note_status)
+            await self.app(scope, receive_within_limit, send_and_note_status)
+        except BodyTooLarge:
+            if status[0] != 500:  # the answer had begun: nothing more can be said
+                raise
+            status[0] = 413
+            await self._too_large(scope, receive, send)
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
@@ -65,6 +95,13 @@ class RequestLimitsAndMetrics:
             if route not in _PROBES:
                 access_log.info("request", method=scope["method"], path=scope["path"],
                                 status=status[0], ms=round(seconds * 1000, 1))
+
+    async def _too_large(self, scope, receive, send) -> None:
+        response = JSONResponse(
+            {"error": "payload_too_large", "detail": f"body over {self.max_body_bytes} bytes"}, status_code=413,
+            headers={"Connection": "close"},  # the rest of the body is never read
+        )
+        await response(scope, receive, send)
 
 
 def create_service_app(
@@ -74,6 +111,7 @@ def create_service_app(
     lifespan=None,
     readiness: Readiness | None = None,
     max_body_bytes: int = 1 << 20,
+    writes_need_token: bool = False,
 ) -> FastAPI:
     """A FastAPI app with JSON errors, request ids, tracing, `/metrics`,
     `/healthz` (the process is alive) and `/readyz` (`readiness()` says so)."""
@@ -83,7 +121,8 @@ def create_service_app(
     app.state.settings = settings
     install_error_handlers(app)
 
-    app.add_middleware(RequestLimitsAndMetrics, max_body_bytes=max_body_bytes)
+    app.add_middleware(RequestLimitsAndMetrics, max_body_bytes=max_body_bytes,
+                       write_token=settings.auth_token if writes_need_token else None)
     if not (spans_recorded() or sdk_disabled()):
         app.add_middleware(CallerTraceContext)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

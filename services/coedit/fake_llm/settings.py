@@ -15,8 +15,3 @@ class FakeLLMSettings(ServiceSettings):
         0.0, ge=0, le=1, description="share of JSON answers returned broken"
     )
     latency_ms: int = Field(0, ge=0, description="delay before every completion")
-
-    def cli_cmd(self) -> None:
-        from coedit.fake_llm.app import run
-
-        run(self)

@@ -1,1 +1,1 @@
-"""The text node: one replica of the session's document (see DESIGN.md, Text node)."""
+"""The text node: one replica of the session's document (see docs/text-node.md)."""

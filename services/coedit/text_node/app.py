@@ -6,13 +6,27 @@ import aiohttp
 import structlog
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from coedit.common.anchors import AnchorError
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
+from coedit.text_node.errors import (
+    BudgetExhausted,
+    ChangeFailed,
+    DocumentError,
+    DocumentTooLarge,
+    EditTooLarge,
+    HistoryCatchingUp,
+    InvalidUpdate,
+    StorageUnavailable,
+)
 from coedit.text_node.node import TextNode
 from coedit.text_node.replication import Replicator
 from coedit.text_node.routers import budget, document, edits, replication
 from coedit.text_node.settings import TextNodeSettings
-from coedit.text_node.store import Store
+from coedit.text_node.store import STORAGE_ERRORS, Store
 
 log = structlog.get_logger(__name__)
 
@@ -48,12 +62,47 @@ def create_app(settings: TextNodeSettings):
             await store.close()
 
     async def readiness():
-        return state["ready"], {"node_id": settings.node_id}
+        storage_ok = state["ready"] and app.state.node.storage_ok
+        return storage_ok, {"node_id": settings.node_id, "storage": "ok" if storage_ok else "unavailable"}
 
-    app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness)
+    app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
+    install_domain_errors(app)
     for router in (document.router, edits.router, budget.router, replication.public, replication.internal):
         app.include_router(router)
     return app
+
+
+STATUS = {
+    BudgetExhausted: 429,
+    EditTooLarge: 413,
+    DocumentTooLarge: 413,
+    StorageUnavailable: 503,
+    HistoryCatchingUp: 503,
+    ChangeFailed: 500,
+    InvalidUpdate: 422,
+}
+
+
+def install_domain_errors(app: FastAPI) -> None:
+    """The one place where the document core's refusals become HTTP answers."""
+
+    @app.exception_handler(DocumentError)
+    async def _refused(_: Request, error: DocumentError):
+        return JSONResponse({"error": error.code, "detail": error.detail, **error.extra},
+                            status_code=STATUS.get(type(error), 400))
+
+    @app.exception_handler(AnchorError)
+    async def _anchor(_: Request, error: AnchorError):
+        return JSONResponse({"error": error.code, "detail": error.detail, "matches": error.matches},
+                            status_code=409)
+
+    async def _storage(_: Request, error: Exception):
+        log.warning("the database is unreachable", error=str(error) or type(error).__name__)
+        return JSONResponse({"error": "storage_unavailable", "detail": "the node's database is unreachable; retry"},
+                            status_code=503)
+
+    for kind in STORAGE_ERRORS:
+        app.add_exception_handler(kind, _storage)
 
 
 async def _connect_with_retries(database_url: str) -> Store:

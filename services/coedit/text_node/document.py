@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from pycrdt import Decoder, Doc, Map, Text
 
-from coedit.text_node.anchors import Splice, resolve
+from coedit.common.anchors import Splice, resolve
 from coedit.text_node.models import EditRequest
 
 # All nodes write the initial text with this fixed client id, so the genesis

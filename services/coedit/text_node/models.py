@@ -1,9 +1,14 @@
 """The text node's public contract (JSON in and out)."""
 
+import base64
+import binascii
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pycrdt import Doc
+
+from coedit.common.inputs import Base64Text, Position, StorableText, TokenCount
 
 OpType = Literal["insert_after", "insert_before", "replace", "delete", "append"]
 Identifier = Field(min_length=1, max_length=200, pattern=r"^[\w.:@/-]+$")
@@ -16,9 +21,9 @@ class EditOp(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: OpType
-    anchor: str = ""
-    text: str = ""
-    occurrence: int | None = Field(None, ge=1)
+    anchor: StorableText = ""
+    text: StorableText = ""
+    occurrence: int | None = Field(None, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _needs_what_it_uses(self) -> "EditOp":
@@ -35,9 +40,9 @@ class EditRequest(BaseModel):
     edit_id: str = Identifier
     agent_id: str = Identifier
     op: EditOp
-    tokens: int | None = Field(None, ge=0, description="tokens spent producing this edit")
-    intent_id: str | None = Field(None, max_length=200)
-    summary: str | None = Field(None, max_length=2000, description="why the agent made the edit")
+    tokens: TokenCount | None = Field(None, description="tokens spent producing this edit")
+    intent_id: StorableText | None = Field(None, max_length=200)
+    summary: StorableText | None = Field(None, max_length=2000, description="why the agent made the edit")
 
 
 class EditAccepted(BaseModel):
@@ -72,12 +77,21 @@ class EditLog(BaseModel):
     edits: list[EditRecord]
 
 
+def _not_internal(spend_id: str) -> str:
+    if spend_id.startswith("edit:"):
+        raise ValueError("spend ids starting with 'edit:' are the node's own (an edit's tokens)")
+    return spend_id
+
+
 class SpendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    spend_id: str = Identifier
+    spend_id: Annotated[str, AfterValidator(_not_internal)] = Field(
+        min_length=1, max_length=200, pattern=r"^[\w.:@/-]+$",
+        description="idempotency key; `edit:...` is the node's own (an edit's tokens)",
+    )
     agent_id: str = Identifier
-    tokens: int = Field(ge=0)
+    tokens: TokenCount
 
 
 class Budget(BaseModel):
@@ -114,11 +128,11 @@ class LogRecord(BaseModel):
     """One CRDT update in a node's log: an edit or a spend as its origin made it, or
     a `sync` record (a state-vector diff fetched to repair a replica)."""
 
-    seq: int
+    seq: Position
     kind: Literal["edit", "spend", "sync"]
-    record_id: str
-    origin: str
-    update: str = Field(description="base64 of the CRDT update")
+    record_id: StorableText = Field(max_length=200)
+    origin: StorableText = Field(max_length=200)
+    update: Base64Text = Field(description="base64 of the CRDT update")
 
 
 class LogPage(BaseModel):
@@ -135,15 +149,23 @@ class Push(BaseModel):
     node_id: str
     epoch: str
     genesis: str
-    after_seq: int = Field(description="a position in the sender's log: every own record of the sender "
+    after_seq: Position = Field(description="a position in the sender's log: every own record of the sender "
                                        "after it, up to the last one here, is in this push")
     records: list[LogRecord]
 
 
+def _state_vector(value: str) -> str:
+    try:
+        Doc().get_update(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError):
+        raise ValueError("must be a base64 CRDT state vector") from None
+    return value
+
+
 class SyncRequest(BaseModel):
-    node_id: str
-    genesis: str
-    state_vector: str
+    node_id: StorableText = Field(max_length=200)
+    genesis: StorableText = Field(max_length=200)
+    state_vector: Annotated[str, AfterValidator(_state_vector)]
 
 
 class SyncResponse(BaseModel):

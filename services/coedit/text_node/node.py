@@ -11,13 +11,25 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
-from coedit.common.errors import ApiError
+from pycrdt import merge_updates
+
+from coedit.common.anchors import AnchorError
 from coedit.text_node import history
-from coedit.text_node.anchors import AnchorError
 from coedit.text_node.document import Change, ReplicatedDocument
+from coedit.text_node.errors import (
+    BudgetExhausted,
+    ChangeFailed,
+    DocumentError,
+    DocumentTooLarge,
+    EditTooLarge,
+    HistoryCatchingUp,
+    InvalidUpdate,
+    StorageInconsistent,
+    StorageUnavailable,
+)
 from coedit.text_node.models import Budget, EditAccepted, EditRequest, LogRecord, SpendRequest
 from coedit.text_node.settings import TextNodeSettings
-from coedit.text_node.store import Batch, LogRow, Store, decode, encode
+from coedit.text_node.store import Batch, LogRow, Store, VersionRow, decode, encode
 
 log = structlog.get_logger(__name__)
 tracer = trace.get_tracer("coedit.text_node")
@@ -33,7 +45,6 @@ COMMIT_SIZE = Histogram(
 COMMIT_SECONDS = Histogram("coedit_text_commit_seconds", "Duration of one group commit")
 
 MAX_BATCH = 1000
-COMPACT_EVERY = 2000  # records between compacted CRDT snapshots
 # A batch of peer records at least this large (a catch-up page) is applied without
 # text deltas: each delta walks the whole text in Yrs, so the history builder
 # computes them afterwards, off the path that makes the node current.
@@ -56,7 +67,9 @@ class Committed:
 
 @dataclass
 class Work:
-    future: asyncio.Future
+    """One change for the writer; `TextNode.submit` queues it and waits for its outcome."""
+
+    future: asyncio.Future = field(init=False, repr=False)
     # the trace of the request that queued the work, so replicating its records
     # to the peers shows up in the same trace
     trace_context: otel_context.Context = field(default_factory=otel_context.get_current, kw_only=True)
@@ -100,6 +113,7 @@ class TextNode:
         # callbacks(position of our previous own record, records, trace contexts) after each commit
         self.on_commit: list = []
         self._history_chars = self._history_versions = self._since_compaction = 0
+        self.storage_ok = False  # the last commit or load reached the database
         self._writer: asyncio.Task | None = None
         self._history_task: asyncio.Task | None = None
         TOKENS_LIMIT.set(settings.token_budget)
@@ -133,14 +147,51 @@ class TextNode:
             edit_id = row["record_id"] if row["kind"] == "edit" else None
             self.doc.apply_update(row["update"], edit_id, delta=False)
             self.last_seq, self._since_compaction = row["seq"], self._since_compaction + 1
+        await self._reconcile_versions()
         self.doc.reset_clocks([(r["client"], r["clock"]) for r in await self.store.edit_clocks()])
         self.last_seq = max(self.last_seq, await self.store.max_seq())
         self.last_own_seq = await self.store.max_seq(self.node_id)
         await self.store.commit(Batch(text_snapshot=(0, self.settings.initial_text)))
         self._history_chars, self._history_versions = await self.store.history_since_snapshot()
         self.cursors = await self.store.cursors()
+        self.storage_ok = True
         self._publish()
         log.info("document loaded", version=self.doc.version, records_replayed=self._since_compaction)
+
+    async def _reconcile_versions(self) -> None:
+        """Make the document hold exactly the edits the `versions` table numbers, so
+        the next version number is free. Replaying records one at a time can leave
+        some pending in Yrs that the running node had integrated (Yrs does not always
+        retry pending records when their dependencies arrive), and a snapshot written
+        by an older node could lack records pending at the time: then the whole log,
+        merged into one update, integrates them. An edit it integrates that no
+        version numbers yet gets the next numbers (its text delta from that update)."""
+        count, highest = await self.store.version_summary()
+        if count != highest:
+            raise StorageInconsistent(f"the versions table has gaps: {count} rows up to version {highest}")
+        if self.doc.version == count:
+            return
+        log.warning("replay disagrees with the versions table; merging the whole log", version=self.doc.version,
+                    versions=count)
+        change = self.doc.apply_update(await self.store.merged_log(), delta=True)
+        numbered = await self.store.version_edit_ids()
+        if lost := numbered - set(self.doc.edits.keys()):
+            raise StorageInconsistent(
+                f"{len(lost)} numbered edits are not in this node's log (e.g. {sorted(lost)[:3]})"
+            )
+        new = [(edit_id, metadata) for edit_id, metadata in change.new_edits if edit_id not in numbered]
+        if count + len(new) != self.doc.version:
+            raise StorageInconsistent(
+                f"the log holds {self.doc.version} edits, the versions table {count}, and it cannot be completed"
+            )
+        batch = Batch()
+        for offset, (edit_id, metadata) in enumerate(new):
+            delta = change.delta if offset == len(new) - 1 else []
+            client, clock = change.clocks.get(edit_id, (None, None))
+            batch.versions.append(VersionRow(count + offset + 1, edit_id, metadata, delta, client, clock))
+        if batch:
+            await self.store.commit(batch)
+        log.warning("versions reconciled with the log", numbered_now=len(new), version=self.doc.version)
 
     def _publish(self) -> None:
         self.committed = Committed(self.doc.utf8(), self.doc.version, self.doc.spent)
@@ -148,10 +199,13 @@ class TextNode:
         TOKENS_SPENT.set(self.committed.spent)
 
     # -- the public operations: queue, then wait for the commit --
-    async def submit(self, work_type, **fields):
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put(work_type(future=future, **fields))
-        return await future
+    async def submit(self, work: Work):
+        """Queue `work` for the writer; its outcome once committed (or its DocumentError)."""
+        if not self.storage_ok:
+            raise StorageUnavailable("the node's database is unreachable; retry")
+        work.future = asyncio.get_running_loop().create_future()
+        await self.queue.put(work)
+        return await work.future
 
     def budget(self) -> Budget:
         limit, spent = self.settings.token_budget, self.committed.spent
@@ -171,11 +225,11 @@ class TextNode:
             staged = len(batch.log)
             try:
                 outcomes.append(self._apply(item, batch))
-            except ApiError as error:
+            except (DocumentError, AnchorError) as error:
                 outcomes.append(error)
             except Exception:  # a bug must not stop the writer; the request gets a 500
                 log.exception("could not apply a change", work=type(item).__name__)
-                outcomes.append(ApiError(500, "internal_error", "the node could not apply this change"))
+                outcomes.append(ChangeFailed("the node could not apply this change"))
             contexts += [item.trace_context] * (len(batch.log) - staged)
         prev_own_seq = self.last_own_seq
         try:
@@ -183,8 +237,9 @@ class TextNode:
                 seqs = await self.store.commit(batch) if batch else []
         except Exception:
             log.exception("commit failed; reloading the document from the database")
+            self.storage_ok = False
             for item in items:
-                _settle(item.future, ApiError(503, "storage_unavailable", "the commit failed; retry"))
+                _settle(item.future, StorageUnavailable("the commit failed; nothing was changed; retry"))
             await self._reload_until_ok()
             return
         COMMIT_SIZE.observe(len(batch.log))
@@ -206,23 +261,43 @@ class TextNode:
             for callback in self.on_commit:
                 callback(prev_own_seq, records, [context for _, context in committed])
         self._since_compaction += len(records)
-        if any(delta is None for _, _, _, delta, _, _ in batch.versions):
+        if any(row.delta is None for row in batch.versions):
             self.history.wake()
         # the builder replays from the compacted snapshot, so it may not pass a version lacking its delta
-        if self._since_compaction >= COMPACT_EVERY and self.history.complete.is_set():
-            await self.store.save_crdt_snapshot(self.last_seq, self.doc.doc.get_update())
-            self._since_compaction = 0
+        if self._since_compaction >= self.settings.compact_every and self.history.complete.is_set():
+            await self._compact()
+
+    async def _compact(self) -> None:
+        """Save the log so far as one CRDT update, merged from the previous snapshot
+        and the records after it, not encoded from the live document: Yrs leaves out
+        of its encoding the records it holds pending (waiting for what they depend
+        on), and a snapshot without them would lose them at the next start."""
+        snapshot_seq, state = await self.store.crdt_snapshot()
+        updates = [row["update"] async for row in self.store.records_after(snapshot_seq, up_to=self.last_seq)]
+        await self.store.save_crdt_snapshot(self.last_seq, merge_updates(*filter(None, [state]), *updates))
+        self._since_compaction = 0
 
     async def _reload_until_ok(self) -> None:
+        """Reload from the database until it answers again. Meanwhile every queued
+        change is answered 503 at once: a caller never waits on a database that is away."""
         delay = 0.5
         while True:
             try:
                 await self._load()
                 return
+            except StorageInconsistent:
+                log.exception("the database cannot rebuild this node's document; it stays unready")
+                self._refuse_queued()
+                await asyncio.sleep(5)
             except Exception:
-                log.exception("reload failed", retry_in=delay)
+                log.warning("reload failed; the database is unreachable", retry_in=delay, exc_info=True)
+                self._refuse_queued()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
+                delay = min(delay * 2, 5)
+
+    def _refuse_queued(self) -> None:
+        while not self.queue.empty():
+            _settle(self.queue.get_nowait().future, StorageUnavailable("the node's database is unreachable; retry"))
 
     def _apply(self, item: Work, batch: Batch):
         match item:
@@ -242,17 +317,19 @@ class TextNode:
             )
         if self.doc.spent >= self.settings.token_budget:
             EDITS.labels("budget_exhausted").inc()
-            raise ApiError(429, "budget_exhausted", "the session's token budget is spent")
+            raise BudgetExhausted("the session's token budget is spent")
+        if len(request.op.text) > self.settings.max_edit_chars:
+            EDITS.labels("edit_too_large").inc()
+            raise EditTooLarge(f"op.text is over {self.settings.max_edit_chars} characters")
         grows_by = len(request.op.text) - (len(request.op.anchor) if request.op.type in ("replace", "delete") else 0)
         if self.doc.chars() + grows_by > self.settings.max_document_chars:
             EDITS.labels("document_too_large").inc()
-            raise ApiError(413, "document_too_large",
-                           f"the document may not exceed {self.settings.max_document_chars} characters")
+            raise DocumentTooLarge(f"the document may not exceed {self.settings.max_document_chars} characters")
         try:
             change = self.doc.apply_edit(request, self.node_id)
         except AnchorError as error:
             EDITS.labels(error.code).inc()
-            raise ApiError(409, error.code, error.detail, matches=error.matches) from None
+            raise
         self._stage(change, "edit", request.edit_id, self.node_id, batch)
         EDITS.labels("applied").inc()
         return EditAccepted(edit_id=request.edit_id, version=self.doc.version, node_id=self.node_id)
@@ -267,7 +344,7 @@ class TextNode:
             change = self.doc.apply_spend(request.spend_id, request.agent_id, request.tokens)
             self._stage(change, "spend", request.spend_id, self.node_id, batch)
         if exhausted_before:
-            raise ApiError(429, "budget_exhausted", "the session's token budget is spent; tokens recorded")
+            raise BudgetExhausted("the session's token budget is spent; tokens recorded")
         spent = self.doc.spent
         return Budget(limit=limit, spent=spent, remaining=max(limit - spent, 0), exhausted=spent >= limit)
 
@@ -276,9 +353,12 @@ class TextNode:
         for record in work.records:
             if self._known(record):
                 continue
-            change = self.doc.apply_update(
-                decode(record.update), record.record_id if record.kind == "edit" else None, delta=not bulk
-            )
+            try:
+                change = self.doc.apply_update(
+                    decode(record.update), record.record_id if record.kind == "edit" else None, delta=not bulk
+                )
+            except ValueError as error:  # what came before it in this work is applied and kept
+                raise InvalidUpdate(f"record {record.record_id}: {error}") from None
             self._stage(change, record.kind, record.record_id, record.origin, batch)
             applied += 1
         epoch, seq = batch.cursors.get(work.peer) or self.cursors.get(work.peer) or (work.epoch, 0)
@@ -305,7 +385,7 @@ class TextNode:
             last = offset == len(change.new_edits) - 1
             delta = change.delta if last or change.delta is None else []
             client, clock = change.clocks.get(edit_id, (None, None))
-            batch.versions.append((first_version + offset, edit_id, metadata, delta, client, clock))
+            batch.versions.append(VersionRow(first_version + offset, edit_id, metadata, delta, client, clock))
             self._history_versions += 1
         # what replaying this record costs: its delta, or its update when the delta is not known yet
         self._history_chars += len(change.update) if change.delta is None else history.delta_size(change.delta)
@@ -333,8 +413,7 @@ class TextNode:
             return None
         _, text, deltas = found
         if None in deltas:
-            raise ApiError(503, "history_catching_up",
-                           "this version's text is still being rebuilt after a catch-up; retry")
+            raise HistoryCatchingUp("this version's text is still being rebuilt after a catch-up; retry")
         return await asyncio.to_thread(history.replay, text, deltas)
 
 

@@ -175,10 +175,10 @@ class Replicator:
                 full_resync = True  # the peer's database is new: start from its beginning
                 continue
             if page.last_seq > after:  # records, or only a longer log: the cursor moves
-                await self.node.submit(
-                    RemoteWork, peer=page.node_id, epoch=page.epoch, records=page.records,
+                await self.node.submit(RemoteWork(
+                    peer=page.node_id, epoch=page.epoch, records=page.records,
                     after_seq=after, last_seq=page.last_seq,
-                )
+                ))
             full_resync = False
             if len(page.records) < PAGE:
                 return
@@ -212,8 +212,8 @@ class Replicator:
         diff = DiffResponse.model_validate_json(await self._call("POST", f"{peer.url}/internal/diff", request))
         record = LogRecord(seq=0, kind="sync", record_id=uuid.uuid4().hex, origin=diff.node_id,
                            update=diff.update)
-        await self.node.submit(RemoteWork, peer=diff.node_id, epoch="", records=[record],
-                               after_seq=None, last_seq=0)
+        await self.node.submit(RemoteWork(peer=diff.node_id, epoch="", records=[record],
+                                          after_seq=None, last_seq=0))
 
     async def _call(self, method: str, url: str, body: BaseModel | None = None, params: dict | None = None) -> bytes:
         """One request to a peer: the answer's body, or one of PEER_ERRORS."""

@@ -15,13 +15,11 @@ class TextNodeSettings(ServiceSettings):
     initial_text: str = Field("", description="the document's text at version 0 (same on every node)")
     max_edit_chars: int = Field(10_000, ge=1, description="largest text one edit may carry")
     max_document_chars: int = Field(1_000_000, ge=1, description="edits that would grow the document past this are refused")
+    compact_every: int = Field(
+        2000, ge=1, description="records between compacted CRDT snapshots (start-up replays at most this many)"
+    )
     sync_interval: float = Field(1.0, gt=0, description="seconds between anti-entropy rounds")
 
     @property
     def peer_urls(self) -> list[str]:
         return [url.strip().rstrip("/") for url in self.peers.split(",") if url.strip()]
-
-    def cli_cmd(self) -> None:
-        from coedit.text_node.app import run
-
-        run(self)

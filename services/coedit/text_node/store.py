@@ -7,9 +7,15 @@ where it stands with each peer."""
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 import asyncpg
+from pycrdt import merge_updates
+
+# What a database that is away (stopped, restarting, unreachable) raises: callers answer
+# 503 storage_unavailable, never a 500.
+STORAGE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                  asyncpg.exceptions.OperatorInterventionError)
 
 SCHEMA = [
     # version 1
@@ -76,12 +82,21 @@ class LogRow:
 
 
 @dataclass
+class VersionRow:
+    version: int
+    edit_id: str
+    metadata: str  # JSON text, as the CRDT holds it
+    delta: list | None  # None until the history builder computes it
+    client: int | None  # the edit's CRDT client id and end clock
+    clock: int | None
+
+
+@dataclass
 class Batch:
     """Everything one group commit writes, in one transaction."""
 
     log: list[LogRow] = field(default_factory=list)
-    # version, edit id, metadata (JSON text, as the CRDT holds it), delta, client, clock
-    versions: list[tuple[int, str, str, list | None, int | None, int | None]] = field(default_factory=list)
+    versions: list[VersionRow] = field(default_factory=list)
     text_snapshot: tuple[int, str] | None = None
     cursors: dict[str, tuple[str, int]] = field(default_factory=dict)
 
@@ -103,8 +118,10 @@ class Store:
 
     @classmethod
     async def connect(cls, database_url: str) -> "Store":
+        # bounded waits: a database that stops answering gives errors, not hung requests
         pool = await asyncpg.create_pool(
-            database_url, min_size=2, max_size=8, init=_codecs, connection_class=_Connection
+            database_url, min_size=2, max_size=8, init=_codecs, connection_class=_Connection,
+            timeout=5, command_timeout=30,
         )
         return cls(pool)
 
@@ -136,7 +153,7 @@ class Store:
         """Write the batch atomically; return the log sequence numbers given to its
         records (0 for one already there). One statement, so one round trip: its
         data-modifying parts run exactly once and all or nothing."""
-        versions = list(zip(*batch.versions)) or [()] * 6
+        versions = list(zip(*(astuple(row) for row in batch.versions))) or [()] * 6
         snapshot_version, snapshot_text = batch.text_snapshot or (None, None)
         peers = [(peer, epoch, seq) for peer, (epoch, seq) in batch.cursors.items()]
         rows = await self.pool.fetch(
@@ -163,12 +180,33 @@ class Store:
             seq, state,
         )
 
-    async def records_after(self, seq: int):
-        """Every record after `seq`, in log order, streamed (the log can be long)."""
+    async def records_after(self, seq: int, up_to: int | None = None):
+        """Every record after `seq` (up to `up_to`), in log order, streamed (the log can be long)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            query = "SELECT seq, kind, record_id, update FROM log WHERE seq > $1 ORDER BY seq"
-            async for row in conn.cursor(query, seq):
+            query = ("SELECT seq, kind, record_id, update FROM log WHERE seq > $1"
+                     " AND ($2::bigint IS NULL OR seq <= $2) ORDER BY seq")
+            async for row in conn.cursor(query, seq, up_to):
                 yield row
+
+    async def merged_log(self, chunk: int = 500) -> bytes:
+        """The whole log as one CRDT update (pending records included: a merge keeps
+        what an encoding of a live document leaves out). Merged in chunks: merging
+        many small updates at once costs more than in proportion."""
+        merged, updates = [], []
+        async for row in self.records_after(0):
+            updates.append(row["update"])
+            if len(updates) == chunk:
+                merged.append(merge_updates(*updates))
+                updates = []
+        return merge_updates(*merged, *updates)
+
+    async def version_summary(self) -> tuple[int, int]:
+        """(rows, highest version) of the versions table: equal when numbered without gaps."""
+        row = await self.pool.fetchrow("SELECT count(*) AS n, coalesce(max(version), 0) AS top FROM versions")
+        return row["n"], row["top"]
+
+    async def version_edit_ids(self) -> set[str]:
+        return {r["edit_id"] for r in await self.pool.fetch("SELECT edit_id FROM versions")}
 
     async def edit_clocks(self) -> list[asyncpg.Record]:
         return await self.pool.fetch("SELECT client, clock FROM versions WHERE client IS NOT NULL")

@@ -4,9 +4,14 @@ import os
 from dataclasses import dataclass, field
 
 from coedit.local.servers import free_port, port_is_free
-from coedit.up.config import PERSONAS, SessionConfig, UpSettings
+from coedit.up.session_file import SessionConfig
+from coedit.up.settings import UpSettings
 
 NODES = ("a", "b", "c")
+PERSONAS = {
+    "ru": ["сюжетник", "стилист", "редактор", "диалогист", "фантаст"],
+    "en": ["plotter", "stylist", "editor", "dialogue writer", "world builder"],
+}
 # Offsets from --port (the web UI's): text nodes on 8001-8003, chat 8010, analytics
 # 8020, the fake model 8090 by default, the URLs `coedit agent` assumes by default.
 # `up` is the runner's own status API (agents' process states, for the web UI).
@@ -42,15 +47,8 @@ def derive_ports(base: int, is_free=port_is_free) -> dict[str, int]:
     return ports
 
 
-def web_available() -> bool:
-    """The web UI is another command of this distribution; run it once it exists."""
-    from coedit.cli import Coedit
-
-    return "web" in Coedit.model_fields
-
-
 def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
-         servers: dict[str, str], with_web: bool) -> list[Component]:
+         servers: dict[str, str]) -> list[Component]:
     """Every component of the session in start order (services, web, agents)."""
     token_env = {"COEDIT_AUTH_TOKEN": session.auth_token}
     node_urls = {n: f"http://127.0.0.1:{ports[f'text-{n}']}" for n in NODES}
@@ -84,14 +82,13 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
     text_nodes = ",".join(node_urls.values())
     service_urls = {"chat": f"http://127.0.0.1:{ports['chat']}",
                     "analytics": f"http://127.0.0.1:{ports['analytics']}"}
-    if with_web:
-        components.append(Component(
-            "web", "web",
-            ["--text-nodes", text_nodes, "--chat-url", service_urls["chat"],
-             "--analytics-url", service_urls["analytics"], "--session-name", session.session_name,
-             "--agents-status-url", f"http://127.0.0.1:{ports['up']}/api/agents"],
-            port=settings.port, env=token_env,
-        ))
+    components.append(Component(
+        "web", "web",
+        ["--text-nodes", text_nodes, "--chat-url", service_urls["chat"],
+         "--analytics-url", service_urls["analytics"], "--session-name", session.session_name,
+         "--agents-status-url", f"http://127.0.0.1:{ports['up']}/api/agents"],
+        port=settings.port, env=token_env,
+    ))
     personas = PERSONAS["en" if session.language == "en" else "ru"]
     for n in range(1, settings.agents + 1):
         # Rotate the node order so the agents spread their writes over the three nodes.

@@ -7,12 +7,11 @@ import re
 import sys
 from datetime import datetime, timezone
 
-import httpx
-
-from coedit.up.config import ExportSettings, SessionConfig, load_session
+from coedit.text_node.client import MAX_EDIT_PAGE, TextNodeClient
 from coedit.up.session import text_node
+from coedit.up.session_file import SessionConfig, load_session
+from coedit.up.settings import ExportSettings
 
-PAGE = 1000
 PARALLEL = 8
 
 
@@ -33,28 +32,25 @@ def export(settings: ExportSettings) -> None:
 async def collect(url: str) -> dict:
     """The node's document, budget, edit log and the text of every version up to the
     document's version when the export began (a running session may go on)."""
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        document = (await client.get("/api/document")).raise_for_status().json()
-        budget = (await client.get("/api/budget")).raise_for_status().json()
+    async with TextNodeClient(url, timeout=60) as node:
+        document, budget = await node.document(), await node.budget()
         edits, after = [], 0
-        while after < document["version"]:
-            page = (await client.get("/api/edits", params={"after_version": after, "limit": PAGE})
-                    ).raise_for_status().json()["edits"]
+        while after < document.version:
+            page = (await node.edits(after_version=after, limit=MAX_EDIT_PAGE)).edits
             if not page:
                 break
-            edits += [e for e in page if e["version"] <= document["version"]]
-            after = page[-1]["version"]
+            edits += [e for e in page if e.version <= document.version]
+            after = page[-1].version
         limit = asyncio.Semaphore(PARALLEL)
 
         async def text_of(version: int) -> str:
             async with limit:
-                answer = await client.get(f"/api/document/versions/{version}")
-                return answer.raise_for_status().json()["text"]
+                return (await node.version_text(version)).text
 
-        texts = await asyncio.gather(*(text_of(v) for v in range(document["version"] + 1)))
-    by_version = {e["version"]: e for e in edits}
+        texts = await asyncio.gather(*(text_of(v) for v in range(document.version + 1)))
+    by_version = {e.version: e.model_dump(mode="json") for e in edits}
     versions = [{"version": v, "edit": by_version.get(v), "text": t} for v, t in enumerate(texts)]
-    return {"document": document, "budget": budget, "versions": versions}
+    return {"document": document.model_dump(), "budget": budget.model_dump(), "versions": versions}
 
 
 def render_json(session: SessionConfig, history: dict) -> str:

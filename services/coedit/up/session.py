@@ -11,7 +11,7 @@ import httpx
 
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer
-from coedit.up.config import load_session
+from coedit.up.session_file import load_session
 from coedit.up.state import is_running, load_state
 
 

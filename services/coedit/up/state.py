@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from coedit.up.config import save_private
+from coedit.up.files import save_private
 
 STATE_FILE = "state.json"
 LOCK_FILE = "up.lock"

@@ -1,12 +1,15 @@
 """`coedit status`: each component with its URL and health, the document's
 version and the budget, for a running or a stopped local session."""
 
+import asyncio
 from pathlib import Path
 
 import httpx
 
-from coedit.up.config import load_session
+from coedit.text_node.client import TextNodeClient
+from coedit.text_node.models import Budget, Document
 from coedit.up.session import text_node
+from coedit.up.session_file import load_session
 from coedit.up.state import ComponentState, group_alive, is_running, load_state
 
 
@@ -27,8 +30,7 @@ def collect(data_dir: Path) -> dict:
     state = load_state(data_dir)
     components = [c for c in (state.components if state else []) if c.kind != "server"]
     with text_node(data_dir) as url:
-        version = httpx.get(f"{url}/api/document", timeout=10).json()["version"]
-        budget = httpx.get(f"{url}/api/budget", timeout=10).json()
+        document, budget = asyncio.run(document_and_budget(url))
     return {
         "session": load_session(data_dir).session_name,
         "running": running,
@@ -38,9 +40,14 @@ def collect(data_dir: Path) -> dict:
              "pid": c.pid if running else None, "exit_code": c.exit_code, "restarts": c.restarts}
             for c in components
         ],
-        "document_version": version,
-        "budget": {"limit": budget["limit"], "spent": budget["spent"]},
+        "document_version": document.version,
+        "budget": {"limit": budget.limit, "spent": budget.spent},
     }
+
+
+async def document_and_budget(url: str) -> tuple[Document, Budget]:
+    async with TextNodeClient(url, timeout=10) as node:
+        return await asyncio.gather(node.document(), node.budget())
 
 
 def render(report: dict) -> str:

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import httpx
 
+from coedit.common.client import ServiceError
 from coedit.local.servers import PostgresServer, RedisServer, ServerError, port_is_free
+from coedit.text_node.client import TextNodeClient
 from coedit.up import api
-from coedit.up.components import NODES, Component, derive_ports, plan, web_available
-from coedit.up.config import UpSettings, resolve_session
+from coedit.up.components import NODES, Component, derive_ports, plan
 from coedit.up.console import Console, edit_line, summarise
+from coedit.up.session_file import resolve_session
+from coedit.up.settings import UpSettings
 from coedit.up.state import ComponentState, DataDirLock, UpState, load_state, reap_orphans
 
 STARTUP_TIMEOUT = 300.0  # seconds; generous, the machine may be shared
@@ -225,8 +228,7 @@ class Supervisor:
                         for n in (*NODES, "analytics")]
         self.servers.append(Server("redis", RedisServer(self.data_dir / "redis")))
         ports = derive_ports(settings.port)
-        components = plan(settings, session, ports,
-                          {s.name: s.server.url for s in self.servers}, web_available())
+        components = plan(settings, session, ports, {s.name: s.server.url for s in self.servers})
         self.api = api.server(self, ports["up"])
         self.tasks.append(asyncio.create_task(self.api.serve()))
         self.children = [Child(c, self) for c in components]
@@ -291,20 +293,20 @@ class Supervisor:
         if self.web_url:
             self.console.say(f"open {self.web_url}")
         else:
-            self.console.say(f"no web UI in this build; the document is at {text_a}/api/document")
+            self.console.say(f"no web UI in this build; `coedit export` prints the document (text node {text_a})")
         self.console.say("Ctrl-C stops the session (the data stays)")
 
     async def _tick(self) -> None:
         """Report each new version (who did what) and the budget as they change."""
         last: dict = {}
         finished_said = False
-        nodes = [c.component.url for c in self.children if c.name.startswith("text-")]
         agents = [c for c in self.children if c.component.kind == "agent"]
-        async with httpx.AsyncClient(timeout=2) as client:
+        async with httpx.AsyncClient(timeout=2) as http:
+            nodes = [TextNodeClient(c.component.url, http=http) for c in self.children if c.name.startswith("text-")]
             while not self.stopping.is_set():
-                for url in nodes:
-                    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-                        await self._report(client, url, last)
+                for node in nodes:
+                    with contextlib.suppress(ServiceError, ValueError):
+                        await self._report(node, last)
                         break
                 if agents and not finished_said and all(a.done for a in agents):
                     finished_said = True
@@ -313,17 +315,16 @@ class Supervisor:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), TICK)
 
-    async def _report(self, client: httpx.AsyncClient, url: str, last: dict) -> None:
+    async def _report(self, node: TextNodeClient, last: dict) -> None:
         """One tick: the edits after the last one shown, then version and budget if
         they changed. `last` carries what was shown between ticks."""
-        version = (await client.get(f"{url}/api/document")).json()["version"]
-        budget = (await client.get(f"{url}/api/budget")).json()
+        version = (await node.document()).version
+        budget = (await node.budget()).model_dump()
         shown = last.setdefault("edit", version)  # the history before we started is not news
-        edits = (await client.get(f"{url}/api/edits", params={
-            "after_version": shown, "limit": SHOWN_EDITS})).json()["edits"]
+        edits = (await node.edits(after_version=shown, limit=SHOWN_EDITS)).edits
         for edit in edits:
-            self.console.line("edits", edit_line(edit))
-            last["edit"] = edit["version"]
+            self.console.line("edits", edit_line(edit.model_dump()))
+            last["edit"] = edit.version
         if len(edits) == SHOWN_EDITS and version > last["edit"]:
             self.console.line("edits", f"... and {version - last['edit']} more")
             last["edit"] = version

@@ -34,7 +34,7 @@ def _log_monitor_end(task: asyncio.Task) -> None:
 def create_app(settings: WebSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        upstream = Upstream(settings.upstream_timeout, settings.auth_token)
+        upstream = Upstream(settings)
         app.state.hub = Hub()
         app.state.monitor = Monitor(settings, upstream, app.state.hub)
         task = asyncio.create_task(app.state.monitor.run(), name="web-monitor")

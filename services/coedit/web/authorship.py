@@ -2,7 +2,7 @@
 the text, each inserted character attributed to the agent whose edit inserted it.
 
 The text node resolves an anchored edit against its own text at the time; the
-replay resolves it the same way (`coedit.text_node.anchors.resolve`) against the
+replay resolves it the same way (`coedit.common.anchors.resolve`) against the
 replayed text. Where the two can part (an edit replicated from another node, whose
 anchor was resolved before this node's neighbouring edits), the replay is
 corrected from the node's real text of that version with a word diff: what is
@@ -11,7 +11,7 @@ kept keeps its author, what is new goes to the edit's agent."""
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from coedit.text_node.anchors import AnchorError, resolve
+from coedit.common.anchors import AnchorError, resolve
 from coedit.text_node.models import EditOp
 from coedit.web.diff import word_diff
 

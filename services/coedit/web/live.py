@@ -16,7 +16,6 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import httpx
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
@@ -24,11 +23,12 @@ from coedit.web import views
 from coedit.web.authorship import UNKNOWN, Authorship
 from coedit.web.hub import Event, Hub
 from coedit.web.settings import WebSettings
-from coedit.web.upstream import Unavailable, Upstream
+from coedit.common.client import ServiceError, Unavailable
+from coedit.text_node.client import MAX_EDIT_PAGE
+from coedit.web.upstream import Upstream
 
 log = structlog.get_logger(__name__)
 
-EDIT_PAGE = 1000  # the text node's largest /api/edits page
 RECENT_MESSAGES = 200
 TEXT_CACHE = 64  # past versions' texts kept for the slider and diffs
 ACTIVE_SECONDS = 60  # an agent seen within this is "active", else "idle"
@@ -202,11 +202,11 @@ class Monitor:
             self._texts.move_to_end(version)
             return self._texts[version]
         nodes = sorted((n for n in self.nodes if n.up is not False), key=lambda n: n.url != self.followed)
-        error: Unavailable = Unavailable("no text node is up")
+        error: ServiceError = Unavailable("no text node is up")
         for node in nodes:
             try:
-                text = (await self.upstream.get(f"{node.url}/api/document/versions/{version}"))["text"]
-            except Unavailable as failure:
+                text = (await self.upstream.nodes[node.url].version_text(version)).text
+            except ServiceError as failure:
                 error = failure
                 continue
             self._texts[version] = text
@@ -263,7 +263,7 @@ class Monitor:
             try:
                 await self.check_nodes()
                 await self.follow()
-            except Unavailable as error:  # a node went away mid-read: next round
+            except ServiceError as error:  # a node went away mid-read: next round
                 log.warning("reading the document failed", error=str(error))
             except Exception:  # a bug here must not stop the live view
                 log.exception("node watch failed")
@@ -281,20 +281,18 @@ class Monitor:
             self.budget = max(budgets, key=lambda b: b["spent"])
 
     async def _check(self, node: NodeState) -> dict | None:
+        client = self.upstream.nodes[node.url]
         try:
-            replication, budget = await asyncio.gather(
-                self.upstream.get(f"{node.url}/api/replication"),
-                self.upstream.get(f"{node.url}/api/budget"),
-            )
-        except Unavailable as error:
+            replication, budget = await asyncio.gather(client.replication(), client.budget())
+        except ServiceError as error:
             if node.up is not False:
                 log.warning("text node unavailable", url=node.url, error=str(error))
             node.up, node.error = False, str(error)
             return None
         node.up, node.error = True, None
-        node.node_id, node.version = replication["node_id"], replication["version"]
-        node.lag_seconds = max((p["lag_seconds"] for p in replication["peers"]), default=0.0)
-        return budget
+        node.node_id, node.version = replication.node_id, replication.version
+        node.lag_seconds = max((p.lag_seconds for p in replication.peers), default=0.0)
+        return budget.model_dump()
 
     async def follow(self) -> None:
         """Read new edits from the first node that is up and replay them. Once
@@ -306,23 +304,22 @@ class Monitor:
         if source.url != self.followed:
             log.info("following text node", url=source.url, node_id=source.node_id)
             self.followed = source.url
+        client = self.upstream.nodes[source.url]
         if self.authorship is None:
-            initial = await self.upstream.get(f"{source.url}/api/document/versions/0")
-            self.authorship = Authorship(initial["text"])
+            self.authorship = Authorship((await client.version_text(0)).text)
         before = self.version
         while True:
-            page = (await self.upstream.get(
-                f"{source.url}/api/edits", after_version=self.version, limit=EDIT_PAGE))["edits"]
+            page = (await client.edits(after_version=self.version, limit=MAX_EDIT_PAGE)).edits
             for edit in page:
-                await self._replay(source.url, edit)
-            if len(page) < EDIT_PAGE:
+                await self._replay(source.url, edit.model_dump(mode="json"))
+            if len(page) < MAX_EDIT_PAGE:
                 break
         if self.version == before:
             return
-        document = await self.upstream.get(f"{source.url}/api/document")
-        if document["version"] == self.version and document["text"] != self.authorship.text:
+        document = await client.document()
+        if document.version == self.version and document.text != self.authorship.text:
             log.info("replay differs from the node's text; corrected", version=self.version)
-            self.authorship.correct(self.version, UNKNOWN, document["text"])
+            self.authorship.correct(self.version, UNKNOWN, document.text)
 
     async def _replay(self, url: str, edit: dict) -> None:
         version = edit["version"]
@@ -331,13 +328,13 @@ class Monitor:
         self.edits.append({k: edit.get(k) for k in (
             "version", "edit_id", "agent_id", "op", "intent_id", "summary", "node_id", "created_at")})
         if not self.authorship.apply(version, edit["agent_id"], edit["op"]):
-            actual = await self.upstream.get(f"{url}/api/document/versions/{version}")
-            self.authorship.correct(version, edit["agent_id"], actual["text"])
+            actual = await self.upstream.nodes[url].version_text(version)
+            self.authorship.correct(version, edit["agent_id"], actual.text)
 
     async def _relay_chat(self) -> None:
         async for attempt in AsyncRetrying(
             wait=wait_exponential_jitter(initial=0.2, max=2),
-            retry=retry_if_exception_type((Unavailable, httpx.HTTPError, ValueError)),
+            retry=retry_if_exception_type((ServiceError, ValueError)),
             before_sleep=self._chat_down,
         ):
             with attempt:
@@ -351,31 +348,19 @@ class Monitor:
         self.publish_status()
 
     async def _follow_chat(self) -> None:
-        url = self.settings.chat_url.rstrip("/")
+        chat = self.upstream.chat
         if not self.messages:
-            page = await self.upstream.get(f"{url}/api/messages", limit=RECENT_MESSAGES)
-            for message in page["messages"]:
-                self._remember(message)
+            for message in await chat.messages(limit=RECENT_MESSAGES):
+                self._remember(message.model_dump(mode="json", exclude_none=True))
         after = self.messages[-1]["id"] if self.messages else "0"
-        timeout = httpx.Timeout(self.settings.upstream_timeout, read=45)  # the chat pings every 15 s
-        async with self.upstream.http.stream(
-            "GET", f"{url}/api/messages/stream", params={"after": after}, timeout=timeout
-        ) as response:
-            if response.status_code != 200:
-                raise Unavailable(f"chat stream: HTTP {response.status_code}")
+        async with chat.stream(after, connect_timeout=self.settings.upstream_timeout) as messages:
             self.chat.up, self.chat.error = True, None
             self.publish_status()
-            data: list[str] = []
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    data.append(line[5:].removeprefix(" "))
-                elif not line and data:
-                    message = json.loads("\n".join(data))
-                    data = []
-                    self._remember(message)
-                    self.hub.publish(self.chat_event(message))
-                    self.publish_status()
-        raise Unavailable("chat stream ended")
+            async for message in messages:
+                message = message.model_dump(mode="json", exclude_none=True)
+                self._remember(message)
+                self.hub.publish(self.chat_event(message))
+                self.publish_status()
 
     def _remember(self, message: dict) -> None:
         if self.messages and stream_id_key(message["id"]) <= stream_id_key(self.messages[-1]["id"]):
@@ -396,24 +381,22 @@ class Monitor:
     async def _fetch_analytics(self) -> None:
         if not self.analytics.configured:
             return
-        url = self.settings.analytics_url.rstrip("/")
+        analytics = self.upstream.analytics
         try:
-            self.summary, agents = await asyncio.gather(
-                self.upstream.get(f"{url}/api/summary", window="1h"),
-                self.upstream.get(f"{url}/api/agents", window="24h"),
-            )
-        except Unavailable as error:
+            summary, agents = await asyncio.gather(analytics.summary("1h"), analytics.agents("24h"))
+        except ServiceError as error:
             self.analytics.up, self.analytics.error = False, str(error)
             return
-        self.agent_figures = agents["agents"]
+        self.summary = summary.model_dump(mode="json")
+        self.agent_figures = agents.model_dump(mode="json")["agents"]
         self.analytics.up, self.analytics.error = True, None
 
     async def _fetch_agent_status(self) -> None:
         if not self.settings.agents_status_url:
             return
         try:
-            answer = await self.upstream.get(self.settings.agents_status_url)
-        except Unavailable as error:
+            answer = await self.upstream.agents_status()
+        except ServiceError as error:
             log.warning("agent status unavailable", error=str(error))
             return
         self.agent_status = {a["agent_id"]: a for a in answer.get("agents", [])}

@@ -28,8 +28,3 @@ class WebSettings(ServiceSettings):
     @property
     def text_node_urls(self) -> list[str]:
         return _urls(self.text_nodes)
-
-    def cli_cmd(self) -> None:
-        from coedit.web.app import run
-
-        run(self)

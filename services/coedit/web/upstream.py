@@ -1,33 +1,33 @@
-"""Calls to the session's services. Any failure (down, slow, an error status)
-becomes `Unavailable`, which the pages show as degraded instead of failing."""
+"""The web's clients of the session's services: one per text node (each node is
+shown by itself), the chat and analytics, over one connection pool. No retries:
+any failure (down, slow, an error status) is a `ServiceError`, which the pages
+show as degraded instead of failing."""
 
 import httpx
+from pydantic import TypeAdapter
 
-from coedit.common.auth import auth_headers
+from coedit.analytics.client import AnalyticsClient
+from coedit.chat.client import ChatClient
+from coedit.common.client import ServiceClient
+from coedit.text_node.client import TextNodeClient
+from coedit.web.settings import WebSettings
 
-
-class Unavailable(Exception):
-    """An upstream call failed; the message says which and why."""
-
-
-class NotFound(Unavailable):
-    """The upstream answered 404 (e.g. a version a node does not hold)."""
+_ANY_JSON_OBJECT = TypeAdapter(dict)
 
 
 class Upstream:
-    def __init__(self, timeout: float, token=None):
-        self.http = httpx.AsyncClient(timeout=timeout, headers=auth_headers(token))
+    def __init__(self, settings: WebSettings):
+        self.http = httpx.AsyncClient(timeout=settings.upstream_timeout)
+        shared = {"http": self.http, "token": settings.auth_token}
+        self.nodes = {url: TextNodeClient(url, **shared) for url in settings.text_node_urls}
+        self.chat = ChatClient(settings.chat_url, **shared) if settings.chat_url else None
+        self.analytics = AnalyticsClient(settings.analytics_url, **shared) if settings.analytics_url else None
+        # `coedit up`'s own API (`--agents-status-url` is the full URL of its agent list)
+        self.agent_status = (ServiceClient(settings.agents_status_url, http=self.http)
+                             if settings.agents_status_url else None)
 
-    async def get(self, url: str, **params) -> dict:
-        try:
-            response = await self.http.get(url, params={k: v for k, v in params.items() if v is not None})
-        except httpx.HTTPError as error:
-            raise Unavailable(f"{url}: {type(error).__name__} {error}".strip()) from error
-        if response.status_code == 404:
-            raise NotFound(f"{url}: {response.text[:200]}")
-        if response.status_code >= 400:
-            raise Unavailable(f"{url}: HTTP {response.status_code} {response.text[:200]}")
-        return response.json()
+    async def agents_status(self) -> dict:
+        return await self.agent_status.call("GET", "", _ANY_JSON_OBJECT)
 
     async def aclose(self) -> None:
         await self.http.aclose()

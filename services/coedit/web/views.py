@@ -15,6 +15,8 @@ from starlette.templating import Jinja2Templates
 from coedit.web.authorship import INITIAL, UNKNOWN
 
 if TYPE_CHECKING:
+    # The one import circle left (allowed in pyproject.toml): the monitor pushes these
+    # fragments and they render its state; the type is for hints only, never imported.
     from coedit.web.live import Monitor
 
 AGENT_COLOURS = 12

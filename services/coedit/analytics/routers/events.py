@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from prometheus_client import Counter
 
 from coedit.analytics import store
-from coedit.analytics.db import get_pool
+from coedit.analytics.deps import get_pool
 from coedit.analytics.models import EventsBody, IngestResult
 from coedit.common.auth import require_token
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
 from coedit.analytics import store
-from coedit.analytics.db import get_pool
+from coedit.analytics.deps import get_pool
 from coedit.analytics.models import Agents, Bucket, Summary, Timeseries
 from coedit.analytics.windows import DURATION_PATTERN, Window, parse_duration
 

@@ -19,4 +19,4 @@ async def budget(node: Node) -> Budget:
 @router.post("/spend", response_model=Budget, dependencies=[Depends(require_token)])
 async def spend(node: Node, request: SpendRequest) -> Budget:
     """Record tokens spent (idempotent on `spend_id`); 429 once the budget is spent."""
-    return await node.submit(SpendWork, request=request)
+    return await node.submit(SpendWork(request))

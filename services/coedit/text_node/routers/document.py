@@ -18,7 +18,7 @@ async def current_document(node: Node) -> Document:
 
 
 @router.get("/versions/{version}", response_model=VersionText)
-async def version_text(node: Node, version: Annotated[int, Path(ge=0)]) -> VersionText:
+async def version_text(node: Node, version: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> VersionText:
     text = await node.text_at(version)
     if text is None:
         raise ApiError(404, "version_not_found", f"this node holds versions 0..{node.committed.version}")

@@ -3,7 +3,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from coedit.common.auth import require_token
-from coedit.common.errors import ApiError
 from coedit.text_node.deps import get_node
 from coedit.text_node.models import EditAccepted, EditLog, EditRecord, EditRequest
 from coedit.text_node.node import EditWork, TextNode
@@ -15,7 +14,7 @@ Node = Annotated[TextNode, Depends(get_node)]
 @router.get("", response_model=EditLog)
 async def list_edits(
     node: Node,
-    after_version: Annotated[int, Query(ge=0)] = 0,
+    after_version: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EditLog:
     """The seed's catch-up API: this node's edits after a version, in version order."""
@@ -29,6 +28,4 @@ async def list_edits(
 async def submit_edit(node: Node, edit: EditRequest) -> EditAccepted:
     """Apply an anchored edit. Answered only once the edit is committed; a repeated
     `edit_id` is applied once and answered as the first time."""
-    if len(edit.op.text) > node.settings.max_edit_chars:
-        raise ApiError(413, "edit_too_large", f"op.text is over {node.settings.max_edit_chars} characters")
-    return await node.submit(EditWork, request=edit)
+    return await node.submit(EditWork(edit))

@@ -42,7 +42,7 @@ def _same_genesis(node: TextNode, genesis: str) -> None:
 @internal.get("/log", response_model=LogPage)
 async def log_page(
     node: Node,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> LogPage:
     """The records this node accepted from its own clients (what it received from
@@ -64,10 +64,10 @@ async def receive_push(node: Node, push: Push) -> dict:
     _same_genesis(node, push.genesis)
     if not push.records:
         return {"applied": 0}
-    applied = await node.submit(
-        RemoteWork, peer=push.node_id, epoch=push.epoch, records=push.records,
+    applied = await node.submit(RemoteWork(
+        peer=push.node_id, epoch=push.epoch, records=push.records,
         after_seq=push.after_seq, last_seq=push.records[-1].seq,
-    )
+    ))
     return {"applied": applied}
 
 

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 from coedit.web.charts import bar_chart
 from coedit.web.deps import MonitorDep
 from coedit.web.live import Monitor
-from coedit.web.upstream import Unavailable
+from coedit.common.client import ServiceError
 from coedit.web.views import fragment, page
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -27,16 +27,15 @@ async def panel_context(monitor: Monitor, window: str) -> dict:
     context = {"window": window, "bucket": BUCKETS[window], "error": None}
     if not monitor.analytics.configured:
         return {**context, "error": "no analytics configured"}
-    url = monitor.settings.analytics_url.rstrip("/")
+    analytics = monitor.upstream.analytics
     try:
         summary, series, agents = await asyncio.gather(
-            monitor.upstream.get(f"{url}/api/summary", window=window),
-            monitor.upstream.get(f"{url}/api/timeseries", window=window, bucket=BUCKETS[window]),
-            monitor.upstream.get(f"{url}/api/agents", window=window),
+            analytics.summary(window), analytics.timeseries(window, BUCKETS[window]), analytics.agents(window),
         )
-    except Unavailable as error:
+    except ServiceError as error:
         return {**context, "error": str(error)}
-    buckets = series["buckets"]
+    summary, agents = summary.model_dump(mode="json"), agents.model_dump(mode="json")
+    buckets = series.model_dump(mode="json")["buckets"]
     charts = [
         (key, title, bar_chart([(_label(b["start"], window), b[key]) for b in buckets]))
         for key, title in SERIES

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from coedit.web.deps import MonitorDep
-from coedit.web.upstream import Unavailable
+from coedit.common.client import ServiceError
 from coedit.web.views import MESSAGE_KINDS, page
 
 router = APIRouter(tags=["chat"])
@@ -24,10 +24,9 @@ async def chat_page(
     unavailable = None
     if monitor.chat.configured:
         try:
-            answer = await monitor.upstream.get(
-                f"{monitor.settings.chat_url.rstrip('/')}/api/messages", limit=PAGE, before=before)
-            messages = answer["messages"]
-        except Unavailable as error:
+            messages = [m.model_dump(mode="json", exclude_none=True)
+                        for m in await monitor.upstream.chat.messages(limit=PAGE, before=before)]
+        except ServiceError as error:
             unavailable = f"chat unavailable ({error}); showing the messages seen last"
             messages = [] if before else list(monitor.messages)
     else:

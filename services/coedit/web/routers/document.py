@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 from coedit.web.deps import MonitorDep
 from coedit.web.diff import diff_stats, word_diff
 from coedit.web.live import Monitor
-from coedit.web.upstream import Unavailable
+from coedit.common.client import ServiceError
 from coedit.web.views import fragment, page
 
 router = APIRouter(prefix="/document", tags=["document"])
@@ -18,7 +18,7 @@ EDITS_SHOWN = 100  # edits listed under one diff
 async def version_context(monitor: Monitor, version: int) -> dict:
     try:
         text, error = await monitor.version_text(version), None
-    except Unavailable as failure:
+    except ServiceError as failure:
         text, error = None, str(failure)
     return {"version": version, "text": text, "version_error": error, "edit": monitor.edit(version)}
 
@@ -29,7 +29,7 @@ async def diff_context(monitor: Monitor, low: int, high: int) -> dict:
     context = {"low": low, "high": high, "segments": None, "diff_error": None, "edits": [], "more": 0}
     try:
         old, new = await asyncio.gather(monitor.version_text(low), monitor.version_text(high))
-    except Unavailable as failure:
+    except ServiceError as failure:
         return {**context, "diff_error": str(failure)}
     segments = await asyncio.to_thread(word_diff, old, new)
     first, last = sorted((low, high))

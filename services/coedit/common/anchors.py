@@ -1,14 +1,29 @@
-"""Resolving an anchored edit against a text: pure, on a `str` (offsets in code
-points, as the web's authorship replay counts) or on its UTF-8 `bytes` (offsets in
-bytes, as Yrs counts: the text node's way). UTF-8 is self-synchronising, so an
+"""Resolving an anchored edit against a text, the one rule the text node applies and
+the web's authorship replay repeats: pure, on a `str` (offsets in code points, as
+the replay counts) or on its UTF-8 `bytes` (offsets in bytes, as Yrs counts: the
+text node's way). UTF-8 is self-synchronising, so an
 anchor can only match at a character boundary: Cyrillic and emoji anchors match the
 same in both, and the node splices bytes, a plain memory copy, where a string
 holding one emoji costs four bytes a character in CPython."""
 
 from dataclasses import dataclass
-from typing import AnyStr, Generic
+from typing import AnyStr, Generic, Protocol
 
-from coedit.text_node.models import EditOp
+
+class AnchoredOp(Protocol):
+    """Where an edit goes and what it inserts (the text node's `EditOp` is one)."""
+
+    @property
+    def type(self) -> str: ...  # insert_after, insert_before, replace, delete or append
+
+    @property
+    def anchor(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def occurrence(self) -> int | None: ...
 
 
 class AnchorError(Exception):
@@ -48,7 +63,7 @@ def find_all(text: AnyStr, anchor: AnyStr) -> list[int]:
     return found
 
 
-def resolve(text: AnyStr, op: EditOp) -> Splice[AnyStr]:
+def resolve(text: AnyStr, op: AnchoredOp) -> Splice[AnyStr]:
     utf8 = isinstance(text, bytes)
     insert = op.text.encode() if utf8 else op.text
     if op.type == "append":

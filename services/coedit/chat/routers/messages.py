@@ -8,9 +8,10 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
+from coedit.chat.deps import get_store
 from coedit.chat.metrics import MESSAGES_POSTED, SSE_READERS
 from coedit.chat.models import MAX_TEXT_CHARS, MESSAGE, Message, MessagePage
-from coedit.chat.store import STREAM_ID, ChatStore, get_store
+from coedit.chat.store import STREAM_ID, ChatStore
 from coedit.common.auth import require_token
 from coedit.common.errors import ApiError
 

@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from coedit.chat.deps import get_store
 from coedit.chat.models import OpenIntents
-from coedit.chat.store import ChatStore, get_store
+from coedit.chat.store import ChatStore
 
 router = APIRouter(prefix="/api/intents", tags=["intents"])
 

@@ -1,6 +1,6 @@
 import pytest
 
-from coedit.text_node.anchors import AnchorAmbiguous, AnchorNotFound, Splice, find_all, resolve
+from coedit.common.anchors import AnchorAmbiguous, AnchorNotFound, Splice, find_all, resolve
 from coedit.text_node.models import EditOp
 
 TEXT = "Роботы 🤖 читали сказки. Роботы 🤖 спали."
