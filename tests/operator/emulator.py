@@ -80,6 +80,14 @@ class Emulator(KubernetesEmulator):
             with contextlib.suppress(ValueError):
                 self._requests.remove(request)
 
+    def _KubernetesEmulator__get_objs(self, request, strict: bool) -> list:
+        """kmock scans every object for every request; one named object is a dict lookup
+        (the benchmark holds tens of thousands)."""
+        if request.name is not None and request.resource is not None and (strict or request.namespace is not None):
+            key = (request.resource, request.namespace, request.name)
+            return [self.objects[key]] if key in self.objects else []
+        return KubernetesEmulator._KubernetesEmulator__get_objs(self, request, strict)
+
     def _exists(self, request) -> bool:
         key = (request.resource, request.namespace, request.name)
         return key in self.objects and not self.objects[key].deleted
