@@ -1,23 +1,29 @@
 """Reconciliation as an ordered list of named, idempotent steps: each creates what
-is missing or fixes what drifted, so running them again changes nothing."""
+is missing or fixes what drifted, so running them again changes nothing. The live
+children come in with the call (from the watches' indexes, see observed.py): a
+reconciliation that finds everything as desired makes no API request at all."""
 
 import asyncio
 import copy
 import datetime
+import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import kopf
 
 from coedit_operator import consts
 from coedit_operator.config import BuildConfig
-from coedit_operator.kube import CHILD_KINDS, KubeClient, KubeError
+from coedit_operator.kube import KubeClient, KubeError
 from coedit_operator.objects import desired_objects
+from coedit_operator.observed import Writes
 from coedit_operator.reader import TextReader, TextReading
 from coedit_operator.session_objects import internal_secret, new_secret_values
 from coedit_operator.spec import InvalidSpec, Session, SessionStatus, parse_session, parse_status
 from coedit_operator.status import Child, build_status, completion, failed_status, status_changes, tokens
 from coedit_operator.volumes import claim_changes, claim_names, claim_patch, keeping_live_claims
 
+logger = logging.getLogger(__name__)
 WARNING_PHASES = {consts.DEGRADED, consts.FAILED}
 APPLY_CONCURRENCY = 8
 # Warnings this process has given, by session uid and text: a refusal stands until the
@@ -33,11 +39,21 @@ class Context:
     reader: TextReader
     config: BuildConfig
     now: str
+    live: dict[tuple[str, str], dict]  # (kind, name) -> the live object, for this session
     reading: TextReading | None = None
     children: list[Child] = field(default_factory=list)
     orphans: list[dict] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    writes: Writes = field(default_factory=Writes)
     status: SessionStatus | None = None
+
+
+class StepFailed(Exception):
+    """A step's API call failed."""
+
+    def __init__(self, step: str, error: KubeError):
+        super().__init__(f"{step}: {error}")
+        self.step, self.error = step, error
 
 
 def now_rfc3339() -> str:
@@ -58,13 +74,32 @@ def adopted(body: dict, obj: dict) -> dict:
     return obj
 
 
+async def tracked(writes: Writes, obj: dict, request: Awaitable[dict | None]) -> dict | None:
+    """Send a write of `obj`, telling `writes` what the API answered (see observed.Writes)."""
+    writes.begin(obj)
+    answer = None
+    try:
+        answer = await request
+    finally:
+        writes.end(obj, answer)
+    return answer
+
+
+async def emit(kube: KubeClient, body: dict, type_: str, reason: str, message: str) -> None:
+    """Post an Event; one that cannot be posted is logged and changes nothing else."""
+    try:
+        await kube.event(body, type_, reason, message)
+    except KubeError as error:
+        logger.warning("event %s about %s not posted: %s", reason, body["metadata"]["name"], error)
+
+
 async def ensure_secret(ctx: Context) -> None:
     """Create the session's Secret once; an existing one is never replaced (no accidental rotation)."""
     secret = adopted(ctx.body, internal_secret(ctx.session, new_secret_values()))
-    if await ctx.kube.get(secret) is not None:
+    if ("Secret", secret["metadata"]["name"]) in ctx.live:
         return
     try:
-        await ctx.kube.create(secret)
+        await tracked(ctx.writes, secret, ctx.kube.create(secret))
         ctx.applied.append(f"Secret/{secret['metadata']['name']}")
     except KubeError as error:
         if error.status != 409:  # 409: someone created it meanwhile, keep theirs
@@ -83,19 +118,15 @@ async def read_text_service(ctx: Context) -> None:
 
 
 async def observe_children(ctx: Context) -> None:
-    """One labelled LIST per kind rather than a GET per child; what this session owns
-    but no longer wants (fewer nodes or groups, no ingress host) is noted for pruning."""
+    """Pair each desired child with its live object (from the watches, no request); what
+    this session owns but no longer wants (fewer nodes or groups, no ingress host) is noted
+    for pruning. The Secret is created once and never pruned."""
     desired = [adopted(ctx.body, obj) for obj in desired_objects(ctx.session, ctx.config)]
-    selector = f"{consts.LABEL_INSTANCE}={ctx.session.name},{consts.LABEL_MANAGED_BY}={consts.OPERATOR_NAME}"
-    listed = await asyncio.gather(*(ctx.kube.list(*kind, ctx.session.namespace, selector) for kind in CHILD_KINDS))
-    live = {(kind, item["metadata"]["name"]): item for kind, items in zip(CHILD_KINDS, listed) for item in items}
-    keys = [((obj["apiVersion"], obj["kind"]), obj["metadata"]["name"]) for obj in desired]
-    ctx.children = [Child(obj, live.get(key)) for obj, key in zip(desired, keys)]
+    keys = [(obj["kind"], obj["metadata"]["name"]) for obj in desired]
+    ctx.children = [Child(obj, ctx.live.get(key)) for obj, key in zip(desired, keys)]
     wanted = set(keys)
-    ctx.orphans = [
-        {**item, "apiVersion": kind[0], "kind": kind[1]} for (kind, name), item in live.items()
-        if (kind, name) not in wanted and owned_by(item, ctx.body)
-    ]
+    ctx.orphans = [item for key, item in ctx.live.items()
+                   if key not in wanted and key[0] != "Secret" and owned_by(item, ctx.body)]
 
 
 def owned_by(obj: dict, owner: dict) -> bool:
@@ -123,11 +154,11 @@ async def resize_volumes(ctx: Context) -> None:
             except KubeError as error:
                 problem = f"resizing its volumes failed: {error.message}"
             else:
-                await ctx.kube.delete(child.live, orphan_dependents=True)
+                await tracked(ctx.writes, child.live, ctx.kube.delete(child.live, orphan_dependents=True))
                 ctx.children[index] = Child(child.desired, None)
                 ctx.applied.append(f"~{child.kind}/{child.name} (volumes {', '.join(changes.grow.values())})")
                 continue
-        warn_once(ctx, "VolumeChangeRefused", f"StatefulSet {child.name}: {problem}")
+        await warn_once(ctx, "VolumeChangeRefused", f"StatefulSet {child.name}: {problem}")
         ctx.children[index] = Child(keeping_live_claims(child.desired, child.live), child.live)
 
 
@@ -139,17 +170,17 @@ async def grow_claim(kube: KubeClient, claim: dict, patch: dict) -> None:
             raise
 
 
-def warn_once(ctx: Context, reason: str, message: str) -> None:
+async def warn_once(ctx: Context, reason: str, message: str) -> None:
     key = (ctx.body["metadata"].get("uid") or ctx.session.name, message)
     if key not in _warned:
         _warned.add(key)
-        kopf.event(ctx.body, type="Warning", reason=reason, message=message[:1000])
+        await emit(ctx.kube, ctx.body, "Warning", reason, message)
 
 
 async def prune_children(ctx: Context) -> None:
     """Delete children this session owns but its spec no longer asks for."""
     for orphan in ctx.orphans:
-        await ctx.kube.delete(orphan)
+        await tracked(ctx.writes, orphan, ctx.kube.delete(orphan))
         ctx.applied.append(f"-{orphan['kind']}/{orphan['metadata']['name']}")
 
 
@@ -161,7 +192,7 @@ async def apply_children(ctx: Context) -> None:
         if child.live is not None and subset(child.desired, child.live):
             return child
         async with limit:
-            live = await ctx.kube.apply(child.desired)
+            live = await tracked(ctx.writes, child.desired, ctx.kube.apply(child.desired))
         ctx.applied.append(f"{child.kind}/{child.name}")
         return Child(child.desired, live)
 
@@ -170,38 +201,44 @@ async def apply_children(ctx: Context) -> None:
 
 async def update_status(ctx: Context) -> None:
     ctx.status = build_status(ctx.session, ctx.children, ctx.reading, ctx.now)
-    await write_status(ctx.kube, ctx.body, ctx.session.status, ctx.status)
+    await write_status(ctx.kube, ctx.writes, ctx.body, ctx.session.status, ctx.status)
     if ctx.applied:
-        kopf.event(ctx.body, type="Normal", reason="Applied",
-                   message=f"applied {len(ctx.applied)}: {', '.join(ctx.applied[:10])}"[:1000])
+        await emit(ctx.kube, ctx.body, "Normal", "Applied", f"applied {len(ctx.applied)}: {', '.join(ctx.applied[:10])}")
 
 
 STEPS = [ensure_secret, read_text_service, observe_children, resize_volumes, apply_children, prune_children,
          update_status]
 
 
-async def write_status(kube: KubeClient, body: dict, old: SessionStatus, new: SessionStatus) -> None:
+async def write_status(kube: KubeClient, writes: Writes, body: dict, old: SessionStatus, new: SessionStatus) -> None:
     """Patch only what changed; an Event for each phase transition."""
     changes = status_changes(body.get("status"), new)
     if not changes:
         return
-    await kube.patch_status(body, changes)
+    await tracked(writes, body, kube.patch_status(body, changes))
     if new.phase != old.phase or not body.get("status"):
-        kind = "Warning" if new.phase in WARNING_PHASES else "Normal"
-        kopf.event(body, type=kind, reason=new.phase, message=new.message[:1000])
+        await emit(kube, body, "Warning" if new.phase in WARNING_PHASES else "Normal", new.phase, new.message)
 
 
-async def reconcile(body: dict, kube: KubeClient, reader: TextReader, config: BuildConfig) -> Context:
-    """Run every step; an invalid spec sets phase Failed (+ Event) and raises `InvalidSpec`."""
+async def reconcile(body: dict, kube: KubeClient, reader: TextReader, config: BuildConfig,
+                    live: dict[tuple[str, str], dict], writes: Writes) -> Context:
+    """Run every step over the session's live children (`live`, by kind and name), telling
+    `writes` what each write answered; an invalid spec sets phase Failed (+ Event) and
+    raises `InvalidSpec`, an API error raises `StepFailed`."""
     body = copy.deepcopy(dict(body))  # kopf bodies are read-only views; builders add to it
     now = now_rfc3339()
     try:
         session = parse_session(body)
     except InvalidSpec as error:
         old = parse_status(body)
-        await write_status(kube, body, old, failed_status(old, str(error), now, body["metadata"].get("generation")))
+        await write_status(kube, writes, body, old,
+                           failed_status(old, str(error), now, body["metadata"].get("generation")))
         raise
-    ctx = Context(body=body, session=session, kube=kube, reader=reader, config=config, now=now)
+    ctx = Context(body=body, session=session, kube=kube, reader=reader, config=config, now=now, live=live,
+                  writes=writes)
     for step in STEPS:
-        await step(ctx)
+        try:
+            await step(ctx)
+        except KubeError as error:
+            raise StepFailed(step.__name__, error) from error
     return ctx

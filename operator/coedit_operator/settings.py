@@ -35,7 +35,8 @@ class OperatorSettings(BuildConfig):
     )
     liveness: str | None = Field(None, description="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     resync_interval: float = Field(
-        10.0, gt=0, description="seconds between reconciliations of each session (drift, readiness, budget)"
+        10.0, gt=0, description="seconds between readings of each session's text nodes (token budget, document "
+        "version); the children's changes and drift come from watches, not from this timer"
     )
     http_timeout: float = Field(5.0, gt=0, description="timeout of calls to the session's text nodes")
     text_url_template: str = Field(
@@ -43,6 +44,8 @@ class OperatorSettings(BuildConfig):
         description="how the operator reaches a text node ({name}, {namespace}, {node})",
     )
     log_level: str = Field("info", description="debug, info, warning or error")
+    metrics_port: int = Field(9090, ge=0, le=65535, description="port of the operator's Prometheus /metrics (0: off)")
+    metrics_host: str = Field("0.0.0.0", description="address the metrics port listens on")
 
     @field_validator("priority")
     @classmethod

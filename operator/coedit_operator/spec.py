@@ -64,10 +64,22 @@ class Document(Model):
     language: str = Field("en", min_length=2, max_length=35, description="language the agents write in (BCP 47)")
 
 
+class Affinity(Model):
+    """How the text nodes of a session spread over the cluster (as CloudNativePG's `affinity`)."""
+
+    pod_anti_affinity_type: Literal["preferred", "required"] = Field(
+        "preferred", description="preferred: the scheduler spreads the text nodes when it can; required: a text "
+        "node stays Pending rather than share a topology domain with another of the session's nodes")
+    topology_key: str = Field(
+        "kubernetes.io/hostname", min_length=1, max_length=316,
+        description="node label whose values are the domains to spread over (e.g. topology.kubernetes.io/zone)")
+
+
 class TextNodes(Model):
     count: int = Field(3, ge=1, le=len(consts.NODE_IDS), description="text node replicas (ids a, b, c, ...)")
     resources: Resources = Field(default_factory=Resources, description="each text node container's resources")
     postgres: Postgres = Field(default_factory=Postgres, description="each text node's own PostgreSQL (a sidecar)")
+    affinity: Affinity = Field(default_factory=Affinity, description="how the session's text nodes spread")
 
 
 class Redis(Model):

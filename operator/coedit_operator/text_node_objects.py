@@ -11,6 +11,7 @@ from coedit_operator.spec import Postgres, Session
 
 LOCAL_DATABASE_URL = f"postgresql://postgres@127.0.0.1:{consts.POSTGRES_PORT}/postgres"
 PGDATA = "/var/lib/postgresql/data/pgdata"
+POSTGRES_STARTUP_SECONDS = 3600  # as CloudNativePG's default startDelay
 
 
 def node_ids(session: Session) -> list[str]:
@@ -32,6 +33,7 @@ def text_node_urls(session: Session) -> list[str]:
 def postgres_container(postgres: Postgres, env_vars: list[dict], args: list[str]) -> dict:
     """The official PostgreSQL image, non-root, read-only root fs (socket dir and /tmp are emptyDirs)."""
     ready = ["pg_isready", "-h", "127.0.0.1", "-U", "postgres"]
+    probe = {"exec": {"command": ready}, "timeoutSeconds": 5}
     return {
         "name": "postgres",
         "image": postgres.image,
@@ -41,15 +43,29 @@ def postgres_container(postgres: Postgres, env_vars: list[dict], args: list[str]
         "ports": [{"name": "postgres", "containerPort": consts.POSTGRES_PORT, "protocol": "TCP"}],
         "resources": resources(postgres.resources, {"cpu": "100m", "memory": "256Mi"}, {"memory": "512Mi"}),
         "securityContext": container_security_context(postgres.run_as_user),
-        "readinessProbe": {"exec": {"command": ready}, "periodSeconds": 5, "timeoutSeconds": 3},
-        "livenessProbe": {"exec": {"command": ready}, "initialDelaySeconds": 30, "periodSeconds": 10,
-                          "timeoutSeconds": 5, "failureThreshold": 6},
+        # Crash recovery replays the WAL before PostgreSQL accepts connections: up to
+        # POSTGRES_STARTUP_SECONDS pass before the liveness probe may restart it.
+        "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": POSTGRES_STARTUP_SECONDS // 10},
+        "readinessProbe": {**probe, "periodSeconds": 5, "timeoutSeconds": 3},
+        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 6},
         "volumeMounts": [
             {"name": "data", "mountPath": "/var/lib/postgresql/data"},
             {"name": "pg-run", "mountPath": "/var/run/postgresql"},
             {"name": "pg-tmp", "mountPath": "/tmp"},
         ],
     }
+
+
+def text_node_affinity(session: Session) -> dict:
+    """Keep a session's text nodes apart (another node, or zone), so one machine going
+    down takes at most one replica: preferred by default, required on request."""
+    spec = session.spec.text_nodes.affinity
+    term = {"labelSelector": {"matchLabels": selector_labels(session, consts.TEXT_NODE)},
+            "topologyKey": spec.topology_key}
+    if spec.pod_anti_affinity_type == "required":
+        return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": term}]}}
 
 
 def postgres_volumes() -> list[dict]:
@@ -78,6 +94,7 @@ def text_node_stateful_set(session: Session, config: BuildConfig, node_id: str, 
     selector = selector_labels(session, consts.TEXT_NODE, **{consts.LABEL_TEXT_NODE: node_id})
     pod_labels = metadata(session, name, consts.TEXT_NODE, **{consts.LABEL_TEXT_NODE: node_id})["labels"]
     template = pod_template(session, config, pod_labels, [node, postgres], [tmp_volume(), *postgres_volumes()], config_hash)
+    template["spec"]["affinity"] = text_node_affinity(session)
     return stateful_set(session, name, consts.TEXT_NODE, name, selector, template, [pvc_template(spec.postgres.storage)],
                         **{consts.LABEL_TEXT_NODE: node_id})
 

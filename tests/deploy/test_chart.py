@@ -98,12 +98,11 @@ def rules_by_resource(role: dict) -> dict[str, set[str]]:
 def test_rbac_is_exactly_what_the_operator_does(template):
     objects = template()
     granted = rules_by_resource(one(objects, "ClusterRole", "coedit-operator"))
-    children = {plural for kind, plural in kube.PLURALS.items()
-                if kind not in ("Secret", "PersistentVolumeClaim", consts.KIND)}
-    assert set(kube.PLURALS.values()) | {"coeditsessions/status", "events"} == set(granted)
-    for plural in children:  # listed by label, created, server-side applied, pruned
-        assert granted[plural] == {"list", "create", "patch", "delete"}, plural
-    assert granted["secrets"] == {"get", "create"}  # created once, never listed or changed
+    children = {kube.PLURALS[kind] for kind in kube.CHILD_KINDS if kind != "Secret"}
+    assert set(kube.PLURALS.values()) | {"coeditsessions/status"} == set(granted)
+    for plural in children:  # listed and watched by label, created, server-side applied, pruned
+        assert granted[plural] == {"list", "watch", "create", "patch", "delete"}, plural
+    assert granted["secrets"] == {"list", "watch", "create"}  # watched by label, created once, never changed
     assert granted["persistentvolumeclaims"] == {"patch"}  # grown when the spec asks for larger volumes
     assert granted[consts.PLURAL] == {"list", "watch", "patch"}  # kopf watches; progress in annotations
     assert granted["coeditsessions/status"] == {"patch"}

@@ -3,9 +3,11 @@ service answering `/api/budget` and `/api/document` for every node. Shared by th
 integration tests and `bench/operator.py`."""
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ from aiohttp import web
 from kmock import KubernetesEmulator, action
 from kmock._internal.k8s import KubernetesError
 
-from coedit_operator import consts
+from coedit_operator import consts, kube
 from coedit_operator.main import operate
 from coedit_operator.settings import OperatorSettings
 
@@ -27,24 +29,39 @@ CES = f"/apis/{consts.API_VERSION}/namespaces/{{ns}}/{consts.PLURAL}"
 
 @attrs.define(kw_only=True)
 class Emulator(KubernetesEmulator):
-    """kmock plus what kopf relies on: a resourceVersion bumped on every write (kopf
-    waits for its own patches to come back through the watch), `generation` bumped on
-    spec changes, names for objects created with generateName (Events), and lists
-    filtered by label selectors.
+    """kmock plus what kopf and the operator rely on: a resourceVersion bumped on every
+    write (kopf waits for its own patches to come back through the watch), `generation`
+    bumped on spec changes, a uid and, with generateName (Events), a name for each new object, lists
+    and watches filtered by label selectors, and a server-side apply of a missing object
+    creating it (kmock answers 404; kube-apiserver creates). Other applies merge as
+    kmock's patches do: lists replace, maps merge (a field the operator stops setting
+    stays, where kube-apiserver would remove it).
     A StatefulSet's volume claim templates are immutable, as in Kubernetes.
+    `requests` counts what it served, by (method, resource plural, subresource or
+    "watch"), so tests and the benchmark see how many calls an operator makes.
     It keeps only the requests in flight in its log: kmock matches each request against
     the whole log, which is quadratic over a long run (tests here read objects, not requests)."""
 
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(2), init=False)
-
+    _last_version: int = attrs.field(default=1, init=False)
+    counted: collections.Counter = attrs.field(factory=collections.Counter, init=False)
 
     async def _handle(self, request):
+        if request.resource is not None:
+            kind = "watch" if request.params.get("watch") == "true" else request.subresource or ""
+            self.counted[(request.method.value.upper(), request.resource.plural, kind)] += 1
+        if request.action == action.UPDATE and _is_apply(request) and not self._exists(request):
+            created = attrs.evolve(request, action=action.CREATE)
+            self._requests[self._requests.index(request)] = created  # kmock routes what its log holds
+            request = created
         if request.resource is not None and isinstance(request.data, (dict, list)):
-            version = str(next(self._versions))
+            self._last_version = next(self._versions)
+            version = str(self._last_version)
             if request.action == action.CREATE and isinstance(request.data, dict):
                 meta = request.data.setdefault("metadata", {})
                 meta["resourceVersion"] = version
                 meta.setdefault("generation", 1)
+                meta.setdefault("uid", str(uuid.uuid4()))  # kopf tells objects apart by it
                 if not meta.get("name") and meta.get("generateName"):
                     meta["name"] = f"{meta['generateName']}{version}"
             elif request.action == action.UPDATE and isinstance(request.data, list):
@@ -63,15 +80,43 @@ class Emulator(KubernetesEmulator):
             with contextlib.suppress(ValueError):
                 self._requests.remove(request)
 
+    def _KubernetesEmulator__get_objs(self, request, strict: bool) -> list:
+        """kmock scans every object for every request; one named object is a dict lookup
+        (the benchmark holds tens of thousands)."""
+        if request.name is not None and request.resource is not None and (strict or request.namespace is not None):
+            key = (request.resource, request.namespace, request.name)
+            return [self.objects[key]] if key in self.objects else []
+        return KubernetesEmulator._KubernetesEmulator__get_objs(self, request, strict)
+
+    def _exists(self, request) -> bool:
+        key = (request.resource, request.namespace, request.name)
+        return key in self.objects and not self.objects[key].deleted
+
     async def _serve_list(self, request):
-        """Honour equality-based `labelSelector` (kmock lists everything)."""
+        """Honour equality-based `labelSelector` (kmock lists everything); the list's
+        resourceVersion is the latest, so a watch can start after it."""
         listing = await super()._serve_list(request)
-        selector = request.params.get("labelSelector")
-        if selector:
-            wanted = dict(term.split("=", 1) for term in selector.split(","))
-            listing["items"] = [item for item in listing["items"]
-                                if wanted.items() <= (item.get("metadata", {}).get("labels") or {}).items()]
+        wanted = _selector(request)
+        listing["items"] = [item for item in listing["items"] if _matches(item, wanted)]
+        listing["metadata"]["resourceVersion"] = str(self._last_version)
         return listing
+
+    async def _serve_watch(self, request):
+        """Honour equality-based `labelSelector`, and `resourceVersion`: kmock streams
+        every object again, so kopf would see what it listed a second time as ADDED
+        and patch it with a stale resourceVersion (a 422 kopf retries only later)."""
+        wanted = _selector(request)
+        since = request.params.get("resourceVersion", "")
+        since = int(since) if since.isdigit() else 0
+        async for item in super()._serve_watch(request):
+            if not isinstance(item, dict):
+                yield item
+                continue
+            obj = item.get("object") or {}
+            version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+            stale = item.get("type") != "DELETED" and version.isdigit() and int(version) <= since
+            if _matches(obj, wanted) and not stale:
+                yield item
 
     def _check_immutable(self, request) -> None:
         """A StatefulSet's volume claim templates cannot change: 422, as kube-apiserver answers."""
@@ -95,6 +140,19 @@ class Emulator(KubernetesEmulator):
                     raise KubernetesError(status=422, reason="Invalid", message="the test operation failed")
 
 
+def _is_apply(request) -> bool:
+    return request.headers.get("Content-Type", "").startswith("application/apply-patch")
+
+
+def _selector(request) -> dict[str, str]:
+    selector = request.params.get("labelSelector")
+    return dict(term.split("=", 1) for term in selector.split(",")) if selector else {}
+
+
+def _matches(obj: dict, wanted: dict[str, str]) -> bool:
+    return wanted.items() <= ((obj.get("metadata") or {}).get("labels") or {}).items()
+
+
 def declare_resources(kmock) -> None:
     """kmock serves discovery for what is declared; kopf needs the CRD's resource."""
     info = kmock.resources[f"{consts.GROUP}/{consts.VERSION}/{consts.PLURAL}"]
@@ -107,9 +165,14 @@ def declare_resources(kmock) -> None:
         info = kmock.resources[resource]  # kopf's backbone: it waits for these to be discoverable
         info.kind, info.namespaced = kind, False
         info.verbs.update({"list", "watch"})
-    events = kmock.resources["v1/events"]
-    events.kind, events.namespaced = "Event", True
-    events.verbs.update({"create"})
+    for kind, plural in kube.PLURALS.items():  # the children, and what the operator's client discovers
+        if kind == consts.KIND:
+            continue
+        info = kmock.resources[f"{kube.API_VERSIONS[kind]}/{plural}"]
+        info.kind, info.namespaced = kind, True
+        info.verbs.update({"list", "watch", "get", "patch", "create", "delete"})
+        if kind in ("StatefulSet", "Deployment"):
+            info.subresources.update({"status", "scale"})
 
 
 def write_kubeconfig(path: Path, server: str) -> Path:
@@ -167,7 +230,7 @@ async def running_operator(kmock, workdir: Path, text: TextService, **overrides)
     kubeconfig = write_kubeconfig(workdir / "kubeconfig", str(kmock.url).rstrip("/"))
     settings = OperatorSettings(**{
         "standalone": True, "namespaces": ["ns"], "resync_interval": 0.5,
-        "text_url_template": f"{text.url}/{{node}}", "image": "coedit:test", **overrides,
+        "text_url_template": f"{text.url}/{{node}}", "image": "coedit:test", "metrics_port": 0, **overrides,
     })
     kopf_settings = kopf.OperatorSettings()
     kopf_settings.scanning.disabled = True  # kmock has no CRDs or namespaces to scan

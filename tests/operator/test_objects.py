@@ -10,7 +10,7 @@ from coedit_operator.agent_objects import group_replicas, spread
 from coedit_operator.objects import completed, desired_objects
 from coedit_operator.render import render_objects
 from coedit_operator.session_objects import config_hash, internal_secret, new_secret_values
-from coedit_operator.spec import parse_session
+from coedit_operator.spec import InvalidSpec, parse_session
 from tests.operator.helpers import CONFIG, EXAMPLES, K8S_VERSION, body, load_example, session
 
 PODS = {"Deployment", "StatefulSet"}
@@ -99,6 +99,50 @@ def test_each_text_node_is_a_stateful_set_with_its_postgres():
         service = objects[f"Service/demo-text-{node_id}"]
         assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
     assert objects["PodDisruptionBudget/demo-text"]["spec"]["maxUnavailable"] == 1
+
+
+def test_text_nodes_prefer_other_machines_by_default():
+    objects = by_name(desired_objects(session(), CONFIG))
+    for node_id in "abc":
+        affinity = objects[f"StatefulSet/demo-text-{node_id}"]["spec"]["template"]["spec"]["affinity"]
+        (preferred,) = affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        assert preferred["weight"] == 100
+        term = preferred["podAffinityTerm"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+        # every text node of this session, whichever node id: the selector of the PodDisruptionBudget
+        assert term["labelSelector"]["matchLabels"] == objects["PodDisruptionBudget/demo-text"]["spec"]["selector"][
+            "matchLabels"] == {consts.LABEL_INSTANCE: "demo", consts.LABEL_COMPONENT: consts.TEXT_NODE}
+        assert "requiredDuringSchedulingIgnoredDuringExecution" not in affinity["podAntiAffinity"]
+
+
+def test_text_nodes_can_require_separate_zones():
+    spec = {"affinity": {"podAntiAffinityType": "required", "topologyKey": "topology.kubernetes.io/zone"}}
+    sts = by_name(desired_objects(session(textNodes=spec), CONFIG))["StatefulSet/demo-text-a"]
+    anti = sts["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (required,) = anti["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert required["topologyKey"] == "topology.kubernetes.io/zone"
+    assert required["labelSelector"]["matchLabels"][consts.LABEL_COMPONENT] == consts.TEXT_NODE
+    assert "preferredDuringSchedulingIgnoredDuringExecution" not in anti
+    kubernetes_validate.validate(sts, K8S_VERSION, strict=True)
+
+
+def test_an_unknown_anti_affinity_type_is_refused():
+    with pytest.raises(InvalidSpec, match="podAntiAffinityType"):
+        parse_session(body(textNodes={"affinity": {"podAntiAffinityType": "sometimes"}}))
+
+
+def test_every_postgres_has_an_hour_to_recover_before_liveness_counts():
+    objects = by_name(desired_objects(session(), CONFIG))
+    postgres = [container for name in ("StatefulSet/demo-text-a", "StatefulSet/demo-analytics-db")
+                for container in containers(objects[name]) if container["name"] == "postgres"]
+    assert len(postgres) == 2
+    for container in postgres:
+        startup = container["startupProbe"]
+        assert startup["exec"]["command"][0] == "pg_isready"
+        assert startup["periodSeconds"] * startup["failureThreshold"] == 3600
+        # the liveness probe starts only once the startup probe succeeded: no initial delay of its own
+        assert "initialDelaySeconds" not in container["livenessProbe"]
+        assert container["readinessProbe"]["exec"] == startup["exec"]
 
 
 def test_the_text_node_count_follows_the_spec():

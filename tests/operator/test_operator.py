@@ -1,10 +1,14 @@
 """The real operator (kopf) against the kmock Kubernetes emulator: create, ready,
-scale, self-healing, spec change, budget spent, invalid spec, delete."""
+scale, self-healing from watch events, an idle session's API cost, spec change, budget
+spent, invalid spec, delete, metrics."""
 
 import asyncio
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from coedit.local.servers import free_port
 from coedit_operator import consts
 from tests.operator.emulator import CES, Emulator, TextService, api, eventually, running_operator
 from tests.operator.helpers import body
@@ -32,6 +36,13 @@ async def client(kmock):
 @pytest.fixture
 async def operator(kmock, tmp_path, text, client):
     async with running_operator(kmock, tmp_path, text):
+        yield
+
+
+@pytest.fixture
+async def watching_operator(kmock, tmp_path, text, client):
+    """An operator whose timer never fires during a test: only the watches can make it act."""
+    async with running_operator(kmock, tmp_path, text, resync_interval=3600):
         yield
 
 
@@ -144,7 +155,7 @@ async def test_scaling_the_session_scales_the_agent_groups(kmock, operator, clie
     await eventually(lambda: agents(kmock) == {"a": 6, "b": 3})
 
 
-async def test_a_deleted_or_edited_child_is_restored(kmock, operator, client):
+async def test_a_deleted_or_edited_child_is_restored_from_its_watch_event(kmock, watching_operator, client):
     await create(client)
     await eventually(lambda: EXPECTED <= children(kmock).keys())
     assert (await client.delete(f"/apis/apps/v1/namespaces/{NS}/statefulsets/demo-text-b")).status_code == 200
@@ -152,6 +163,45 @@ async def test_a_deleted_or_edited_child_is_restored(kmock, operator, client):
                                headers={"Content-Type": "application/merge-patch+json"})).status_code == 200
     await eventually(lambda: "statefulsets/demo-text-b" in children(kmock))
     await eventually(lambda: children(kmock)["deployments/demo-web"]["spec"]["replicas"] == 1)
+    # Children are listed once per kind when the watch starts, never per session.
+    assert kmock.counted[("GET", "statefulsets", "")] == 1 and kmock.counted[("GET", "deployments", "")] == 1
+
+
+async def test_ready_children_make_it_running_without_the_timer(kmock, watching_operator, client):
+    await create(client)
+    await eventually(lambda: EXPECTED <= children(kmock).keys())
+    await mark_ready(client, kmock)  # status changes of the workloads reach the operator by their watch
+
+    async def running():
+        return await phase(client) == "Running"
+
+    await eventually(running)
+
+
+def operator_requests(kmock) -> dict:
+    """What the emulator served, less the watch streams (kopf's, one per kind, held open)."""
+    return {key: count for key, count in kmock.counted.items() if key[2] != "watch"}
+
+
+async def test_an_idle_session_costs_no_api_request(kmock, operator, client, text):
+    text.spent, text.version = 10, 3
+    await create(client)
+    await eventually(lambda: EXPECTED <= children(kmock).keys())
+    await mark_ready(client, kmock)
+
+    async def settled():
+        status = (await session(client, kmock)).get("status") or {}
+        return status.get("phase") == "Running" and status.get("documentVersion") == 3
+
+    await eventually(settled)
+    await asyncio.sleep(1.0)  # the last events of the start-up are handled
+    before = operator_requests(kmock)
+    await asyncio.sleep(8 * 0.5)  # eight timer ticks: each reads the text nodes and finds nothing new
+    assert operator_requests(kmock) == before
+    text.version = 4  # news: exactly one status patch
+    await eventually(lambda: operator_requests(kmock).get(("PATCH", consts.PLURAL, "status"), 0)
+                     == before.get(("PATCH", consts.PLURAL, "status"), 0) + 1)
+    assert (await session(client, kmock))["status"]["documentVersion"] == 4
 
 
 async def test_the_secret_is_created_once_and_never_rotated(kmock, operator, client):
@@ -272,3 +322,34 @@ async def test_deleting_the_session_leaves_only_owned_children(kmock, operator, 
     await eventually(lambda: live(kmock, f"{consts.GROUP}/{consts.VERSION}/{consts.PLURAL}", "demo") is None)
     # kmock has no garbage collector: Kubernetes deletes these through their controller ownerReference.
     assert all(obj["metadata"]["ownerReferences"][0]["uid"] == "uid-demo" for obj in children(kmock).values())
+
+
+async def test_the_operator_exports_its_metrics(kmock, tmp_path, text, client):
+    port = free_port()
+    async with running_operator(kmock, tmp_path, text, metrics_port=port, metrics_host="127.0.0.1"):
+        await create(client)
+        await eventually(lambda: EXPECTED <= children(kmock).keys())
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as scraper:
+
+            async def scraped():
+                families = {family.name: family for family in
+                            text_string_to_metric_families((await scraper.get("/metrics")).text)}
+                sessions = {sample.labels["phase"]: sample.value for sample in families["coedit_operator_sessions"].samples}
+                return sessions.get("Provisioning") == 1 and families
+
+            families = await eventually(scraped)
+    samples = {(family.name, sample.name, tuple(sorted(sample.labels.items()))): sample.value
+               for family in families.values() for sample in family.samples}
+    created = ("trigger", "create")
+    assert samples[("coedit_operator_reconciliations", "coedit_operator_reconciliations_total",
+                    (("result", "success"), created))] >= 1
+    assert samples[("coedit_operator_reconcile_duration_seconds", "coedit_operator_reconcile_duration_seconds_count",
+                    (created,))] >= 1
+    applies = samples[("coedit_operator_kubernetes_requests", "coedit_operator_kubernetes_requests_total",
+                       (("code", "200"), ("verb", "apply")))]
+    assert applies >= len(EXPECTED) - 1  # the Secret is created, not applied
+    assert samples[("coedit_operator_children_applied", "coedit_operator_children_applied_total",
+                    (("kind", "StatefulSet"),))] >= 5
+    assert {labels for (family, _, labels) in samples if family == "coedit_operator_sessions"} == {
+        (("phase", phase),) for phase in ("Pending", "Provisioning", "Running", "Degraded", "Completed", "Failed")}
+    assert families["coedit_operator_reconcile_errors"].type == "counter"
