@@ -13,7 +13,7 @@ import structlog
 from pydantic import BaseModel
 
 from coedit.text_node import budget
-from coedit.text_node.errors import BudgetExhausted, BudgetUnavailable, ReservationNotFound
+from coedit.text_node.errors import BudgetExhausted, BudgetUnavailable, ReservationNotFound, StorageUnavailable
 from coedit.text_node.models import (
     Budget,
     LogRecord,
@@ -27,7 +27,7 @@ from coedit.text_node.models import (
 )
 from coedit.text_node.node import BudgetWork, RemoteWork, TextNode, Written
 from coedit.text_node.replication import JSON, PEER_ERRORS, Peer, Replicator
-from coedit.text_node.store import encode
+from coedit.text_node.store import STORAGE_ERRORS, encode
 
 log = structlog.get_logger(__name__)
 
@@ -205,6 +205,8 @@ class BudgetService:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
                 await self.sweep()
+            except (StorageUnavailable, *STORAGE_ERRORS) as error:  # the database away: the next round retries
+                log.warning("budget sweep failed", error=repr(error))
             except Exception:  # a bad round must never end the loop
                 log.exception("budget sweep failed")
 

@@ -18,7 +18,7 @@ from prometheus_client import Gauge
 from pycrdt import Doc, Text
 
 from coedit.text_node.document import ReplicatedDocument
-from coedit.text_node.store import Store
+from coedit.text_node.store import STORAGE_ERRORS, Store
 
 log = structlog.get_logger(__name__)
 
@@ -84,8 +84,9 @@ class HistoryBuilder:
             self._wake.clear()
             try:
                 await self.fill()
-            except Exception:  # e.g. the database is briefly away: try again later
-                log.exception("history builder failed; retrying")
+            except Exception as error:  # e.g. the database is briefly away: try again later
+                log.warning("history builder failed; retrying", error=repr(error),
+                            exc_info=not isinstance(error, STORAGE_ERRORS))
                 await asyncio.sleep(1)
                 self._wake.set()
                 continue

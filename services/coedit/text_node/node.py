@@ -29,7 +29,7 @@ from coedit.text_node.errors import (
 )
 from coedit.text_node.models import EditAccepted, EditRequest, LogRecord
 from coedit.text_node.settings import TextNodeSettings
-from coedit.text_node.store import Batch, LogRow, Store, VersionRow, decode, encode
+from coedit.text_node.store import STORAGE_ERRORS, Batch, LogRow, Store, VersionRow, decode, encode
 
 log = structlog.get_logger(__name__)
 tracer = trace.get_tracer("coedit.text_node")
@@ -259,8 +259,9 @@ class TextNode:
         try:
             with COMMIT_SECONDS.time(), joined_span("text.group_commit", [i.trace_context for i in items]):
                 seqs = await self.store.commit(batch) if batch else []
-        except Exception:
-            log.exception("commit failed; reloading the document from the database")
+        except Exception as error:  # a database away is expected: no traceback for it, one for anything else
+            log.warning("commit failed; reloading the document from the database", error=repr(error),
+                        exc_info=not isinstance(error, STORAGE_ERRORS))
             self.storage_ok = False
             for item in items:
                 _settle(item.future, StorageUnavailable("the commit failed; nothing was changed; retry"))
@@ -313,8 +314,9 @@ class TextNode:
                 log.exception("the database cannot rebuild this node's document; it stays unready")
                 self._refuse_queued()
                 await asyncio.sleep(5)
-            except Exception:
-                log.warning("reload failed; the database is unreachable", retry_in=delay, exc_info=True)
+            except Exception as error:
+                log.warning("reload failed; the database is unreachable", retry_in=delay, error=repr(error),
+                            exc_info=not isinstance(error, STORAGE_ERRORS))
                 self._refuse_queued()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5)

@@ -37,6 +37,7 @@ from coedit.text_node.models import (
     SyncRequest,
     SyncResponse,
 )
+from coedit.text_node.errors import StorageUnavailable
 from coedit.text_node.node import RemoteWork, TextNode, joined_span
 from coedit.text_node.store import decode, encode
 
@@ -156,7 +157,7 @@ class Replicator:
         try:
             await self._pull(peer)
             await self._compare(peer)
-        except (*PEER_ERRORS, ValueError) as error:
+        except (*PEER_ERRORS, ValueError, StorageUnavailable) as error:  # the peer or our database away
             self._failed(peer, error)
         except Exception as error:  # a bad round must never end the loop
             log.exception("replication round failed", peer=peer.url)
