@@ -139,5 +139,8 @@ def validate_all(objects: list[dict]) -> None:
         elif obj["kind"] == "ServiceMonitor":
             assert obj["apiVersion"] == "monitoring.coreos.com/v1"
             assert obj["spec"]["selector"]["matchLabels"] and obj["spec"]["endpoints"]
+        elif obj["kind"] == "PodMonitor":
+            assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+            assert obj["spec"]["selector"]["matchLabels"] and obj["spec"]["podMetricsEndpoints"]
         else:
             kubernetes_validate.validate(obj, K8S_VERSION, strict=True)

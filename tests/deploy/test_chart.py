@@ -3,7 +3,7 @@ matches what the operator does, peering, optional features, the dashboard's metr
 
 Core objects are validated strictly with kubernetes-validate. It knows no custom
 resources: CoEditSessions are validated against our CRD's schema (jsonschema), the
-kopf peering objects and the ServiceMonitor are checked structurally."""
+kopf peering objects and the Service/PodMonitors are checked structurally."""
 
 import json
 import re
@@ -439,3 +439,13 @@ def test_dashboard_panels_and_queries():
             _promql(target["expr"])
             for window in re.findall(r"\[([^\]]+)\]", target["expr"]):
                 assert window == "$__rate_interval", (panel["title"], window)
+
+
+def test_the_operators_metrics_are_scraped_by_a_pod_monitor(template):
+    """The PrometheusRule's Failed/Degraded alerts read the operator's own metrics."""
+    rendered = template(EVERYTHING)
+    monitor = one(rendered, "PodMonitor")["spec"]
+    operator = next(d for d in by_kind(rendered, "Deployment") if d["metadata"]["name"] == "coedit-operator")
+    assert monitor["selector"]["matchLabels"].items() <= operator["spec"]["template"]["metadata"]["labels"].items()
+    ports = [p["name"] for c in operator["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])]
+    assert monitor["podMetricsEndpoints"][0]["port"] in ports
