@@ -42,10 +42,12 @@ class Writer:
     node: str
     limit: int
     share: int
+    usable: int = 0  # the shares of all nodes together: the limit less what no share holds
 
 
 def writer_for(node_id: str, epoch: str, limit: int, nodes: int) -> Writer:
-    return Writer(id=f"{node_id}~{epoch[:12]}", node=node_id, limit=limit, share=limit // max(nodes, 1))
+    share = limit // max(nodes, 1)
+    return Writer(id=f"{node_id}~{epoch[:12]}", node=node_id, limit=limit, share=share, usable=share * max(nodes, 1))
 
 
 @dataclass(frozen=True)

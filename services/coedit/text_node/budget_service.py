@@ -102,7 +102,9 @@ class BudgetService:
             answer = (await self._decide(decide)).answer
             if not isinstance(answer, budget.Short):
                 return answer
-            if self.ledger.view(self.me.limit).remaining < tokens:
+            view = self.ledger.view(self.me.limit)
+            # what no node's share holds (the limit's remainder over the nodes) is never usable
+            if min(view.remaining, self.me.usable - view.spent - view.reserved) < tokens:
                 me = self.me
                 await self._decide(lambda ledger: (budget.refuse(ledger, me), None))
                 raise BudgetExhausted("the session's token budget cannot cover this request")
