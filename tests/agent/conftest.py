@@ -34,6 +34,7 @@ class Peers:
         self.reservations: dict[str, int] = {}  # held, not yet settled
         self.settles: dict[str, int] = {}  # reservation_id -> tokens settled
         self.exhausted = False  # a reserve was refused (the node records it)
+        self.reserves_unavailable = 0  # the next reserves answering 503 budget_unavailable
         self.edits: dict[str, dict] = {}
         self.messages: list[dict] = []
         self.events: dict[str, dict] = {}
@@ -77,6 +78,9 @@ class Peers:
         async def reserve(body: dict):
             # As the text node: idempotent on reservation_id; spent + reserved never pass the limit.
             rid, tokens = body["reservation_id"], body["tokens"]
+            if self.reserves_unavailable:
+                self.reserves_unavailable -= 1
+                return JSONResponse({"error": "budget_unavailable"}, 503)
             if rid not in self.reservations and rid not in self.settles:
                 if self.spent + self.reserved + tokens > self.budget:
                     self.exhausted = True
