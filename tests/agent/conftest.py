@@ -31,6 +31,10 @@ class Peers:
 
     def __init__(self, text: str = TEXT, budget: int = 100_000):
         self.text, self.budget, self.spends = text, budget, {}
+        self.reservations: dict[str, int] = {}  # held, not yet settled
+        self.settles: dict[str, int] = {}  # reservation_id -> tokens settled
+        self.exhausted = False  # a reserve was refused (the node records it)
+        self.reserves_unavailable = 0  # the next reserves answering 503 budget_unavailable
         self.edits: dict[str, dict] = {}
         self.messages: list[dict] = []
         self.events: dict[str, dict] = {}
@@ -42,6 +46,10 @@ class Peers:
     @property
     def spent(self) -> int:
         return sum(self.spends.values())
+
+    @property
+    def reserved(self) -> int:
+        return sum(self.reservations.values())
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -62,23 +70,42 @@ class Peers:
 
         @app.get("/api/budget")
         async def budget():
-            return {"limit": self.budget, "spent": self.spent,
-                    "remaining": max(self.budget - self.spent, 0), "exhausted": self.spent >= self.budget}
+            return {"limit": self.budget, "spent": self.spent, "reserved": self.reserved,
+                    "remaining": max(self.budget - self.spent - self.reserved, 0),
+                    "exhausted": self.exhausted or self.spent >= self.budget}
 
-        @app.post("/api/budget/spend")
-        async def spend(body: dict):
-            # As the text node: recorded once per spend_id, even when already spent.
-            exhausted_before = self.spent >= self.budget
-            self.spends.setdefault(body["spend_id"], body["tokens"])
-            if exhausted_before:
-                return JSONResponse({"error": "budget_exhausted"}, 429)
-            return await budget()
+        @app.post("/api/budget/reserve")
+        async def reserve(body: dict):
+            # As the text node: idempotent on reservation_id; spent + reserved never pass the limit.
+            rid, tokens = body["reservation_id"], body["tokens"]
+            if self.reserves_unavailable:
+                self.reserves_unavailable -= 1
+                return JSONResponse({"error": "budget_unavailable"}, 503)
+            if rid not in self.reservations and rid not in self.settles:
+                if self.spent + self.reserved + tokens > self.budget:
+                    self.exhausted = True
+                    return JSONResponse({"error": "budget_exhausted"}, 429)
+                self.reservations[rid] = tokens
+            return {"reservation_id": rid, "granted": True, "tokens": tokens,
+                    "expires_at": "2100-01-01T00:00:00Z", "node_id": "a"}
+
+        @app.post("/api/budget/settle")
+        async def settle(body: dict):
+            rid = body["reservation_id"]
+            if rid in self.reservations:
+                released = self.reservations.pop(rid) - body["tokens"]
+                self.settles[rid] = self.spends[rid] = body["tokens"]
+                return {"reservation_id": rid, "state": "settled", "tokens": body["tokens"],
+                        "released": max(released, 0), "unrecorded": 0}
+            if rid in self.settles:
+                return {"reservation_id": rid, "state": "settled", "tokens": self.settles[rid]}
+            return JSONResponse({"error": "reservation_not_found"}, 404)
 
         @app.post("/api/edits", status_code=201)
         async def edit(body: dict):
             if body["edit_id"] in self.edits:
                 return self.edits[body["edit_id"]]
-            if self.spent >= self.budget:
+            if self.exhausted or self.spent >= self.budget:
                 return JSONResponse({"error": "budget_exhausted"}, 429)
             if self.before_edit:
                 self.before_edit(self)

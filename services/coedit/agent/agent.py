@@ -1,5 +1,5 @@
 """What one agent holds across its edits: its peers, its model, its ids, and the
-bookkeeping every model call needs (budget check before, tokens reported after)."""
+bookkeeping every model call needs (a reservation before, its settle after)."""
 
 import asyncio
 import itertools
@@ -21,8 +21,10 @@ from coedit.analytics import models as events
 from coedit.analytics.client import AnalyticsClient
 from coedit.chat.client import ChatClient
 from coedit.common.agent_protocol import Phase
+from coedit.common.client import NotFound
+from coedit.common.money import cost_usd
 from coedit.text_node.client import BudgetExhausted, TextNodesClient, Unavailable
-from coedit.text_node.models import SpendRequest
+from coedit.text_node.models import ReserveRequest, SettleRequest
 
 log = structlog.get_logger("coedit.agent")
 tracer = trace.get_tracer("coedit.agent")
@@ -30,6 +32,7 @@ tracer = trace.get_tracer("coedit.agent")
 SERVICE_ATTEMPTS = 6  # rounds over a service's URLs before Unavailable (5 waits: 1, 2, 4, 8, 8 s)
 PEOPLE_IN_PROMPT = 5  # the latest people's chat messages every prompt carries
 PAUSE_POLL_SECONDS = 1.0
+RESERVATION_MARGIN_SECONDS = 60  # a reservation outlives its call's timeout by this much
 
 REMINDER = {
     "en": "Your last answer was not the JSON object asked for. Answer with that JSON object only.",
@@ -50,10 +53,13 @@ class Agent:
                                     unsure_timeout=settings.unsure_edit_timeout, **peer)
         self.chat = ChatClient(settings.chat_url, **peer)
         self.analytics = AnalyticsClient(settings.analytics_url, **peer)
-        self.llm = LLM(model_client, settings.model, before_attempt=self.check_budget, sleep=self.pause)
+        self.llm = LLM(model_client, settings.model, before_attempt=self.reserve,
+                       after_attempt=self.attempted, sleep=self.pause)
         self.author = Author(self.id, settings.persona, settings.topic, settings.language)
         self._serial = itertools.count(1)
-        self.unsettled: list[tuple[Phase, Completion, str]] = []  # calls not yet in the ledger
+        self.reservation: str | None = None  # the attempt under way holds it
+        # attempts made, not yet settled: (reservation_id, phase, completion; None: failed, no usage)
+        self.unsettled: list[tuple[str, Phase, Completion | None]] = []
         self.authors_seen = {self.id}  # every agent met in the open intents: how many share the text
         # for the stop log line (bench.agents reads it)
         self.llm_calls, self.llm_ms, self.paused_ms = 0, 0.0, 0.0
@@ -72,39 +78,62 @@ class Agent:
             kind(event_id=self.new_id("ev"), agent_id=self.id, ts=datetime.now(UTC), **fields)
         )
 
-    async def check_budget(self, prompt: Prompt | None = None) -> None:
-        """Before every model call (`prompt`: the call, its most cost being
-        `prompt.max_total_tokens`) and while waiting for a free place: settle earlier
-        spends, stop if the budget is spent."""
+    async def check_budget(self) -> None:
+        """While waiting for a free place: settle earlier calls, stop if the budget is spent."""
         await self.settle()
         if (await self.text.budget()).exhausted:
             raise BudgetExhausted("the session's token budget is spent")
 
+    async def reserve(self, prompt: Prompt) -> None:
+        """Before every model call attempt: settle earlier ones, then hold the most
+        this one can cost (`prompt.max_total_tokens`) under a fresh id (the client's
+        retries repeat the same request: idempotent). BudgetExhausted (429) when
+        the budget cannot cover it; a 503 `budget_unavailable` is retried with
+        backoff by the client, then Unavailable (the cycle gives up and starts over)."""
+        await self.settle()
+        reservation = ReserveRequest(
+            reservation_id=self.new_id("res"), agent_id=self.id, tokens=prompt.max_total_tokens,
+            ttl_seconds=self.settings.llm_timeout + RESERVATION_MARGIN_SECONDS,
+        )
+        await self.text.reserve(reservation)
+        self.reservation = reservation.reservation_id
+
+    def attempted(self, prompt: Prompt, completion: Completion | None) -> None:
+        """After every attempt (None: it failed, nothing was reported used): its
+        reservation waits to be settled."""
+        if self.reservation is not None:
+            self.unsettled.append((self.reservation, prompt.phase, completion))
+            self.reservation = None
+
     async def settle(self) -> None:
-        """Record each call's tokens in the ledger, then as an `llm_call` event, so
-        analytics and the text service count the same tokens. The ledger records a
-        spend even when the budget was already spent (answer 429) and a spend that
-        crosses the limit answers `exhausted`: both stop the agent (BudgetExhausted)
-        once the call is in both places."""
-        exhausted = False
+        """Settle each attempt's reservation with the tokens the API reported (0 for
+        a failed call: all of it is released); that settle is the call's charge.
+        Then an `llm_call` event with the same tokens and their cost, so analytics
+        and the ledger count the same. A settle that no node can take now stays for
+        the next call (the reservation stays counted meanwhile)."""
         while self.unsettled:
-            phase, completion, spend_id = self.unsettled[0]
+            reservation_id, phase, completion = self.unsettled[0]
+            tokens = completion.tokens if completion else 0
             try:
-                spend = SpendRequest(spend_id=spend_id, agent_id=self.id, tokens=completion.tokens)
-                exhausted = (await self.text.spend(spend)).exhausted
-            except BudgetExhausted:
-                exhausted = True
+                settlement = await self.text.settle(SettleRequest(reservation_id=reservation_id, tokens=tokens))
+                if settlement.unrecorded:
+                    log.warning("settle_unrecorded", reservation_id=reservation_id, tokens=settlement.unrecorded)
+            except NotFound:  # expired and released before the settle: nothing holds it now
+                log.warning("reservation_not_found", reservation_id=reservation_id, tokens=tokens)
             except Unavailable:
-                break  # kept for the next call
+                break
             self.unsettled.pop(0)
-            self.event(
-                events.LlmCall, phase=phase.value, model=self.settings.model,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                latency_ms=round(completion.latency_ms, 3),
-            )
-        if exhausted:
-            raise BudgetExhausted("the session's token budget is spent")
+            if completion is not None:
+                self.call_event(phase, completion)
+
+    def call_event(self, phase: Phase, completion: Completion) -> None:
+        prices = (self.settings.price_input, self.settings.price_output)
+        cost = cost_usd(completion.prompt_tokens, completion.completion_tokens, *prices) if any(prices) else None
+        self.event(
+            events.LlmCall, phase=phase.value, model=self.settings.model,
+            prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+            latency_ms=round(completion.latency_ms, 3), cost_usd=cost,
+        )
 
     async def wait_while_paused(self) -> None:
         """Before every model call and every edit: people may have paused the session."""
@@ -133,7 +162,6 @@ class Agent:
                 span.set_attributes({"gen_ai.usage.input_tokens": completion.prompt_tokens,
                                      "gen_ai.usage.output_tokens": completion.completion_tokens})
             self.llm_calls, self.llm_ms = self.llm_calls + 1, self.llm_ms + completion.latency_ms
-            self.unsettled.append((phase, completion, self.new_id("spend")))
             await self.settle()
             log.debug("model_call", phase=phase.value, prompt_tokens=completion.prompt_tokens,
                       prompt_tokens_estimated=prompt.prompt_tokens, completion_tokens=completion.completion_tokens,

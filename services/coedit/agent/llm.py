@@ -13,7 +13,8 @@ Bounds: each call carries its phase's `max_tokens` and the client's timeout, and
 prompt is complete before it is sent (`Prompt.max_total_tokens` is the most it can
 cost). Retries: rate limits, 5xx and network errors back off 1, 2, 4, 8 s, or as
 long as the server's Retry-After asks (at most a minute). The agent retries, not the
-openai client (`max_retries=0`): every attempt passes `before_attempt` (the budget)."""
+openai client (`max_retries=0`): every attempt passes `before_attempt` (its
+budget reservation) and then `after_attempt` (its usage, None if it failed)."""
 
 import email.utils
 import time
@@ -130,9 +131,10 @@ class LLM:
 
     def __init__(self, client: openai.AsyncOpenAI, model: str,
                  before_attempt: Callable[[Prompt], Awaitable[None]] | None = None,
+                 after_attempt: Callable[[Prompt, Completion | None], None] | None = None,
                  sleep: Callable[[float], Awaitable[None]] | None = None):
         self.client, self.model = client, model
-        self.before_attempt, self.sleep = before_attempt, sleep
+        self.before_attempt, self.after_attempt, self.sleep = before_attempt, after_attempt, sleep
         self.untried = list(OutputForm)  # the forms still to try, until one is accepted
         self.form: OutputForm | None = None  # the form the server accepted
         self.temperature: float | None = TEMPERATURE  # None once the server refuses it
@@ -143,7 +145,13 @@ class LLM:
             with attempt:
                 if self.before_attempt is not None:
                     await self.before_attempt(prompt)
-                return await self._once(prompt)
+                completion = None
+                try:
+                    completion = await self._once(prompt)
+                finally:  # also on a failure or a cancel: the attempt's reservation is settled
+                    if self.after_attempt is not None:
+                        self.after_attempt(prompt, completion)
+                return completion
 
     def _request(self, prompt: Prompt, form: OutputForm) -> dict:
         request = {"model": self.model, "messages": prompt.messages, self.limit_parameter: prompt.max_tokens}
