@@ -257,10 +257,10 @@ class Session:
 
     async def report_usage(self, agent_id: str, prompt_tokens: int, completion_tokens: int,
                            model: str, report_id: str | None) -> models.Usage:
-        """Tokens go to the ledger first, then to analytics, as the built-in agents do:
-        both count the same tokens. Never refused: the spend is recorded even when the
-        budget is spent (the answer then says so). A `report_id` reported again counts
-        once in both (the ledger merges spends by id, analytics events by id)."""
+        """Tokens go to the ledger first, then to analytics. Never refused: the ledger
+        takes them when the budget covers them (it never passes the limit), analytics
+        counts them always (they were used), and the answer says when the budget is
+        spent. A `report_id` reported again counts once in both."""
         usage_id = f"{agent_id}:usage:{report_id}" if report_id else self.new_id(agent_id, "usage")
         spend = SpendRequest(spend_id=usage_id, agent_id=agent_id, tokens=prompt_tokens + completion_tokens)
         try:
