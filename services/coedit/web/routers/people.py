@@ -78,15 +78,16 @@ async def session(monitor: MonitorDep) -> Session:
 @router.post("/session/pause", response_model=Session, dependencies=Person)
 async def pause(monitor: MonitorDep, change: SessionChange | None = None) -> Session:
     """Within a few seconds no agent starts a model call or submits an edit."""
-    state = await _answer(_chat(monitor).pause(change.by if change else None))
-    monitor.paused = state.paused
-    monitor.publish_status()
-    return _session(monitor, state)
+    return _changed(monitor, await _answer(_chat(monitor).pause(change.by if change else None)))
 
 
 @router.post("/session/resume", response_model=Session, dependencies=Person)
 async def resume(monitor: MonitorDep, change: SessionChange | None = None) -> Session:
-    state = await _answer(_chat(monitor).resume(change.by if change else None))
+    return _changed(monitor, await _answer(_chat(monitor).resume(change.by if change else None)))
+
+
+def _changed(monitor, state) -> Session:
+    """After a pause or resume: every open page learns it at once."""
     monitor.paused = state.paused
     monitor.publish_status()
     return _session(monitor, state)
