@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from coedit.common.anchors import AnchorError
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
+from coedit.common.errors import ApiError
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.errors import (
     BudgetExhausted,
@@ -99,20 +100,20 @@ STATUS = {
 def install_domain_errors(app: FastAPI) -> None:
     """The one place where the document core's refusals become HTTP answers."""
 
+    def answer(error: ApiError) -> JSONResponse:  # the body every service answers with
+        return JSONResponse(error.body(), status_code=error.status)
+
     @app.exception_handler(DocumentError)
     async def _refused(_: Request, error: DocumentError):
-        return JSONResponse({"error": error.code, "detail": error.detail, **error.extra},
-                            status_code=STATUS.get(type(error), 400))
+        return answer(ApiError(STATUS.get(type(error), 400), error.code, error.detail, **error.extra))
 
     @app.exception_handler(AnchorError)
     async def _anchor(_: Request, error: AnchorError):
-        return JSONResponse({"error": error.code, "detail": error.detail, "matches": error.matches},
-                            status_code=409)
+        return answer(ApiError(409, error.code, error.detail, matches=error.matches))
 
     async def _storage(_: Request, error: Exception):
         log.warning("the database is unreachable", error=str(error) or type(error).__name__)
-        return JSONResponse({"error": "storage_unavailable", "detail": "the node's database is unreachable; retry"},
-                            status_code=503)
+        return answer(ApiError(503, "storage_unavailable", "the node's database is unreachable; retry"))
 
     for kind in STORAGE_ERRORS:
         app.add_exception_handler(kind, _storage)
