@@ -40,6 +40,7 @@ from coedit.up.local_llm import MODEL_ALIAS, LocalLLMProcess
 from coedit.up.session_file import SEED_TEXT, SEED_TEXT_EN, SEED_TOPIC, SEED_TOPIC_EN
 
 TOKEN = "bench-token"
+TOKEN_ENV = {"COEDIT_AUTH_TOKEN": TOKEN}  # a secret goes by environment, never as a flag (`ps` shows flags)
 SEED_DEMO = {"versions": 31, "llm_calls_per_edit": 4, "max_tokens_per_edit": 4000}
 CONFLICTS = ("claimed this place first", "anchor", "already in the document")
 
@@ -49,15 +50,14 @@ def start_session(root: Path, budget: int, seed: int, real: bool = False) -> dic
     databases = [PostgresServer(root / f"pg-{n}", fsync=False).start() for n in ("a", "b", "c", "an")]
     redis = RedisServer(root / "redis").start()
     servers += [*databases, redis]
-    nodes = {n: ServiceProcess("text-node", [], root, name=f"text-{n}") for n in "abc"}
+    nodes = {n: ServiceProcess("text-node", [], root, name=f"text-{n}", env=TOKEN_ENV) for n in "abc"}
     for (name, node), db in zip(nodes.items(), databases):
         peers = ",".join(other.url for other_name, other in nodes.items() if other_name != name)
         node.args = ["--node-id", name, "--database-url", db.url, "--peers", peers,
-                     "--token-budget", str(budget), "--auth-token", TOKEN,
-                     "--initial-text", SEED_TEXT_EN if real else SEED_TEXT]
-    chat = ServiceProcess("chat", ["--redis-url", redis.url, "--auth-token", TOKEN], root)
-    analytics = ServiceProcess("analytics", ["--database-url", databases[3].url, "--auth-token", TOKEN], root)
-    model = LocalLLMProcess(root) if real else ServiceProcess("fake-llm", ["--seed", str(seed)], root)
+                     "--token-budget", str(budget), "--initial-text", SEED_TEXT_EN if real else SEED_TEXT]
+    chat = ServiceProcess("chat", ["--redis-url", redis.url], root, env=TOKEN_ENV)
+    analytics = ServiceProcess("analytics", ["--database-url", databases[3].url], root, env=TOKEN_ENV)
+    model = LocalLLMProcess(root) if real else ServiceProcess("fake-llm", ["--seed", str(seed)], root, env=TOKEN_ENV)
     services = [*nodes.values(), chat, analytics, model]
     for service in services:
         service.start(wait_ready=False)
@@ -87,9 +87,9 @@ def run_agents(session: dict, root: Path, count: int, extra: list[str], seconds:
             [sys.executable, "-m", "coedit", "agent", "--agent-id", f"agent-{n}",
              "--persona", personas[n % 3], "--topic", SEED_TOPIC_EN if english else SEED_TOPIC,
              "--text-nodes", nodes, "--chat-url", session["chat"].url,
-             "--analytics-url", session["analytics"].url, "--auth-token", TOKEN,
-             "--llm-base-url", f"{session['model'].url}/v1", *extra],
+             "--analytics-url", session["analytics"].url, "--llm-base-url", f"{session['model'].url}/v1", *extra],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **TOKEN_ENV, "COEDIT_LLM_API_KEY": TOKEN},
         ))
     deadline = time.monotonic() + seconds
     for process in processes:

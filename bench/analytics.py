@@ -28,6 +28,7 @@ from coedit.local.servers import PostgresServer
 from coedit.local.processes import ServiceProcess
 
 TOKEN = "bench-token"
+TOKEN_ENV = {"COEDIT_AUTH_TOKEN": TOKEN}  # a secret goes by environment, never as a flag (`ps` shows flags)
 AGENTS = [f"agent-{i:02}" for i in range(20)]
 COLUMNS = ["event_id", "type", "agent_id", "ts", "tokens", "latency_ms", "status", "payload"]
 EVENT = TypeAdapter(Event)
@@ -172,8 +173,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         postgres = PostgresServer(Path(tmp) / "pg").start()
-        service = ServiceProcess("analytics", ["--database-url", postgres.url, "--auth-token", TOKEN,
-                                               "--log-level", "warning"], Path(tmp))
+        service = ServiceProcess("analytics", ["--database-url", postgres.url, "--log-level", "warning"],
+                                 Path(tmp), env=TOKEN_ENV)
         try:
             service.start()
             result = asyncio.run(run(args, postgres, service))

@@ -32,6 +32,7 @@ from coedit.local.processes import ServiceProcess
 
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TOKEN_ENV = {"COEDIT_AUTH_TOKEN": TOKEN}  # a secret goes by environment, never as a flag (`ps` shows flags)
 MAX_LEN = 1000
 STREAM = "coedit:chat:{default}:messages"
 
@@ -155,9 +156,7 @@ async def main(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-chat-") as tmp:
         redis_server = RedisServer(Path(tmp) / "redis").start()
         chat = ServiceProcess(
-            "chat", ["--redis-url", redis_server.url, "--auth-token", TOKEN, "--log-level", "warning"],
-            Path(tmp),
-        )
+            "chat", ["--redis-url", redis_server.url, "--log-level", "warning"], Path(tmp), env=TOKEN_ENV)
         redis = Redis.from_url(redis_server.url, max_connections=args.concurrency + 8)
         try:
             chat.start()

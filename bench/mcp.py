@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.agents import TOKEN, start_session, stop_session
+from bench.agents import TOKEN, TOKEN_ENV, start_session, stop_session
 from coedit.agent.context import sentences
 from coedit.local.processes import ServiceProcess
 from coedit.text_node.client import TextNodesClient
@@ -116,8 +116,8 @@ def main() -> None:
     mcp = ServiceProcess("mcp", [
         "--text-nodes", ",".join(node.url for node in session["nodes"].values()),
         "--chat-url", session["chat"].url, "--analytics-url", session["analytics"].url,
-        "--auth-token", TOKEN, "--writes-per-minute", "100000", "--log-level", "warning"],
-        root, env={"COEDIT_MCP_TOKENS": tokens})
+        "--writes-per-minute", "100000", "--log-level", "warning"],
+        root, env={**TOKEN_ENV, "COEDIT_MCP_TOKENS": tokens})
     try:
         mcp.start(timeout=120)
         figures = asyncio.run(measure(session, mcp, args.agents, args.edits, args.reads))

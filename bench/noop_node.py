@@ -3,7 +3,7 @@ the same service skeleton (middleware, telemetry, metrics, error handlers), the 
 bearer-token check and request model, answering 201 at once. No document, no
 database, no replication: its rate is what the HTTP stack alone allows.
 
-    python bench/noop_node.py --port 8000 --auth-token TOKEN"""
+    COEDIT_AUTH_TOKEN=TOKEN python bench/noop_node.py --port 8000"""
 
 import itertools
 

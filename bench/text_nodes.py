@@ -35,6 +35,7 @@ from coedit.text_node.models import SpendRequest
 
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TOKEN_ENV = {"COEDIT_AUTH_TOKEN": TOKEN}  # a secret goes by environment, never as a flag (`ps` shows flags)
 INITIAL = "Документ начинается здесь."
 
 
@@ -74,13 +75,13 @@ def pgbench_rate(server: PostgresServer, clients: int, seconds: int) -> float:
 class NoopNode(ServiceProcess):
     def argv(self) -> list[str]:
         return [sys.executable, str(Path(__file__).with_name("noop_node.py")), "--port", str(self.port),
-                "--auth-token", TOKEN, "--log-level", "warning"]
+                "--log-level", "warning"]
 
 
 async def http_floor(base: Path, writers: int, edits: int) -> dict:
     """The load generator's rate against three bench.noop_node processes, and their
     CPU per request: the floor under any text node behind the same stack."""
-    nodes = [NoopNode("noop-node", [], base, name=f"noop-{n}").start(wait_ready=False) for n in "abc"]
+    nodes = [NoopNode("noop-node", [], base, name=f"noop-{n}", env=TOKEN_ENV).start(wait_ready=False) for n in "abc"]
     try:
         for node in nodes:
             node.wait_ready()
@@ -110,9 +111,8 @@ class Cluster:
                 "text-node",
                 ["--node-id", n, "--database-url", self.databases[n].url,
                  "--peers", ",".join(f"http://127.0.0.1:{ports[p]}" for p in names if p != n),
-                 "--token-budget", str(token_budget), "--auth-token", TOKEN,
-                 "--initial-text", INITIAL, "--log-level", "warning"],
-                base, name=f"text-{n}", port=ports[n],
+                 "--token-budget", str(token_budget), "--initial-text", INITIAL, "--log-level", "warning"],
+                base, name=f"text-{n}", port=ports[n], env=TOKEN_ENV,
             )
             for n in names
         }

@@ -61,7 +61,7 @@ def stop_up(up: subprocess.Popen) -> None:
 
 def reference_floor(root: Path) -> dict:
     started = time.perf_counter()
-    model = ServiceProcess("fake-llm", [], root).start(timeout=120)
+    model = ServiceProcess("fake-llm", ["--insecure-no-auth"], root).start(timeout=120)
     process_s = time.perf_counter() - started
     model.stop()
     started = time.perf_counter()

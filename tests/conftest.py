@@ -18,6 +18,7 @@ settings.load_profile("deterministic")
 
 AUTH_TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {AUTH_TOKEN}"}
+AUTH_ENV = {"COEDIT_AUTH_TOKEN": AUTH_TOKEN}  # how a service gets its token: never a flag (`ps` shows flags)
 
 
 @pytest.fixture
@@ -53,11 +54,12 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def service_factory(tmp_path: Path) -> Iterator:
-    """Call it with a command and its flags to start a coedit service as a process."""
+    """Call it with a command and its flags to start a coedit service as a process
+    (with the tests' token in its environment, unless `env` says otherwise)."""
     started: list[ServiceProcess] = []
 
-    def make(command: str, args: list[str], **kwargs) -> ServiceProcess:
-        process = ServiceProcess(command, args, tmp_path, **kwargs)
+    def make(command: str, args: list[str], env: dict[str, str] | None = None, **kwargs) -> ServiceProcess:
+        process = ServiceProcess(command, args, tmp_path, env={**AUTH_ENV, **(env or {})}, **kwargs)
         started.append(process)
         return process
 

@@ -1,6 +1,7 @@
 """`coedit`'s command line: a line of help per command, --version, bad values as
 one line and exit status 2, flags that take no word, help in plain words."""
 
+import os
 import re
 import subprocess
 import sys
@@ -17,9 +18,9 @@ SESSION = ROOT / "manifests" / "examples" / "minimal.yaml"
 COMMAND_NAMES = [name.replace("_", "-") for name in COMMANDS]
 
 
-def coedit(*args: str) -> subprocess.CompletedProcess:
+def coedit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "coedit", *args], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+                          timeout=60, cwd=ROOT, env=None if env is None else {**os.environ, **env})
 
 
 def help_of(capsys, *args: str) -> str:
@@ -58,6 +59,49 @@ def test_a_refused_token_is_not_echoed():
     refused = {"loc": ("text_node", "auth_token"), "msg": "String should have at least 16 characters",
                "input": "s3cret"}
     assert _one_line(refused) == "coedit text-node: error: --auth-token: String should have at least 16 characters"
+
+
+SERVICES = ["text-node", "chat", "analytics", "web", "mcp", "fake-llm"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_without_a_token_refuses_to_start_naming_both_fixes(service):
+    result = coedit(service, env={"COEDIT_AUTH_TOKEN": ""})  # empty is unset
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"coedit {service}: error: no token: set COEDIT_AUTH_TOKEN or --auth-token-file PATH, "
+        "or pass --insecure-no-auth to let anyone who reaches the port write"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_takes_its_token_from_a_file_or_is_told_to_go_without(service, tmp_path):
+    (tmp_path / "token").write_text("from-a-file\n")
+    from_file = parse([service, "--auth-token-file", str(tmp_path / "token")])
+    assert from_file.auth_token.get_secret_value() == "from-a-file"
+    assert parse([service, "--insecure-no-auth"]).auth_token is None
+
+
+@pytest.mark.parametrize("args, variable", [
+    (["text-node", "--auth-token", "s3cret-token"], "COEDIT_AUTH_TOKEN"),
+    (["web", "--auth-token=s3cret-token"], "COEDIT_AUTH_TOKEN"),
+    (["agent", "--auth-token", "s3cret-token"], "COEDIT_AUTH_TOKEN"),
+    (["agent", "--llm-api-key", "s3cret-token"], "COEDIT_LLM_API_KEY"),
+    (["mcp", "--mcp-tokens", "claude=s3cret-token"], "COEDIT_MCP_TOKENS"),
+])
+def test_a_secret_is_never_a_flag(args, variable):
+    result = coedit(*args)
+    assert result.returncode == 2 and "s3cret" not in result.stderr + result.stdout
+    flag = args[1].partition("=")[0]
+    assert result.stderr.startswith(f"coedit {args[0]}: error: {flag}: a secret is never a flag")
+    assert f"set {variable} or {flag}-file PATH" in result.stderr
+    assert flag not in coedit(args[0], "--help").stdout.split()  # not offered either
+
+
+def test_an_agent_reads_its_keys_from_files(tmp_path):
+    (tmp_path / "key").write_text("sk-from-file\n")
+    (tmp_path / "token").write_text("session-token\n")
+    agent = parse(["agent", "--llm-api-key-file", str(tmp_path / "key"), "--auth-token-file", str(tmp_path / "token")])
+    assert (agent.llm_api_key.get_secret_value(), agent.auth_token.get_secret_value()) == ("sk-from-file", "session-token")
 
 
 @pytest.mark.parametrize("args", [[], ["bogus"], ["up", "--agents"], ["status", "--no-such-flag"]])

@@ -9,9 +9,12 @@ import typing
 from importlib.metadata import version
 
 from pydantic import Field, SecretStr, ValidationError, create_model
-from pydantic_settings import BaseSettings, CliApp, CliSettingsSource, CliSubCommand, SettingsError, get_subcommand
+from pydantic_settings import (
+    CLI_SUPPRESS, BaseSettings, CliApp, CliSettingsSource, CliSubCommand, SettingsError, get_subcommand,
+)
 
 from coedit.commands import COMMANDS, run
+from coedit.common.settings import flag
 
 USAGE_ERROR = 2
 
@@ -32,6 +35,27 @@ class Parser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class SecretFlag(argparse.Action):
+    """A secret's flag (a `Secret` field: hidden from --help) is refused: a flag is
+    in every local user's `ps`. The message names where the secret goes instead."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        name = self.dest.rpartition(".")[2]
+        parser.error(f"{option_string}: a secret is never a flag (anyone on this machine sees flags in `ps`): "
+                     f"set COEDIT_{name.upper()} or --{flag(name)}-file PATH")
+
+
+def _add_argument(parser, *names: str, **kwargs):
+    if kwargs.get("help") == CLI_SUPPRESS and set(names) & SECRET_FLAGS:
+        return parser.add_argument(*names, dest=kwargs["dest"], nargs="?", default=CLI_SUPPRESS,
+                                   action=SecretFlag, help=CLI_SUPPRESS)
+    return parser.add_argument(*names, **kwargs)
+
+
+SECRET_FLAGS = {f"--{flag(name)}" for command in COMMANDS.values()
+                for name, field in command.settings.model_fields.items() if CLI_SUPPRESS in field.metadata}
+
+
 def parser() -> Parser:
     root = Parser(prog="coedit", description=Coedit.__doc__, allow_abbrev=False)
     root.add_argument("--version", action="version", version=f"coedit {version('coedit')}")
@@ -49,6 +73,7 @@ def parse(argv: list[str]) -> BaseSettings:
         cli_parse_none_str="unset",  # `(default: unset)`; `--model unset` overrides a COEDIT_MODEL
         cli_enforce_required=True,  # `render -f` is required in its usage line too
         formatter_class=argparse.HelpFormatter,  # reflows each command's docstring
+        add_argument_method=_add_argument,
     )
     try:
         chosen = get_subcommand(CliApp.run(Coedit, cli_args=argv, cli_settings_source=source),

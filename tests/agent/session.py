@@ -13,7 +13,7 @@ import httpx
 import pytest
 from coedit.local.processes import ServiceProcess
 from coedit.up.session_file import SEED_TOPIC
-from tests.conftest import AUTH_TOKEN
+from tests.conftest import AUTH_ENV, AUTH_TOKEN
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster, text_cluster_factory  # noqa: F401
 
 TOPIC = SEED_TOPIC
@@ -35,10 +35,11 @@ class Session:
         return subprocess.Popen(
             [sys.executable, "-m", "coedit", "agent", "--agent-id", agent_id, "--persona", "сюжетник",
              "--topic", TOPIC, "--text-nodes", nodes, "--chat-url", self.chat.url,
-             "--analytics-url", self.analytics.url, "--auth-token", AUTH_TOKEN,
-             "--llm-base-url", f"{self.model.url}/v1", "--model", self.model_name, "--startup-timeout", "60",
+             "--analytics-url", self.analytics.url, "--llm-base-url", f"{self.model.url}/v1", "--model", self.model_name,
+             "--startup-timeout", "60",
              *extra],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **self.env},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, 
+            env={**os.environ, **AUTH_ENV, "COEDIT_LLM_API_KEY": AUTH_TOKEN, **self.env},
         )
 
     def logs(self, agent_id: str) -> str:
@@ -72,9 +73,9 @@ def session_factory(text_cluster_factory, postgres_factory, redis_server, servic
              initial_text: str = INITIAL_TEXT) -> Session:
         """`model`: a started model server to use instead of the fake model."""
         text = text_cluster_factory(token_budget=token_budget, initial_text=initial_text, env=env)
-        chat = service_factory("chat", ["--redis-url", redis_server.url, "--auth-token", AUTH_TOKEN], env=env)
+        chat = service_factory("chat", ["--redis-url", redis_server.url], env=env)
         analytics = service_factory(
-            "analytics", ["--database-url", postgres_factory("analytics").url, "--auth-token", AUTH_TOKEN],
+            "analytics", ["--database-url", postgres_factory("analytics").url],
             env=env)
         services = [chat, analytics]
         if model is None:

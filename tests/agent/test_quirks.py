@@ -10,7 +10,7 @@ from tests.agent.conftest import TEXT
 
 
 def quirky(**quirks):
-    return create_app(FakeLLMSettings(_cli_parse_args=False, seed=1, **quirks))
+    return create_app(FakeLLMSettings(_cli_parse_args=False, insecure_no_auth=True, seed=1, **quirks))
 
 
 async def test_a_server_answering_500_to_json_schema_gets_llama_cpps_form(make_agent, peers):

@@ -10,15 +10,14 @@ import httpx
 import pytest
 
 from coedit.local.servers import PostgresServer
-from tests.conftest import AUTH, AUTH_TOKEN
+from tests.conftest import AUTH, AUTH_ENV
 from coedit.local.processes import ServiceProcess
 
 _eras = itertools.count()
 
 
 def analytics_args(database_url: str, *flags: str) -> list[str]:
-    return ["--database-url", database_url, "--auth-token", AUTH_TOKEN,
-            "--metrics-cache-seconds", "0", *flags]
+    return ["--database-url", database_url, "--metrics-cache-seconds", "0", *flags]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,7 @@ def shared_analytics(tmp_path_factory) -> Iterator[ServiceProcess]:
     """Starting PostgreSQL costs seconds, so the read/write tests share one server."""
     tmp = tmp_path_factory.mktemp("analytics")
     postgres = PostgresServer(tmp / "pg", fsync=False).start()
-    service = ServiceProcess("analytics", analytics_args(postgres.url), tmp)
+    service = ServiceProcess("analytics", analytics_args(postgres.url), tmp, env=AUTH_ENV)
     try:
         yield service.start()
     finally:

@@ -32,7 +32,7 @@ def chat_factory(redis_server, service_factory) -> Callable:
     """Start a chat process on the test's Redis with extra flags."""
 
     def start(*flags: str, name: str = "chat"):
-        args = ["--redis-url", redis_server.url, "--auth-token", AUTH_TOKEN, *flags]
+        args = ["--redis-url", redis_server.url, *flags]
         return service_factory("chat", args, name=name).start()
 
     return start

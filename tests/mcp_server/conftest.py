@@ -51,7 +51,7 @@ def mcp_process(session: Session, service_factory, *extra: str, env=None) -> Ser
     nodes = ",".join(node.url for node in session.text.nodes.values())
     return service_factory(
         "mcp", ["--text-nodes", nodes, "--chat-url", session.chat.url, "--analytics-url",
-                session.analytics.url, "--auth-token", AUTH_TOKEN, *extra],
+                session.analytics.url, *extra],
         env={"COEDIT_MCP_TOKENS": ",".join(f"{n}={t}" for n, t in TOKENS.items()), **(env or {})},
     ).start()
 

@@ -52,7 +52,7 @@ router = APIRouter()
 async def thing():
     return {"trace_id": trace.get_current_span().get_span_context().trace_id}
 
-app = create_service_app("test", ServiceSettings())
+app = create_service_app("test", ServiceSettings(insecure_no_auth=True))
 app.include_router(router)
 
 async def main():

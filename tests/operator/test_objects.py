@@ -38,6 +38,20 @@ def test_every_rendered_object_is_valid_kubernetes(example_objects):
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
+def test_every_coedit_service_gets_the_session_token_from_the_secret_never_a_flag(example_objects):
+    """Services refuse to start without a token; a secret is never a flag (`ps` shows flags)."""
+    seen = set()
+    for obj in example_objects:
+        for container in containers(obj) if obj["kind"] in PODS else []:
+            words = [*container.get("command", []), *container.get("args", [])]
+            assert not {"--auth-token", "--llm-api-key", "--mcp-tokens", "--insecure-no-auth"} & set(words)
+            if words[:1] == ["coedit"]:
+                seen.add(words[1])
+                secret = env_of(container)["COEDIT_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
+                assert secret["key"] == consts.SECRET_AUTH_TOKEN, obj["metadata"]["name"]
+    assert {"text-node", "chat", "analytics", "web", "agent"} <= seen
+
+
 def test_names_are_unique_and_labelled(example_objects):
     names = [f"{obj['kind']}/{obj['metadata']['name']}" for obj in example_objects]
     assert len(names) == len(set(names))

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from coedit.local.servers import free_port
-from tests.conftest import AUTH, AUTH_TOKEN
+from tests.conftest import AUTH, AUTH_ENV
 from coedit.local.processes import ServiceProcess
 from coedit.text_node.node import TextNode
 from coedit.text_node.settings import TextNodeSettings
@@ -50,9 +50,8 @@ def text_cluster_factory(postgres_factory, tmp_path):
             nodes[name] = ServiceProcess(
                 "text-node",
                 ["--node-id", name, "--database-url", database.url, "--peers", peers,
-                 "--token-budget", str(token_budget), "--auth-token", AUTH_TOKEN,
-                 "--initial-text", initial_text, "--sync-interval", str(sync_interval), *extra_args],
-                tmp_path, name=f"text-{name}", port=ports[name], env=env,
+                 "--token-budget", str(token_budget), "--initial-text", initial_text, "--sync-interval", str(sync_interval), *extra_args],
+                tmp_path, name=f"text-{name}", port=ports[name], env={**AUTH_ENV, **(env or {})},
             )
         started.extend(nodes.values())
         for node in nodes.values():
@@ -79,7 +78,7 @@ async def start_node(postgres):
     nodes: list[TextNode] = []
 
     async def start(initial_text: str, **settings) -> TextNode:
-        node = TextNode(TextNodeSettings(node_id="r", initial_text=initial_text, **settings), store)
+        node = TextNode(TextNodeSettings(node_id="r", initial_text=initial_text, insecure_no_auth=True, **settings), store)
         await node.start()
         nodes.append(node)
         return node

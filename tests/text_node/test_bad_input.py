@@ -9,7 +9,7 @@ import pytest
 
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer
-from tests.conftest import AUTH, AUTH_TOKEN
+from tests.conftest import AUTH, AUTH_ENV
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +18,10 @@ def node():
     database = PostgresServer(base / "pg", fsync=False).start()
     process = ServiceProcess(
         "text-node",
-        ["--node-id", "a", "--database-url", database.url, "--auth-token", AUTH_TOKEN,
-         "--initial-text", "Один. Два. Один.", "--max-edit-chars", "100",
+        ["--node-id", "a", "--database-url", database.url, "--initial-text", "Один. Два. Один.",
+         "--max-edit-chars", "100",
          "--max-document-chars", "110"],
-        base,
+        base, env=AUTH_ENV,
     ).start()
     yield process
     process.stop()

@@ -16,7 +16,7 @@ from coedit.text_node.client import (
 from coedit.text_node.models import EditOp, EditRequest, ReserveRequest, SettleRequest, SpendRequest
 
 from tests.agent.conftest import TEXT, Peers, Router, Sleeps
-from tests.conftest import AUTH_TOKEN
+from tests.conftest import AUTH_ENV, AUTH_TOKEN
 
 EDIT = EditRequest(edit_id="a1:e1", agent_id="a1", intent_id="a1:i1",
                    op=EditOp(type="append", text=" The end."))
@@ -98,9 +98,9 @@ def node():
     database = PostgresServer(base / "pg", fsync=False).start()
     process = ServiceProcess(
         "text-node",
-        ["--node-id", "a", "--database-url", database.url, "--auth-token", AUTH_TOKEN,
-         "--initial-text", "Один. Два. Один.", "--token-budget", "100"],
-        base,
+        ["--node-id", "a", "--database-url", database.url, "--initial-text", "Один. Два. Один.",
+         "--token-budget", "100"],
+        base, env=AUTH_ENV,
     ).start()
     yield process
     process.stop()

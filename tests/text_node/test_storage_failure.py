@@ -34,7 +34,7 @@ def test_a_node_whose_database_stops_refuses_quickly_and_recovers_by_itself(post
     says not ready, and once the database is back the node is ready again and the
     retried edit is applied once."""
     node = service_factory("text-node", ["--node-id", "a", "--database-url", postgres.url,
-                                         "--auth-token", AUTH_TOKEN, "--initial-text", INITIAL]).start()
+                                         "--initial-text", INITIAL]).start()
     with httpx.Client(base_url=node.url, headers=AUTH, timeout=10) as client:
         body = {"edit_id": "e1", "agent_id": "t", "op": {"type": "append", "text": " один"}}
         assert client.post("/api/edits", json=body).status_code == 201

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from coedit.up.components import PORT_OFFSETS, derive_ports, session_limits
+from coedit.up.components import PORT_OFFSETS, derive_ports, plan, session_limits
 from coedit.up.console import edit_line, summarise
 from coedit.up.export import fenced
 from coedit.up.session_file import SEED_TEXT, load_session, resolve_session
@@ -48,6 +48,23 @@ def test_ports_follow_the_web_port_unless_taken():
     assert ports["text-b"] == 8002 and ports["analytics"] == 8020 and ports["fake-llm"] == 8090
     assert ports["text-a"] not in taken and ports["chat"] not in taken
     assert set(ports) == set(PORT_OFFSETS)
+
+
+def test_the_plan_passes_every_secret_by_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = UpSettings(data_dir=tmp_path, agents=2)
+    session, _ = resolve_session(settings)
+    ports = derive_ports(8000, is_free=lambda port: True)
+    components = plan(settings, session, ports, {name: f"postgresql://{name}" for name in
+                                                 ("pg-a", "pg-b", "pg-c", "pg-analytics", "redis")})
+    for component in components:
+        argv = " ".join(component.argv)
+        assert session.auth_token not in argv and session.mcp_token not in argv, component.name
+    by_name = {c.name: c for c in components}
+    for name in ("text-a", "text-b", "text-c", "chat", "analytics", "mcp", "web", "fake-llm", "agent-1"):
+        assert by_name[name].env["COEDIT_AUTH_TOKEN"] == session.auth_token, name
+    assert by_name["agent-2"].env["COEDIT_LLM_API_KEY"] == session.auth_token  # the fake model's key
+    assert by_name["mcp"].env["COEDIT_MCP_TOKENS"] == f"outside={session.mcp_token}"
 
 
 def test_restart_back_off_doubles_and_is_capped():

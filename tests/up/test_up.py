@@ -22,7 +22,7 @@ import pytest
 
 from coedit.local.servers import free_port
 from coedit.up.components import PORT_OFFSETS
-from coedit.up.session_file import SEED_TEXT
+from coedit.up.session_file import SEED_TEXT, load_session
 from coedit.up.state import group_alive, load_state
 from coedit.mcp.client import connect
 
@@ -51,6 +51,7 @@ class Observed:
     status_while_starting: subprocess.CompletedProcess | None = None
     hangup_exit_code: int | None = None
     hangup_survivors: list[str] = field(default_factory=list)
+    argv_with_a_secret: list[str] = field(default_factory=list)
 
 
 def coedit(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -126,6 +127,8 @@ def run_life_cycle(root: Path) -> Observed:
         state = ready_state(seen.data_dir, up, log)
         seen.state = state.model_dump()
         text_a = state.component("text-a").url
+        secrets = (state.auth_token, load_session(seen.data_dir).mcp_token)
+        seen.argv_with_a_secret = [argv for secret in secrets for argv in processes_mentioning(secret)]
         seen.version_while_running = wait_for(
             lambda: document(text_a)["version"] >= 2 and document(text_a)["version"], 180,
             "two versions", log)
@@ -198,6 +201,10 @@ def _answers(url: str) -> bool:
         return True
     except httpx.HTTPError:
         return False
+
+
+def test_no_process_it_starts_shows_a_secret_in_ps(observed):
+    assert observed.argv_with_a_secret == []
 
 
 def test_up_starts_every_component(observed):

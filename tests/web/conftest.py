@@ -16,7 +16,7 @@ import pytest
 
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer, RedisServer, free_port
-from tests.conftest import AUTH, AUTH_TOKEN
+from tests.conftest import AUTH, AUTH_ENV, AUTH_TOKEN
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster
 
 
@@ -74,19 +74,18 @@ def session() -> Iterator[Session]:
                 "text-node",
                 ["--node-id", name, "--database-url", database.url,
                  "--peers", ",".join(f"http://127.0.0.1:{ports[p]}" for p in "abc" if p != name),
-                 "--auth-token", AUTH_TOKEN, "--initial-text", INITIAL_TEXT, "--sync-interval", "0.3"],
-                tmp, name=f"text-{name}", port=ports[name])
+                 "--initial-text", INITIAL_TEXT, "--sync-interval", "0.3"],
+                tmp, name=f"text-{name}", port=ports[name], env=AUTH_ENV)
             for name, database in zip("abc", databases)
         }
-        chat = ServiceProcess("chat", ["--redis-url", redis.url, "--auth-token", AUTH_TOKEN], tmp)
+        chat = ServiceProcess("chat", ["--redis-url", redis.url], tmp, env=AUTH_ENV)
         analytics = ServiceProcess(
-            "analytics", ["--database-url", databases[3].url, "--auth-token", AUTH_TOKEN], tmp)
+            "analytics", ["--database-url", databases[3].url], tmp, env=AUTH_ENV)
         web = ServiceProcess("web", [
             "--text-nodes", ",".join(node.url for node in nodes.values()),
             "--chat-url", chat.url, "--analytics-url", analytics.url,
             "--session-name", "robots-story", "--poll-interval", "0.2",
-            "--analytics-interval", "0.5", "--auth-token", AUTH_TOKEN,
-        ], tmp)
+            "--analytics-interval", "0.5"], tmp, env=AUTH_ENV)
         processes += [*nodes.values(), chat, analytics, web]
         for process in processes:
             process.start(wait_ready=False)

@@ -19,7 +19,7 @@ def at(seconds_ago: float) -> str:
 
 @pytest.fixture
 def monitor() -> Monitor:
-    settings = WebSettings(text_nodes="http://a,http://b", chat_url="http://chat")
+    settings = WebSettings(text_nodes="http://a,http://b", chat_url="http://chat", insecure_no_auth=True)
     return Monitor(settings, Upstream(settings), Hub())
 
 

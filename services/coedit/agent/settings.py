@@ -1,10 +1,11 @@
 import os
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coedit.common.agent_protocol import Phase
+from coedit.common.settings import Secret, secret_from
 
 OPENAI_API_KEY = "$OPENAI_API_KEY"
 
@@ -27,12 +28,19 @@ class AgentSettings(BaseSettings):
     )
     chat_url: str = Field("http://127.0.0.1:8010", description="the chat service")
     analytics_url: str = Field("http://127.0.0.1:8020", description="the analytics service")
-    auth_token: SecretStr | None = Field(None, description="the session's bearer token")
+    auth_token: Secret = Field(None, description="the session's bearer token (COEDIT_AUTH_TOKEN only)")
+    auth_token_file: FilePath | None = Field(
+        None, description="a file holding the session's bearer token (or COEDIT_AUTH_TOKEN)"
+    )
     llm_base_url: str = Field(
         "https://api.openai.com/v1", description="any OpenAI-compatible API base URL"
     )
-    llm_api_key: SecretStr | None = Field(
-        OPENAI_API_KEY, validate_default=True, description="the model's API key"
+    llm_api_key: Secret = Field(
+        OPENAI_API_KEY, validate_default=True,
+        description="the model's API key (COEDIT_LLM_API_KEY or OPENAI_API_KEY only)",
+    )
+    llm_api_key_file: FilePath | None = Field(
+        None, description="a file holding the model's API key (or COEDIT_LLM_API_KEY, OPENAI_API_KEY)"
     )
     model: str = Field("gpt-4o-mini", description="the model name")
     max_edits: int = Field(0, ge=0, description="stop after this many applied edits (0: no limit)")
@@ -64,6 +72,13 @@ class AgentSettings(BaseSettings):
     def _key_from_openai_env(cls, value):
         """The default reads OpenAI's own variable, as the `openai` client does."""
         return os.environ.get("OPENAI_API_KEY") if value == OPENAI_API_KEY else value
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> "AgentSettings":
+        self.auth_token = secret_from(self.auth_token, self.auth_token_file, "auth_token")
+        if self.llm_api_key_file is not None:  # the file wins over OPENAI_API_KEY, which is ambient
+            self.llm_api_key = secret_from(None, self.llm_api_key_file, "llm_api_key")
+        return self
 
     @field_validator("phases")
     @classmethod

@@ -10,7 +10,8 @@ from coedit.fake_llm.settings import FakeLLMSettings
 
 
 def create_app(settings: FakeLLMSettings) -> FastAPI:
-    app = create_service_app("fake-llm", settings)
+    # the token is the API key its clients send (`Authorization: Bearer`), as OpenAI's
+    app = create_service_app("fake-llm", settings, writes_need_token=True)
     app.state.seen = Counter()
     app.include_router(completions.router)
     return app

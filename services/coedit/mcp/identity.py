@@ -1,5 +1,5 @@
 """Who an outside agent is: its bearer token names it. Tokens come from
-`--mcp-tokens` ("claude=tok1,cursor=tok2") and/or a file of such entries (a mounted
+`COEDIT_MCP_TOKENS` ("claude=tok1,cursor=tok2") and/or a file of such entries (a mounted
 Kubernetes Secret); the name is the `agent_id` every write of that agent carries."""
 
 import re

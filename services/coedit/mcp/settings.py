@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from coedit.common.settings import ServiceSettings
+from coedit.common.settings import Secret, ServiceSettings
 
 
 class McpSettings(ServiceSettings):
@@ -13,13 +13,13 @@ class McpSettings(ServiceSettings):
     )
     chat_url: str = Field("http://127.0.0.1:8010", description="the chat service")
     analytics_url: str = Field("http://127.0.0.1:8020", description="the analytics service")
-    mcp_tokens: SecretStr | None = Field(
+    mcp_tokens: Secret = Field(
         None, description='outside agents and their bearer tokens: "claude=tok1,cursor=tok2" '
-        "(the name is the agent_id its writes carry)",
+        "(the name is the agent_id its writes carry; COEDIT_MCP_TOKENS only)",
     )
     mcp_tokens_file: Path | None = Field(
         None, description="a file of `name=token` entries (one a line, or comma-separated), "
-        "e.g. a mounted Kubernetes Secret; read at start-up, beside --mcp-tokens",
+        "e.g. a mounted Kubernetes Secret; read at start-up, beside COEDIT_MCP_TOKENS",
     )
     writes_per_minute: int = Field(
         30, ge=1, description="intents, edits and comments one outside agent may post in any "

@@ -74,6 +74,7 @@ def session_limits(settings: UpSettings, budget: int) -> Limits:
 def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
          servers: dict[str, str]) -> list[Component]:
     """Every component of the session in start order (services, web, agents)."""
+    # secrets go by environment, never as flags: any local user reads argv in `ps`
     token_env = {"COEDIT_AUTH_TOKEN": session.auth_token}
     node_urls = {n: f"http://127.0.0.1:{ports[f'text-{n}']}" for n in NODES}
     components = [
@@ -103,6 +104,7 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
         env={**token_env, "COEDIT_MCP_TOKENS": f"{settings.mcp_agent}={session.mcp_token}"},
     ))
     api_key = os.environ.get("OPENAI_API_KEY") if settings.llm == "auto" else None
+    model_env = {"OPENAI_API_KEY": api_key} if api_key else {}
     if api_key:
         llm_url = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
         model = settings.model or "gpt-4o-mini"
@@ -117,8 +119,9 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
         components.append(Component(
             "fake-llm", "fake-llm",
             ["--seed", str(settings.seed), "--latency-ms", str(settings.fake_latency_ms)],
-            port=ports["fake-llm"],
+            port=ports["fake-llm"], env=token_env,
         ))
+        model_env = {"COEDIT_LLM_API_KEY": session.auth_token}  # the fake model's key is the session's token
         llm_url, model = f"http://127.0.0.1:{ports['fake-llm']}/v1", settings.model or "fake"
     components.append(Component(
         "web", "web",
@@ -140,7 +143,7 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
              "--analytics-url", service_urls["analytics"], "--llm-base-url", llm_url,
              "--model", model, "--price-input", str(settings.price_input),
              "--price-output", str(settings.price_output)],
-            kind="agent", env={**token_env, **({"OPENAI_API_KEY": api_key} if api_key else {})},
+            kind="agent", env={**token_env, **model_env},
         ))
     return components
 
