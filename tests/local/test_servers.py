@@ -1,8 +1,21 @@
-"""Ports for the servers and services the tests and `coedit up` start."""
+"""Ports for the servers and services the tests and `coedit up` start, and who
+may reach their PostgreSQL."""
 
+import asyncio
+import getpass
+import os
+import pwd
+import shutil
 import socket
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
 
-from coedit.local.servers import _ephemeral_ports_start, free_port, port_is_free
+import asyncpg
+import pytest
+
+from coedit.local.servers import PostgresServer, _ephemeral_ports_start, free_port, port_is_free, postgres_bindir
 
 
 def test_free_ports_are_below_the_ephemeral_range_and_never_handed_out_twice():
@@ -24,3 +37,43 @@ def test_a_bound_port_is_not_free():
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         assert not port_is_free(sock.getsockname()[1])
+
+
+def test_postgres_is_reached_only_through_a_socket_its_owner_alone_can_enter(postgres):
+    """`trust` on 127.0.0.1 let every local user read and write every session."""
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", postgres.port)) != 0  # no TCP at all
+    assert stat.S_IMODE(postgres.socket_dir.stat().st_mode) == 0o700
+    owner = postgres.user or getpass.getuser()
+    assert pwd.getpwuid(postgres.socket_dir.stat().st_uid).pw_name == owner
+    assert asyncio.run(_select_one(postgres.url)) == 1  # the services' own way in still works
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="trying as another user needs root to switch to it")
+def test_another_local_user_cannot_connect(postgres):
+    psql = str(postgres_bindir() / "psql")
+    attempt = subprocess.run(["runuser", "-u", "nobody", "--", psql, postgres.url, "-c", "select 1"],
+                             capture_output=True, text=True, timeout=30)
+    assert attempt.returncode != 0 and "Permission denied" in attempt.stderr, attempt.stderr
+    mine = subprocess.run([psql, postgres.url, "-tAc", "select 1"], capture_output=True, text=True, timeout=30)
+    assert mine.stdout.strip() == "1", mine.stderr  # the same command as the session's user works
+
+
+def test_a_data_directory_too_deep_for_a_socket_gets_a_private_one(tmp_path):
+    deep = Path(tempfile.mkdtemp(prefix="coedit-test-pg-")) / ("d" * 100) / "pg"
+    server = PostgresServer(deep, fsync=False)
+    assert server.socket_dir != deep and stat.S_IMODE(server.socket_dir.stat().st_mode) == 0o700
+    try:
+        server.start()
+        assert asyncio.run(_select_one(server.url)) == 1
+    finally:
+        server.stop()
+        shutil.rmtree(deep.parents[1], ignore_errors=True)
+
+
+async def _select_one(url: str) -> int:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval("select 1")
+    finally:
+        await connection.close()

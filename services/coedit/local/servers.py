@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -156,21 +157,31 @@ def _make_traversable(path: Path) -> None:
             parent.chmod(mode | 0o011)
 
 
+# A Unix socket's path has room for 107 bytes; PostgreSQL adds `/.s.PGSQL.<port>`.
+_SOCKET_DIR_MAX = 107 - len("/.s.PGSQL.65535")
+
+
 class PostgresServer:
-    """One PostgreSQL cluster in `data_dir`, listening on 127.0.0.1:`port`.
+    """One PostgreSQL cluster in `data_dir`, reached only through its Unix socket in
+    a directory only the server's user can enter (mode 0700: the data directory,
+    or a private one in /tmp when that path is too long for a socket). No TCP
+    port: another local user can neither read nor write the session (with
+    `trust` on 127.0.0.1 anyone on the machine could). `port` names the socket.
     The data directory is kept across restarts; `initdb` runs only the first time."""
 
     def __init__(self, data_dir: Path, port: int | None = None, *, fsync: bool = True):
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir).absolute()
         self.port = port or free_port()
         self.fsync = fsync
         self.process: subprocess.Popen | None = None
         self.user = _unprivileged_user()
         self.bindir = postgres_bindir()
+        self.socket_dir = (self.data_dir if len(str(self.data_dir)) <= _SOCKET_DIR_MAX
+                           else Path(tempfile.mkdtemp(prefix="coedit-pg-")))  # created 0700
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres@/postgres?host={self.socket_dir}&port={self.port}"
 
     def _initdb(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -196,10 +207,12 @@ class PostgresServer:
     def start(self, timeout: float = 30) -> "PostgresServer":
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
+        if self.user and self.socket_dir != self.data_dir:
+            shutil.chown(self.socket_dir, self.user)
         log = open(self.log_path, "ab")
         argv = [
             str(self.bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-            "-k", str(self.data_dir), "-c", "listen_addresses=127.0.0.1",
+            "-k", str(self.socket_dir), "-c", "unix_socket_permissions=0700", "-c", "listen_addresses=",
             "-c", "max_connections=200", "-c", f"fsync={'on' if self.fsync else 'off'}",
         ]
         self.process = subprocess.Popen(
@@ -207,7 +220,6 @@ class PostgresServer:
             start_new_session=True,
         )
         with _naming_the_log(f"PostgreSQL in {self.data_dir}", self.log_path):
-            wait_for_port(self.port, timeout, self.process)
             self._wait_accepting(timeout)
         return self
 
@@ -218,8 +230,10 @@ class PostgresServer:
     def _wait_accepting(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"server exited with code {self.process.returncode}")
             ready = subprocess.run(
-                [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                [str(self.bindir / "pg_isready"), "-h", str(self.socket_dir), "-p", str(self.port)],
                 capture_output=True,
             )
             if ready.returncode == 0:
