@@ -449,3 +449,16 @@ def test_the_operators_metrics_are_scraped_by_a_pod_monitor(template):
     assert monitor["selector"]["matchLabels"].items() <= operator["spec"]["template"]["metadata"]["labels"].items()
     ports = [p["name"] for c in operator["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])]
     assert monitor["podMetricsEndpoints"][0]["port"] in ports
+
+
+def test_the_fake_model_takes_its_key_from_a_secret_or_is_open_in_so_many_words(template):
+    """Every coedit service refuses to start without a token unless told --insecure-no-auth."""
+    def env(values: dict) -> dict[str, dict]:
+        container = one(template(values), "Deployment", "fake-llm")["spec"]["template"]["spec"]["containers"][0]
+        return {var["name"]: var for var in container["env"]}
+
+    keyed = env({"fakeLlm": {"enabled": True, "apiKeySecret": {"name": "fake-key", "key": "token"}}})
+    assert keyed["COEDIT_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "fake-key", "key": "token"}
+    assert "COEDIT_INSECURE_NO_AUTH" not in keyed
+    open_model = env({"fakeLlm": {"enabled": True}})
+    assert open_model["COEDIT_INSECURE_NO_AUTH"]["value"] == "true" and "COEDIT_AUTH_TOKEN" not in open_model

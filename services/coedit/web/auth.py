@@ -1,6 +1,6 @@
 """Sign-in the way Jupyter does it: open any page with `?token=...` (the URL
 `coedit up` prints) and the UI keeps the token in a cookie; the session's token
-(`--auth-token`) is a person's token. Without it the UI stays read-only. Writes
+(`COEDIT_AUTH_TOKEN`) is a person's token. Without it the UI stays read-only. Writes
 take the cookie or an `Authorization: Bearer` header; the cookie is SameSite=Strict
 and HttpOnly, and writes want a JSON body, so another site cannot make them."""
 
