@@ -43,7 +43,6 @@ from pycrdt import (
     create_sync_message,
     create_update_message,
     handle_sync_message,
-    get_state,
     get_update,
     merge_updates,
     read_message,
@@ -82,12 +81,14 @@ class Pending(Exception):
         self.needs = needs  # client -> the clock this node's state vector must reach
 
 
-def deleted_ranges_end(update: bytes) -> dict[int, int]:
-    """client -> the end of the last clock range `update` deletes. A diff of the update
-    against its own state vector keeps its delete set alone (pycrdt drops the structs);
-    that is read as Yjs encodes it: no structs, then per client its id and (clock, length) ranges."""
-    decoder = Decoder(get_update(update, get_state(update)))
-    decoder.read_var_uint()  # structs: none are left
+def deleted_ranges_end(update: bytes, state: bytes) -> dict[int, int] | None:
+    """client -> the end of the last clock range `update` deletes; None when it holds
+    structs that `state` (a state vector) lacks. A diff of the update against a state
+    that has all its structs keeps its delete set alone (pycrdt drops the structs); that
+    is read as Yjs encodes it: no structs, then per client its id and (clock, length) ranges."""
+    decoder = Decoder(get_update(update, state))
+    if decoder.read_var_uint():  # clients with structs left
+        return None
     ends: dict[int, int] = {}
     for _ in range(decoder.read_var_uint()):
         client = decoder.read_var_uint()
@@ -144,15 +145,16 @@ class Shadow:
             raise Refused(f"it writes to {', '.join(sorted(set(self._touched)))}; only the text is a person's to change")
         if others := set(self.doc.keys()) - DOCUMENT_ROOTS:
             raise Refused(f"it writes to {', '.join(sorted(others))}; only the text is a person's to change")
-        ours = decode_state_vector(self.doc.get_state())
-        if not reaches(ours, decode_state_vector(get_state(update))):
+        state = self.doc.get_state()
+        ours, deleted = decode_state_vector(state), deleted_ranges_end(update, state)
+        if deleted is None:
             raise Refused("it depends on changes this node does not have (structs left pending)")
         delta = [step for delta in self._deltas for step in delta]
         if any("insert" in step and not isinstance(step["insert"], str) for step in delta):
             raise Refused("it embeds something other than characters in the text")
         if len(self.text) > max_bytes:
             raise Refused(f"the text would exceed {max_bytes} bytes")
-        if needs := {client: end for client, end in deleted_ranges_end(update).items() if end > ours.get(client, 0)}:
+        if needs := {client: end for client, end in deleted.items() if end > ours.get(client, 0)}:
             raise Pending(needs)
         return delta
 
@@ -177,6 +179,8 @@ class Connection:
     needs: dict[int, int] = field(default_factory=dict)  # the state vector they wait for
     known: asyncio.Event = field(default_factory=asyncio.Event)  # the node reached `needs`
     releaser: asyncio.Task | None = None  # waits for `known`, then applies what is held
+    inbox: list[bytes] = field(default_factory=list)  # its updates not yet given to the writer
+    received: asyncio.Event = field(default_factory=asyncio.Event)  # the inbox has some
 
     def send(self, message: bytes) -> None:
         try:
@@ -350,11 +354,12 @@ class Room:
         self.connections.add(connection)
         CONNECTIONS.inc()
         pump = asyncio.create_task(connection.pump(), name=f"yjs-send-{name}")
+        applier = asyncio.create_task(self._apply(connection), name=f"yjs-apply-{name}")
         try:
             connection.send(create_sync_message(self.node.doc.doc))
             if states := self.awareness.states:
                 connection.send(create_awareness_message(self.awareness.encode_awareness_update(list(states))))
-            while not pump.done():
+            while not (pump.done() or applier.done()):
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
@@ -368,6 +373,7 @@ class Room:
             self.connections.discard(connection)
             CONNECTIONS.dec()
             pump.cancel()
+            applier.cancel()
             if connection.releaser is not None:
                 connection.releaser.cancel()  # what it held goes with it: the client resends it on reconnect
             if connection.awareness_clients:
@@ -386,15 +392,30 @@ class Room:
                     connection.send(await self.node.submit(SyncReply(message[1:])))
                 elif message[1] in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
                     if (update := read_message(message[2:])) != EMPTY_UPDATE:
-                        await self.node.submit(PersonChange(self, connection, update))
+                        connection.inbox.append(update)
+                        connection.received.set()
             elif message[0] == YMessageType.AWARENESS:
                 self.awareness.apply_awareness_update(read_message(message[1:]), connection)
                 for other in self.connections - {connection}:
                     other.send(message)
-        except PersonChangeRefused as refusal:
-            raise Refused(refusal.detail) from None
         except (IndexError, AssertionError, ValueError, RuntimeError, json.JSONDecodeError) as error:
             raise Refused(f"not a Yjs message: {error}") from None
+
+    async def _apply(self, connection: Connection) -> None:
+        """A connection's updates, in order, through the writer: those that come while one
+        is being committed are merged into the next, so a burst of keystrokes shares one
+        commit instead of each waiting for the commit before it."""
+        try:
+            while True:
+                await connection.received.wait()
+                connection.received.clear()
+                updates, connection.inbox = connection.inbox, []
+                update = updates[0] if len(updates) == 1 else merge_updates(*updates)
+                await self.node.submit(PersonChange(self, connection, update))
+        except PersonChangeRefused as refusal:
+            await connection.websocket.close(code=1008, reason=refusal.detail[:120])
+        except DocumentError as error:  # the node could not take it now (e.g. its database is away)
+            await connection.websocket.close(code=1013, reason=error.detail[:120])
 
     def _on_awareness(self, topic: str, event) -> None:
         changes, origin = event
