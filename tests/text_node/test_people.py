@@ -165,6 +165,11 @@ def test_a_delete_of_items_the_node_lacks_waits_for_them(text_cluster):
         del text[1:2]
         deleted = doc.get_update(typed)  # no structs: a delete set naming items the node lacks
         ws.send(create_update_message(deleted))
+        deadline = time.monotonic() + 15
+        while held_changes(url) < 1:
+            assert time.monotonic() < deadline, "the delete was not held"
+            time.sleep(0.05)
+        assert all(text == (INITIAL_TEXT, 0) for text in text_cluster.texts().values())
         ws.send(create_update_message(inserted))
         wait_text(text_cluster, lambda t: t == "XZ" + INITIAL_TEXT)
     assert held_changes(url) == 1
