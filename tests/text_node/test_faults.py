@@ -19,11 +19,12 @@ NODES = "abc"
 class MarkedWriter(threading.Thread):
     """Appends `[wN-i]` marks to the nodes in turn until stopped. An edit is sent to
     the next node only when the first certainly did not apply it (connection refused
-    or a 503), as the agents do; one whose outcome is unknown is not retried."""
+    or a 503), as the agents do; one whose outcome is unknown is not retried.
+    `pause`: seconds between edits (none: as fast as the nodes answer)."""
 
-    def __init__(self, cluster, number: int):
+    def __init__(self, cluster, number: int, pause: float = 0):
         super().__init__(daemon=True)
-        self.cluster, self.number = cluster, number
+        self.cluster, self.number, self.pause = cluster, number, pause
         self.acknowledged: list[str] = []
         self.unknown: list[str] = []
         self.wrong: list[str] = []
@@ -32,7 +33,7 @@ class MarkedWriter(threading.Thread):
     def run(self) -> None:
         with httpx.Client(headers=AUTH, timeout=httpx.Timeout(10, connect=1)) as client:
             for i in range(100_000):
-                if self.stopping.is_set():
+                if self.stopping.wait(self.pause):
                     return
                 mark = f"[w{self.number}-{i}]"
                 body = {"edit_id": mark.strip("[]"), "agent_id": f"w{self.number}", "op": {"type": "append", "text": f" {mark}"}}
