@@ -6,7 +6,8 @@ at a steady pace, on loopback. Prints JSON: edits/s and messages/s beside the ra
 offered, p50/p99 latency beside `GET /healthz` on the same processes sampled during
 the run (the HTTP stack alone), the error rate, and each server's memory (RSS; PSS
 for a PostgreSQL and its backends) at every interval, with its growth per hour
-after the warm-up (least squares) beside its size when the warm-up ended.
+after the warm-up (least squares) beside its size when the warm-up ended and its
+change over `--idle` seconds with no load at the end.
 
 Writers replace a mark of their own in place (`[wN:k]` -> `[wN:k+1]`), each on one
 node, so the document keeps its size and only the history grows, as in a long
@@ -131,18 +132,32 @@ async def soak(cluster: Cluster, chat: ServiceProcess, servers: dict, args) -> d
             await asyncio.sleep(min(args.interval, max(0.1, until - time.monotonic())))
         await asyncio.gather(*tasks)
     seconds = time.monotonic() - measured_from
+    idle: dict[str, list[float]] = {name: [] for name in servers}  # the reference: no load at all
+    for _ in range(2):
+        for name, (pid, tree) in servers.items():
+            idle[name].append(round(memory_mib(pid, tree), 1))
+        await asyncio.sleep(args.idle)
     offered = {"edit": args.writers / args.pace, "message": args.posters / args.pace}
     figures = {kind: {**summary(load.latencies[kind], load.errors[kind], seconds),
                       **({"offered_per_s_at_most": round(offered[kind], 1)} if kind in offered else {})}
                for kind in load.latencies}
     after = {name: [(t, m) for t, m in points if t >= args.warmup] for name, points in memory.items()}
+    edits_per_hour = figures["edit"]["per_s"] * 3600
+
+    def growth(name: str) -> dict:
+        per_hour = growth_per_hour(after[name])
+        # a text node holds every edit's metadata in its document: it grows with edits, not with time
+        per_edit = {"growth_kib_per_edit": round(per_hour * 1024 / edits_per_hour, 2)} if name.startswith("text-") and edits_per_hour else {}
+        idle_change = idle[name][-1] - idle[name][0]
+        return {"growth_mib_per_hour_after_warmup": round(per_hour, 1), **per_edit,
+                f"reference_change_mib_idle_{args.idle:g}s_after": round(idle_change, 1)}
+
     return {
         "edits": figures["edit"], "messages": figures["message"],
         "reference_healthz_same_processes": figures["healthz"],
         "memory_mib": {
             name: {"at_warmup_end": after[name][0][1] if after[name] else None,
-                   "at_end": points[-1][1], "growth_mib_per_hour_after_warmup": round(growth_per_hour(after[name]), 1),
-                   "samples": points}
+                   "at_end": points[-1][1], **growth(name), "samples": points}
             for name, points in memory.items()
         },
     }
@@ -156,6 +171,7 @@ def main() -> None:
     parser.add_argument("--pace", type=float, default=0.1, help="seconds each client waits between requests")
     parser.add_argument("--warmup", type=float, default=30, help="seconds not measured at the start")
     parser.add_argument("--interval", type=float, default=10, help="seconds between memory samples")
+    parser.add_argument("--idle", type=float, default=20, help="seconds of no load at the end (memory's reference)")
     args = parser.parse_args()
     if args.minutes * 60 <= args.warmup:
         parser.error("--minutes must be longer than --warmup")

@@ -11,6 +11,7 @@ import signal
 import time
 
 import httpx
+import pytest
 
 from coedit.local.servers import stop_group
 from tests.agent.session import Session, converged, session_factory, text_cluster_factory, wait_all  # noqa: F401
@@ -19,6 +20,13 @@ from tests.text_node.conftest import links  # noqa: F401
 from tests.text_node.test_faults import MarkedWriter
 
 AGENTS = 6
+
+# Three to ten minutes on a busy 2-core machine (most of it the session's start and
+# the agents' model calls), so it runs when asked: COEDIT_FAULT_SESSION=1.
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("COEDIT_FAULT_SESSION") != "1", reason="set COEDIT_FAULT_SESSION=1 to run"),
+    pytest.mark.timeout(900),
+]
 
 
 def agent_edits(session: Session) -> int:
@@ -42,30 +50,36 @@ def test_agents_and_a_writer_carry_on_through_partition_redis_and_analytics_faul
     agents = {f"agent-{n}": session.agent(f"agent-{n}", "--start-spread", "1") for n in range(AGENTS)}
     writer = MarkedWriter(session.text, 0, pause=0.05)
     writer.start()
-    figures = {"first_edits_s": wait_for_progress(session)}
+    try:
+        figures = {"first_edits_s": wait_for_progress(session)}
 
-    links.partition({"a"})
-    time.sleep(3)
-    links.heal()
-    figures["progress_after_partition_s"] = wait_for_progress(session)
+        links.partition({"a"})
+        time.sleep(3)
+        links.heal()
+        figures["progress_after_partition_s"] = wait_for_progress(session)
 
-    stop_group(redis_server.process, signal.SIGKILL, timeout=5)
-    time.sleep(2)
-    away = httpx.get(f"{session.chat.url}/api/messages", timeout=10)
-    assert (away.status_code, away.json()["error"]) == (503, "redis_unavailable")
-    redis_server.start()
-    figures["progress_after_redis_s"] = wait_for_progress(session)
+        stop_group(redis_server.process, signal.SIGKILL, timeout=5)
+        time.sleep(2)
+        away = httpx.get(f"{session.chat.url}/api/messages", timeout=10)
+        assert (away.status_code, away.json()["error"]) == (503, "redis_unavailable")
+        redis_server.start()
+        figures["progress_after_redis_s"] = wait_for_progress(session)
 
-    session.analytics.kill()
-    time.sleep(4)
-    session.analytics.start()
-    figures["progress_after_analytics_s"] = wait_for_progress(session)
+        session.analytics.kill()
+        time.sleep(4)
+        session.analytics.start()
+        figures["progress_after_analytics_s"] = wait_for_progress(session)
 
-    writer.stopping.set()
-    writer.join(30)
-    for process in agents.values():
-        os.killpg(process.pid, signal.SIGTERM)  # a clean stop: the agents flush what they hold
-    wait_all(agents, session, timeout=120)
+        writer.stopping.set()
+        writer.join(30)
+        for process in agents.values():
+            os.killpg(process.pid, signal.SIGTERM)  # a clean stop: the agents flush what they hold
+        wait_all(agents, session, timeout=120)
+    finally:  # whatever failed, no agent (nor the writer) outlives the test
+        writer.stopping.set()
+        for process in agents.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
 
     converged(session, ["a", "b", "c"])
     text, edits = session.text.document("a")["text"], session.edits("a")

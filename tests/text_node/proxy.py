@@ -117,10 +117,13 @@ class Links:
         async def stop():
             for link in self.links.values():
                 link.server.close()
+                for writer in [*link.stalled, *(end for pair in link.connections for end in pair)]:
+                    writer.close()  # every handler then ends by itself
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=5)
+                for task in stuck:
+                    task.cancel()
         self._run(stop)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
