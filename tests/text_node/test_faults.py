@@ -11,6 +11,7 @@ import time
 import httpx
 
 from tests.conftest import AUTH
+from tests.figures import report
 from tests.text_node.test_cluster import wait_converged
 
 NODES = "abc"
@@ -78,7 +79,9 @@ def test_sigkills_under_load_lose_nothing_and_every_node_commits_after(text_clus
     acknowledged = [mark for writer in writers for mark in writer.acknowledged]
     unknown = [mark for writer in writers for mark in writer.unknown]
     assert len(acknowledged) > 100
+    stopped = time.monotonic()
     texts = wait_converged(cluster, len(acknowledged), timeout=60)
+    converge_seconds = time.monotonic() - stopped
     text, version = texts["a"]
     assert all(text.count(mark) == 1 for mark in acknowledged)
     assert version == len(acknowledged) + sum(mark in text for mark in unknown)
@@ -89,3 +92,6 @@ def test_sigkills_under_load_lose_nothing_and_every_node_commits_after(text_clus
         assert answer.status_code == 201, answer.text
         assert "duplicate key" not in cluster[node].logs()
     wait_converged(cluster, version + 3)
+    report("text_node/test_faults", sigkills=len(victims), acknowledged=len(acknowledged), lost=0,
+           outcome_unknown=len(unknown), unknown_that_landed=version - len(acknowledged),
+           converge_after_writers_stopped_s=round(converge_seconds, 2))
