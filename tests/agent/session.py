@@ -28,11 +28,12 @@ class Session:
     log_dir: object
     env: dict[str, str] = field(default_factory=dict)
     model_name: str = "fake"
+    agents: list[subprocess.Popen] = field(default_factory=list)  # every agent started, stopped at teardown
 
     def agent(self, agent_id: str, *extra: str) -> subprocess.Popen:
         log = open(self.log_dir / f"{agent_id}.log", "ab")
         nodes = ",".join(node.url for node in self.text.nodes.values())
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "coedit", "agent", "--agent-id", agent_id, "--persona", "сюжетник",
              "--topic", TOPIC, "--text-nodes", nodes, "--chat-url", self.chat.url,
              "--analytics-url", self.analytics.url, "--llm-base-url", f"{self.model.url}/v1", "--model", self.model_name,
@@ -41,6 +42,15 @@ class Session:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, 
             env={**os.environ, **AUTH_ENV, "COEDIT_LLM_API_KEY": AUTH_TOKEN, **self.env},
         )
+        self.agents.append(process)
+        return process
+
+    def stop_agents(self) -> None:
+        """A test that failed or timed out leaves no agent behind."""
+        for process in self.agents:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(30)
 
     def logs(self, agent_id: str) -> str:
         return (self.log_dir / f"{agent_id}.log").read_text(errors="replace")[-3000:]
@@ -70,9 +80,11 @@ class Session:
 def session_factory(text_cluster_factory, postgres_factory, redis_server, service_factory, tmp_path):  # noqa: F811
     def make(token_budget: int, model_args: list[str] = (), env: dict[str, str] | None = None,
              model: ServiceProcess | None = None, model_name: str = "fake",
-             initial_text: str = INITIAL_TEXT) -> Session:
-        """`model`: a started model server to use instead of the fake model."""
-        text = text_cluster_factory(token_budget=token_budget, initial_text=initial_text, env=env)
+             initial_text: str = INITIAL_TEXT, text_options: dict | None = None) -> Session:
+        """`model`: a started model server to use instead of the fake model;
+        `text_options`: more options for `text_cluster_factory`."""
+        text = text_cluster_factory(token_budget=token_budget, initial_text=initial_text, env=env,
+                                    **(text_options or {}))
         chat = service_factory("chat", ["--redis-url", redis_server.url], env=env)
         analytics = service_factory(
             "analytics", ["--database-url", postgres_factory("analytics").url],
@@ -85,9 +97,13 @@ def session_factory(text_cluster_factory, postgres_factory, redis_server, servic
             service.start(wait_ready=False)
         for service in services:
             service.wait_ready()
-        return Session(text, chat, analytics, model, tmp_path, env or {}, model_name)
+        sessions.append(Session(text, chat, analytics, model, tmp_path, env or {}, model_name))
+        return sessions[-1]
 
-    return make
+    sessions: list[Session] = []
+    yield make
+    for session in sessions:
+        session.stop_agents()
 
 
 def wait_all(agents: dict[str, subprocess.Popen], session: Session, timeout: float = 240) -> None:
