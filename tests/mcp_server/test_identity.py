@@ -2,7 +2,8 @@
 
 import pytest
 
-from coedit.mcp.identity import AgentTokens, TokenError, load_tokens, parse_tokens
+from coedit.common.agent_tokens import TokenError, load_tokens, parse_tokens
+from coedit.mcp.identity import AgentTokens
 
 A, B = "a-token-0123456789", "b-token-0123456789"
 

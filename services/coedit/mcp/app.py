@@ -13,8 +13,9 @@ from starlette.routing import Route
 
 from coedit.analytics.client import AnalyticsClient
 from coedit.chat.client import ChatClient
+from coedit.common.agent_tokens import TokenError, load_tokens
 from coedit.common.app import create_service_app, serve
-from coedit.mcp.identity import AgentTokens, TokenError, load_tokens
+from coedit.mcp.identity import AgentTokens
 from coedit.mcp.session import Session
 from coedit.mcp.settings import McpSettings
 from coedit.mcp.tools import build_server
