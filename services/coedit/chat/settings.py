@@ -1,9 +1,9 @@
 from pydantic import Field
 
-from coedit.common.settings import ServiceSettings
+from coedit.common.settings import AgentWriteSettings
 
 
-class ChatSettings(ServiceSettings):
+class ChatSettings(AgentWriteSettings):
     """Run the session's chat: typed agent messages on a Redis stream."""
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="the session's Redis")

@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from coedit.common.auth import UNAUTHORIZED, token_matches
+from coedit.common.auth import UNAUTHORIZED, caller_for
 from coedit.common.errors import install_error_handlers
 from coedit.common.logging import configure_logging
 from coedit.common.settings import ServiceSettings
@@ -47,12 +47,13 @@ class RequestLimitsAndMetrics:
     """Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware on every
     request): refuses bodies over the limit (by their Content-Length, and while
     streaming, chunked ones included: no more than the limit is ever read), refuses
-    a write without the service's token before reading its body (when
-    `write_token` is set: every write of the service needs it), times each
+    a write without the session's or an agent's token before reading its body (when
+    `writers`, a service's settings, is set: every write of the service needs one;
+    routes check which), times each
     request for Prometheus and writes one access-log line."""
 
-    def __init__(self, app, max_body_bytes: int, write_token=None):
-        self.app, self.max_body_bytes, self.write_token = app, max_body_bytes, write_token
+    def __init__(self, app, max_body_bytes: int, writers: ServiceSettings | None = None):
+        self.app, self.max_body_bytes, self.writers = app, max_body_bytes, writers
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -61,9 +62,9 @@ class RequestLimitsAndMetrics:
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_body_bytes:
             return await self._too_large(scope, receive, send)
-        if self.write_token is not None and scope["method"] not in READS and not token_matches(
-            headers.get(b"authorization", b"").decode("latin-1"), self.write_token
-        ):
+        if self.writers is not None and scope["method"] not in READS and caller_for(
+            headers.get(b"authorization", b"").decode("latin-1"), self.writers
+        ) is None:
             response = JSONResponse({"error": "unauthorized", "detail": UNAUTHORIZED}, status_code=401)
             return await response(scope, receive, send)
         started, status, received = time.perf_counter(), [500], [0]
@@ -126,7 +127,7 @@ def create_service_app(
     install_error_handlers(app)
 
     app.add_middleware(RequestLimitsAndMetrics, max_body_bytes=max_body_bytes,
-                       write_token=settings.auth_token if writes_need_token else None)
+                       writers=settings if writes_need_token and settings.auth_token is not None else None)
     if not (spans_recorded() or sdk_disabled()):
         app.add_middleware(CallerTraceContext)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

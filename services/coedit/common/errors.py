@@ -7,10 +7,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ApiError(Exception):
-    """Raise from a route to answer `{"error": code, "detail": ...}` with `status`."""
+    """Raise from a route to answer `{"error": code, "detail": ...}` with `status`
+    (and `headers`, e.g. `Retry-After`)."""
 
-    def __init__(self, status: int, error: str, detail: str | None = None, **extra):
+    def __init__(self, status: int, error: str, detail: str | None = None,
+                 headers: dict[str, str] | None = None, **extra):
         self.status, self.error, self.detail, self.extra = status, error, detail, extra
+        self.headers = headers
         super().__init__(f"{status} {error}: {detail}")
 
     def body(self) -> dict:
@@ -23,7 +26,7 @@ class ApiError(Exception):
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError):

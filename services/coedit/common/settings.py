@@ -8,8 +8,10 @@ refuses its flag, naming both."""
 
 from pathlib import Path
 
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, CliSuppress, SettingsConfigDict
+
+from coedit.common.agent_tokens import by_token, load_tokens
 
 Secret = CliSuppress[SecretStr | None]
 
@@ -69,3 +71,47 @@ class ServiceSettings(BaseSettings):
         if self.auth_token is not None and self.insecure_no_auth:
             raise ValueError("--insecure-no-auth and a token: give one of them")
         return self
+
+    @property
+    def agents(self) -> dict[bytes, str]:
+        """Agents' own tokens (token -> agent_id); none unless the service takes them."""
+        return {}
+
+
+class AgentWriteSettings(ServiceSettings):
+    """A service agents write to (text node, chat): optional tokens of their own, so an
+    agent can write only as itself, and a write rate per agent."""
+
+    agent_tokens: Secret = Field(
+        None, description='agents and their own bearer tokens: "ada=tok1,bob=tok2"; a write with an '
+        "agent's token may carry only that agent_id (COEDIT_AGENT_TOKENS only)",
+    )
+    agent_tokens_file: FilePath | None = Field(
+        None, description="a file of `name=token` entries (one a line, or comma-separated), e.g. a "
+        "mounted Kubernetes Secret; read at start-up, beside COEDIT_AGENT_TOKENS",
+    )
+    agent_writes_per_minute: int = Field(
+        0, ge=0, le=1_000_000, description="writes one agent_id may make in any window "
+        "(--agent-writes-window, a minute unless told); 0: no limit",
+    )
+    agent_writes_window: int = Field(
+        60, ge=1, le=3600, description="seconds of the moving window agent writes are counted over"
+    )
+    _agents: dict[bytes, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _load_agent_tokens(self) -> "AgentWriteSettings":
+        """Read once, at start-up: a bad list stops the service (`TokenError`)."""
+        tokens = load_tokens(self.agent_tokens.get_secret_value() if self.agent_tokens else None,
+                             self.agent_tokens_file)
+        if tokens and self.auth_token is None:
+            raise ValueError("agent tokens need the session token: with --insecure-no-auth anyone "
+                             "writes as any agent")
+        if self.auth_token is not None and self.auth_token.get_secret_value() in tokens.values():
+            raise ValueError("an agent's token is the session token: each agent needs its own")
+        self._agents = by_token(tokens)
+        return self
+
+    @property
+    def agents(self) -> dict[bytes, str]:
+        return self._agents

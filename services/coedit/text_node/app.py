@@ -13,6 +13,7 @@ from coedit.common.anchors import AnchorError
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
 from coedit.common.errors import ApiError
+from coedit.common.write_rate import AgentWriteRate
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.errors import (
     BudgetExhausted,
@@ -77,6 +78,7 @@ def create_app(settings: TextNodeSettings):
 
     app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
     install_domain_errors(app)
+    app.state.agent_writes = AgentWriteRate(settings.agent_writes_per_minute, settings.agent_writes_window)
     for router in (document.router, people.router, edits.router, budget.router, budget.internal,
                    replication.public, replication.internal):
         app.include_router(router)

@@ -1,9 +1,9 @@
 from pydantic import Field
 
-from coedit.common.settings import ServiceSettings
+from coedit.common.settings import AgentWriteSettings
 
 
-class TextNodeSettings(ServiceSettings):
+class TextNodeSettings(AgentWriteSettings):
     """Run one text node: a replica of the session's document."""
 
     node_id: str = Field("a", description="this node's name, unique in the session")

@@ -12,8 +12,9 @@ from coedit.chat.deps import get_store
 from coedit.chat.metrics import MESSAGES_POSTED, SSE_READERS
 from coedit.chat.models import MAX_TEXT_CHARS, MESSAGE, Message, MessagePage
 from coedit.chat.store import PEOPLE_KEPT, STREAM_ID, ChatStore, in_range
-from coedit.common.auth import require_token
+from coedit.common.auth import Writer
 from coedit.common.errors import ApiError
+from coedit.common.write_rate import WriteRate
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
 
@@ -34,12 +35,19 @@ async def posted_message(request: Request) -> Message:
         raise RequestValidationError(errors) from exc
 
 
-@router.post("", status_code=201, dependencies=[Depends(require_token)])
+@router.post("", status_code=201, responses={403: {"description": "agent_mismatch"},
+                                              429: {"description": "rate_limited"}})
 async def post_message(
+    caller: Writer,
     message: Annotated[Message, Depends(posted_message)],
     store: Annotated[ChatStore, Depends(get_store)],
+    rate: WriteRate,
 ) -> dict:
-    """Store a message; with a `message_id` seen before, answer the first one again."""
+    """Store a message; with a `message_id` seen before, answer the first one again.
+    An agent's own token posts only as that agent (403); each agent_id has its write
+    rate (429)."""
+    caller.may_write_as(message.agent_id)
+    await rate.hit(message.agent_id)
     posted = await store.post(message)
     if posted.created:
         MESSAGES_POSTED.labels(message.type).inc()

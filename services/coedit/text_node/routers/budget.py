@@ -6,7 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from coedit.common.auth import require_token
+from coedit.common.auth import Writer, require_token
+from coedit.common.errors import ApiError
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.deps import get_budget
 from coedit.text_node.routers.replication import same_genesis
@@ -24,7 +25,6 @@ from coedit.text_node.models import (
 router = APIRouter(prefix="/api/budget", tags=["budget"])
 internal = APIRouter(prefix="/internal/budget", tags=["internal"], dependencies=[Depends(require_token)])
 Service = Annotated[BudgetService, Depends(get_budget)]
-AUTH = [Depends(require_token)]
 
 
 @router.get("", response_model=Budget)
@@ -32,28 +32,39 @@ async def budget(service: Service) -> Budget:
     return service.budget()
 
 
-@router.post("/reserve", response_model=ReservationGranted, dependencies=AUTH,
-             responses={429: {"description": "budget_exhausted"}, 503: {"description": "budget_unavailable"}})
-async def reserve(service: Service, request: ReserveRequest) -> ReservationGranted:
+@router.post("/reserve", response_model=ReservationGranted,
+             responses={403: {"description": "agent_mismatch"}, 429: {"description": "budget_exhausted"},
+                        503: {"description": "budget_unavailable"}})
+async def reserve(service: Service, request: ReserveRequest, caller: Writer) -> ReservationGranted:
     """Hold an upper bound of a model call's tokens (idempotent on `reservation_id`).
     429 `budget_exhausted` when the budget cannot cover it; 503 `budget_unavailable`
     when it could but the rights sit on a node that does not answer (retry)."""
+    caller.may_write_as(request.agent_id)
+    if caller.agent is not None and any(r.agent_id != caller.agent
+                                        for r in service.ledger.owned(request.reservation_id)):
+        raise ApiError(403, "agent_mismatch", "this reservation_id is another agent's")
     return await service.reserve(request)
 
 
-@router.post("/settle", response_model=Settlement, dependencies=AUTH,
-             responses={202: {"model": Settlement, "description": "recorded for the reservation's node"}})
-async def settle(service: Service, request: SettleRequest):
+@router.post("/settle", response_model=Settlement,
+             responses={202: {"model": Settlement, "description": "recorded for the reservation's node"},
+                        403: {"description": "agent_mismatch"}})
+async def settle(service: Service, request: SettleRequest, caller: Writer):
     """Record what the call used; the rest of the reservation is released
-    (idempotent on `reservation_id`: a repeat answers as the first time)."""
+    (idempotent on `reservation_id`: a repeat answers as the first time). With an
+    agent's token, only that agent's reservation (as far as this node has seen it)."""
+    if caller.agent is not None:
+        for reservation in service.ledger.owned(request.reservation_id):
+            caller.may_write_as(reservation.agent_id)
     status, settlement = await service.settle(request)
     return JSONResponse(settlement.model_dump(), status_code=status)
 
 
-@router.post("/spend", response_model=Budget, dependencies=AUTH)
-async def spend(service: Service, request: SpendRequest) -> Budget:
+@router.post("/spend", response_model=Budget, responses={403: {"description": "agent_mismatch"}})
+async def spend(service: Service, request: SpendRequest, caller: Writer) -> Budget:
     """Record tokens spent without a reservation (idempotent on `spend_id`); only
     what the budget covers: 429 `budget_exhausted`, nothing recorded, otherwise."""
+    caller.may_write_as(request.agent_id)
     return await service.spend(request)
 
 

@@ -2,7 +2,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from coedit.common.auth import require_token
+from coedit.common.auth import Writer
+from coedit.common.write_rate import WriteRate
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.deps import get_budget, get_node
 from coedit.text_node.models import EditAccepted, EditLog, EditRecord, EditRequest
@@ -25,13 +26,18 @@ async def list_edits(
     )
 
 
-@router.post("", status_code=201, response_model=EditAccepted, dependencies=[Depends(require_token)])
+@router.post("", status_code=201, response_model=EditAccepted,
+             responses={403: {"description": "agent_mismatch"}, 429: {"description": "budget_exhausted, rate_limited"}})
 async def submit_edit(
-    node: Node, budget: Annotated[BudgetService, Depends(get_budget)], edit: EditRequest
+    node: Node, budget: Annotated[BudgetService, Depends(get_budget)], edit: EditRequest,
+    caller: Writer, rate: WriteRate,
 ) -> EditAccepted:
     """Apply an anchored edit. Answered only once the edit is committed; a repeated
     `edit_id` is applied once and answered as the first time. Its `tokens`, if any,
-    are charged with it, only if the budget covers them (429 otherwise)."""
+    are charged with it, only if the budget covers them (429 otherwise). An agent's
+    own token writes only as that agent (403); each agent_id has its write rate (429)."""
+    caller.may_write_as(edit.agent_id)
+    await rate.hit(edit.agent_id)
     if edit.tokens:
         await budget.ensure(edit.tokens)
     return await node.submit(EditWork(edit))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket
 
-from coedit.common.auth import require_token, token_matches
+from coedit.common.auth import Writer, token_matches
 from coedit.common.errors import ApiError
 from coedit.text_node.deps import get_node
 from coedit.text_node.models import PERSON_NAME, EditAccepted, RestoreRequest
@@ -33,10 +33,11 @@ async def yjs(websocket: WebSocket, room: str, token: str = "", name: str = ""):
 
 
 @router.post("/api/document/restore", status_code=201, response_model=EditAccepted,
-             dependencies=[Depends(require_token)])
-async def restore(node: Node, request: RestoreRequest) -> EditAccepted:
+             responses={403: {"description": "agent_mismatch"}})
+async def restore(node: Node, request: RestoreRequest, caller: Writer) -> EditAccepted:
     """One new version whose text equals `version`'s, attributed to `agent_id` (a
-    person); idempotent on `edit_id`."""
+    person); idempotent on `edit_id`. An agent's own token restores only as itself."""
+    caller.may_write_as(request.agent_id)
     text = await node.text_at(request.version)
     if text is None:
         raise ApiError(404, "version_not_found", f"this node holds versions 0..{node.committed.version}")
