@@ -10,10 +10,7 @@ import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
 
-import limits
 import structlog
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
@@ -25,6 +22,7 @@ from coedit.common.agent_protocol import sentences
 from coedit.common.client import NotFound, ServiceError, Unavailable
 from coedit.common.diff import diff_stats, word_diff
 from coedit.common.passages import find_all, locate, overlaps, window_around
+from coedit.common.write_rate import AgentWriteRate
 from coedit.mcp import models, places
 from coedit.mcp.settings import McpSettings
 from coedit.text_node.client import BudgetExhausted, EditRefused, OutcomeUnknown, TextNodesClient
@@ -48,8 +46,7 @@ class Session:
                  analytics: AnalyticsClient):
         self.settings, self.text, self.chat, self.analytics = settings, text, chat, analytics
         self.run_id = uuid.uuid4().hex[:8]  # ids this process makes never repeat another's
-        self._writes = MovingWindowRateLimiter(MemoryStorage())
-        self._write_rate = limits.RateLimitItemPerMinute(settings.writes_per_minute)
+        self._writes = AgentWriteRate(settings.writes_per_minute)
         self._send_lock, self._send_pending, self._sending = asyncio.Lock(), False, set()
 
     # --- bookkeeping ---
@@ -84,9 +81,7 @@ class Session:
     async def may_write(self, agent_id: str) -> None:
         """Refuse a write over the agent's rate, while the session is paused, or once
         the budget is spent."""
-        if not await self._writes.hit(self._write_rate, agent_id):
-            stats = await self._writes.get_window_stats(self._write_rate, agent_id)
-            wait = max(1, round(stats.reset_time - datetime.now(UTC).timestamp()))
+        if (wait := await self._writes.wait(agent_id)) is not None:
             raise Refusal("rate_limited", f"at most {self.settings.writes_per_minute} writes a minute "
                           f"per agent; try again in about {wait} s")
         state = await self._call(self.chat.session())
