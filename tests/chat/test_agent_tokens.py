@@ -63,3 +63,22 @@ def test_agent_write_rate(start_chat):
             assert time.monotonic() < deadline, again.text
             time.sleep(0.5)
         assert again.status_code == 201, again.text
+
+
+def test_agent_tokens_come_from_the_environment_and_a_file(tmp_path, monkeypatch):
+    from pydantic import ValidationError
+
+    from coedit.chat.settings import ChatSettings
+
+    path = tmp_path / "agents"
+    path.write_text(f"# agents\nbob={BOB}\n")
+    monkeypatch.setenv("COEDIT_AUTH_TOKEN", "session-token-0123456789")
+    monkeypatch.setenv("COEDIT_AGENT_TOKENS", f"ada={ADA}")
+    assert ChatSettings(agent_tokens_file=path).agents == {ADA.encode(): "ada", BOB.encode(): "bob"}
+    monkeypatch.setenv("COEDIT_AGENT_TOKENS", "ada=session-token-0123456789")
+    with pytest.raises(ValidationError, match="is the session token"):
+        ChatSettings()
+    monkeypatch.delenv("COEDIT_AUTH_TOKEN")
+    monkeypatch.setenv("COEDIT_AGENT_TOKENS", f"ada={ADA}")
+    with pytest.raises(ValidationError, match="need the session token"):
+        ChatSettings(insecure_no_auth=True)
