@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench.agents import TOKEN, start_session, stop_session
-from coedit.agent.context import sentences
+from coedit.common.agent_protocol import sentences
 from coedit.local.processes import ServiceProcess
 from coedit.text_node.client import TextNodesClient
 from coedit.text_node.models import EditOp, EditRequest

@@ -100,7 +100,7 @@ async def http_floor(base: Path, writers: int, edits: int) -> dict:
 
 
 class Cluster:
-    def __init__(self, base: Path, token_budget: int = 10**12):
+    def __init__(self, base: Path, token_budget: int = 10**12, initial_text: str = INITIAL):
         self.base = base
         names = ["a", "b", "c"]
         self.databases = {n: PostgresServer(base / f"pg-{n}").start() for n in names}
@@ -111,7 +111,7 @@ class Cluster:
                 ["--node-id", n, "--database-url", self.databases[n].url,
                  "--peers", ",".join(f"http://127.0.0.1:{ports[p]}" for p in names if p != n),
                  "--token-budget", str(token_budget), "--auth-token", TOKEN,
-                 "--initial-text", INITIAL, "--log-level", "warning"],
+                 "--initial-text", initial_text, "--log-level", "warning"],
                 base, name=f"text-{n}", port=ports[n],
             )
             for n in names

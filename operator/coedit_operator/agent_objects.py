@@ -1,5 +1,6 @@
 """One Deployment per agent group. `spec.agents.replicas` (the scale subresource)
-is spread over the groups by weight; all are zero once the budget is spent."""
+is spread over the groups by weight; all are zero once the session completed or
+while it is suspended (`spec.suspend`)."""
 
 from coedit_operator import consts
 from coedit_operator.common_objects import (
@@ -20,9 +21,10 @@ def spread(total: int, weights: list[int]) -> list[int]:
     return shares
 
 
-def group_replicas(session: Session, budget_exhausted: bool) -> dict[str, int]:
+def group_replicas(session: Session, completed: bool) -> dict[str, int]:
     groups = session.spec.agents.groups
-    counts = spread(0 if budget_exhausted else session.spec.agents.replicas, [group.weight for group in groups])
+    stopped = completed or session.spec.suspend
+    counts = spread(0 if stopped else session.spec.agents.replicas, [group.weight for group in groups])
     return {group.name: count for group, count in zip(groups, counts)}
 
 
@@ -63,8 +65,8 @@ def agent_deployment(session: Session, config: BuildConfig, group: AgentGroup, r
     return deployment(session, name, consts.AGENT, replicas, selector, template, **group_label)
 
 
-def agent_objects(session: Session, config: BuildConfig, config_hash: str, budget_exhausted: bool) -> list[dict]:
-    replicas = group_replicas(session, budget_exhausted)
+def agent_objects(session: Session, config: BuildConfig, config_hash: str, completed: bool) -> list[dict]:
+    replicas = group_replicas(session, completed)
     return [
         agent_deployment(session, config, group, replicas[group.name], config_hash)
         for group in session.spec.agents.groups

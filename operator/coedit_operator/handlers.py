@@ -29,6 +29,7 @@ from coedit_operator.reader import HttpTextReader
 from coedit_operator.reconcile import Context, StepFailed, emit, reconcile
 from coedit_operator.settings import OperatorSettings
 from coedit_operator.spec import InvalidSpec
+from coedit_operator.suspend import ChatPauser
 
 RESOURCE = (consts.GROUP, consts.VERSION, consts.PLURAL)
 CHILD_RESOURCES = [(API_VERSIONS[kind], PLURALS[kind]) for kind in CHILD_KINDS]
@@ -88,6 +89,8 @@ def build_registry(config: OperatorSettings) -> kopf.OperatorRegistry:
             memo.kube = await KubeClient.from_environment(memo.metrics.api_request).connect()
         if memo.get("reader") is None:
             memo.reader = HttpTextReader(memo.config.text_url_template, memo.config.http_timeout)
+        if memo.get("pauser") is None:
+            memo.pauser = ChatPauser(memo.config.chat_url_template, memo.kube, memo.config.http_timeout)
         memo.writes = Writes()
         memo.runs = Runs()
         if memo.config.metrics_port:
@@ -96,7 +99,7 @@ def build_registry(config: OperatorSettings) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_) -> None:
-        for closable in (memo.get("kube"), memo.get("reader")):
+        for closable in (memo.get("pauser"), memo.get("kube"), memo.get("reader")):
             if hasattr(closable, "close"):
                 await closable.close()
         memo.metrics.close()
@@ -128,7 +131,7 @@ def build_registry(config: OperatorSettings) -> kopf.OperatorRegistry:
         metrics: OperatorMetrics = memo.metrics
         started, result = time.perf_counter(), "error"
         try:
-            ctx = await reconcile(body, memo.kube, memo.reader, memo.config,
+            ctx = await reconcile(body, memo.kube, memo.reader, memo.pauser, memo.config,
                                   {child: item.object() for child, item in live.items()}, memo.writes)
             result = "success"
         except InvalidSpec:

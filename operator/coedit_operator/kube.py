@@ -144,6 +144,12 @@ class KubeClient:
                                namespace=meta["namespace"], field_manager=consts.FIELD_MANAGER,
                                force_conflicts=True, serializer=_raw, _request_timeout=TIMEOUT)
 
+    async def get(self, obj: dict) -> dict:
+        """The live object named by `obj`'s kind, namespace and name."""
+        meta = obj["metadata"]
+        return await self._run("get", self._resource(obj).get, name=meta["name"], namespace=meta["namespace"],
+                               serializer=_raw, _request_timeout=TIMEOUT)
+
     async def create(self, obj: dict) -> dict:
         return await self._run("create", self._resource(obj).create, body=obj, namespace=obj["metadata"]["namespace"],
                                field_manager=consts.FIELD_MANAGER, serializer=_raw, _request_timeout=TIMEOUT)

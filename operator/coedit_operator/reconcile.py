@@ -19,7 +19,9 @@ from coedit_operator.objects import desired_objects
 from coedit_operator.observed import Writes
 from coedit_operator.reader import TextReader, TextReading
 from coedit_operator.session_objects import internal_secret, new_secret_values
+from coedit.chat.client import ServiceError
 from coedit_operator.spec import InvalidSpec, Session, SessionStatus, parse_session, parse_status
+from coedit_operator.suspend import Pauser, Told, wanted_pause
 from coedit_operator.status import Child, build_status, completion, failed_status, status_changes, tokens
 from coedit_operator.volumes import claim_changes, claim_names, claim_patch, keeping_live_claims
 
@@ -37,10 +39,12 @@ class Context:
     session: Session
     kube: KubeClient
     reader: TextReader
+    pauser: Pauser
     config: BuildConfig
     now: str
     live: dict[tuple[str, str], dict]  # (kind, name) -> the live object, for this session
     reading: TextReading | None = None
+    told: Told | None = None  # what the chat was told for spec.suspend (None: nothing)
     children: list[Child] = field(default_factory=list)
     orphans: list[dict] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
@@ -199,15 +203,34 @@ async def apply_children(ctx: Context) -> None:
     ctx.children = list(await asyncio.gather(*map(fix, ctx.children)))
 
 
+async def suspend_or_resume(ctx: Context) -> None:
+    """Pause or resume the session in its chat for spec.suspend (see suspend.py), once
+    the chat was seen ready; the agents' replicas follow the spec on their own."""
+    paused = wanted_pause(ctx.session)
+    if paused is None:
+        return
+    chat = next((child for child in ctx.children if child.kind == "Deployment" and child.component == consts.CHAT),
+                None)
+    if chat is None or not chat.ready:
+        ctx.told = Told(paused, "the chat is not ready")
+        return
+    try:
+        await ctx.pauser(ctx.session, paused)
+    except ServiceError as error:
+        ctx.told = Told(paused, str(error))
+    else:
+        ctx.told = Told(paused)
+
+
 async def update_status(ctx: Context) -> None:
-    ctx.status = build_status(ctx.session, ctx.children, ctx.reading, ctx.now)
+    ctx.status = build_status(ctx.session, ctx.children, ctx.reading, ctx.now, ctx.told)
     await write_status(ctx.kube, ctx.writes, ctx.body, ctx.session.status, ctx.status)
     if ctx.applied:
         await emit(ctx.kube, ctx.body, "Normal", "Applied", f"applied {len(ctx.applied)}: {', '.join(ctx.applied[:10])}")
 
 
 STEPS = [ensure_secret, read_text_service, observe_children, resize_volumes, apply_children, prune_children,
-         update_status]
+         suspend_or_resume, update_status]
 
 
 async def write_status(kube: KubeClient, writes: Writes, body: dict, old: SessionStatus, new: SessionStatus) -> None:
@@ -220,7 +243,7 @@ async def write_status(kube: KubeClient, writes: Writes, body: dict, old: Sessio
         await emit(kube, body, "Warning" if new.phase in WARNING_PHASES else "Normal", new.phase, new.message)
 
 
-async def reconcile(body: dict, kube: KubeClient, reader: TextReader, config: BuildConfig,
+async def reconcile(body: dict, kube: KubeClient, reader: TextReader, pauser: Pauser, config: BuildConfig,
                     live: dict[tuple[str, str], dict], writes: Writes) -> Context:
     """Run every step over the session's live children (`live`, by kind and name), telling
     `writes` what each write answered; an invalid spec sets phase Failed (+ Event) and
@@ -234,7 +257,7 @@ async def reconcile(body: dict, kube: KubeClient, reader: TextReader, config: Bu
         await write_status(kube, writes, body, old,
                            failed_status(old, str(error), now, body["metadata"].get("generation")))
         raise
-    ctx = Context(body=body, session=session, kube=kube, reader=reader, config=config, now=now, live=live,
+    ctx = Context(body=body, session=session, kube=kube, reader=reader, pauser=pauser, config=config, now=now, live=live,
                   writes=writes)
     for step in STEPS:
         try:

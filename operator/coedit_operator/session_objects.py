@@ -68,7 +68,8 @@ def config_map(session: Session) -> dict:
 
 def network_policies(session: Session, metrics_from: list[dict]) -> list[dict]:
     """Only the session's own pods reach its pods; the web UI is open on its HTTP port;
-    the operator may read the text nodes (budget, version); `metrics_from` (Prometheus)
+    the operator may read the text nodes (budget, version) and pause the chat
+(spec.suspend); `metrics_from` (Prometheus)
     may scrape every pod's HTTP port."""
     session_pods = lambda: {"matchLabels": {consts.LABEL_INSTANCE: session.name}}
     http = lambda: [{"protocol": "TCP", "port": consts.HTTP_PORT}]
@@ -84,7 +85,8 @@ def network_policies(session: Session, metrics_from: list[dict]) -> list[dict]:
     return [
         policy("internal", session_pods(), [{"from": [{"podSelector": session_pods()}]}]),
         policy("web", {"matchLabels": selector_labels(session, consts.WEB)}, [{"ports": http()}]),
-        policy("operator", {"matchLabels": selector_labels(session, consts.TEXT_NODE)}, [{
+        policy("operator", {"matchLabels": {consts.LABEL_INSTANCE: session.name}, "matchExpressions": [
+            {"key": consts.LABEL_COMPONENT, "operator": "In", "values": [consts.TEXT_NODE, consts.CHAT]}]}, [{
             "from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": dict(consts.OPERATOR_POD_LABELS)}}],
             "ports": http(),
         }]),

@@ -43,6 +43,10 @@ class OperatorSettings(BuildConfig):
         "http://{name}-text-{node}.{namespace}.svc:8000",
         description="how the operator reaches a text node ({name}, {namespace}, {node})",
     )
+    chat_url_template: str = Field(
+        "http://{name}-chat.{namespace}.svc:8000",
+        description="how the operator reaches a session's chat, to pause it for spec.suspend ({name}, {namespace})",
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
     metrics_port: int = Field(9090, ge=0, le=65535, description="port of the operator's Prometheus /metrics (0: off)")
     metrics_host: str = Field("0.0.0.0", description="address the metrics port listens on")

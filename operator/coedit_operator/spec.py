@@ -226,6 +226,9 @@ class SessionSpec(Model):
     ingress: Ingress = Field(default_factory=Ingress, description="public access to the web UI (an Ingress when host is set)")
     mcp: Mcp = Field(default_factory=Mcp, description="outside agents over MCP (coedit mcp), behind the ingress at /mcp")
     telemetry: Telemetry = Field(default_factory=Telemetry, description="where the services send traces")
+    suspend: bool = Field(
+        False, description="true: pause the session as a person's pause does (no agent starts a model call or "
+        "submits an edit) and scale the agents to 0; false again: resume (condition Suspended)")
 
     def prices(self, group: AgentGroup) -> tuple[float, float]:
         """A group's USD per million prompt and completion tokens (spec.llm's unless its own)."""

@@ -9,6 +9,7 @@ from coedit_operator.agent_objects import agent_selector
 from coedit_operator.reader import TextReading
 from coedit_operator.mcp_objects import mcp_url
 from coedit_operator.spec import AgentCounts, Completion, Condition, Counts, Session, SessionStatus, Tokens
+from coedit_operator.suspend import SUSPENDED, Told, suspended_state
 from coedit_operator.stopping import budget_spent, elapsed_seconds, stop_reason, token_limit
 from coedit_operator.web_objects import web_url
 
@@ -73,7 +74,8 @@ def completion(session: Session, reading: TextReading | None, now: str) -> Compl
                        elapsed=elapsed_seconds(session.created, now))
 
 
-def build_status(session: Session, children: list[Child], reading: TextReading | None, now: str) -> SessionStatus:
+def build_status(session: Session, children: list[Child], reading: TextReading | None, now: str,
+                 told: Told | None = None) -> SessionStatus:
     previous = session.status
     token_status = tokens(session, reading)
     done = completion(session, reading, now)
@@ -88,6 +90,8 @@ def build_status(session: Session, children: list[Child], reading: TextReading |
 
     if done is not None:
         phase, message = consts.COMPLETED, f"{done.message}; agents stopped"
+    elif session.spec.suspend and ready:
+        phase, message = consts.RUNNING, "suspended (spec.suspend): paused, agents scaled to 0"
     elif all(child.live is None for child in children):
         phase, message = consts.PENDING, "creating the children"
     elif ready:
@@ -104,6 +108,7 @@ def build_status(session: Session, children: list[Child], reading: TextReading |
                   done.reason if done else ("Stable" if ready else phase), message, now, generation),
         condition(previous, "BudgetExhausted", exhausted, "TokensSpent" if exhausted else "WithinBudget",
                   f"{token_status.summary} tokens used", now, generation),
+        condition(previous, SUSPENDED, *suspended_state(session.spec.suspend, told), now, generation),
     ]
     return SessionStatus(
         phase=phase,

@@ -10,11 +10,12 @@ from collections import defaultdict
 import httpx
 import pytest
 from coedit.agent.agent import Agent
-from coedit.agent.context import apply, find_all
+from coedit.agent.context import apply
 from coedit.agent.settings import AgentSettings
 from coedit.analytics.models import EventsBody
 from coedit.chat.models import parse_message
 from coedit.common.agent_protocol import find_phase
+from coedit.common.passages import find_all
 from coedit.fake_llm.responder import answer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -164,9 +165,11 @@ class Peers:
 class ScriptedModel:
     """An OpenAI-compatible app: per phase, the next scripted answer (a string, an
     int for an HTTP error status, or (status, headers)), then the fake model's own
-    answers. `requests` keeps every request body."""
+    answers. `requests` keeps every request body; `usage(messages)` is the prompt
+    tokens it reports (else 100)."""
 
     def __init__(self, **script):
+        self.usage = lambda messages: 100
         self.script = defaultdict(list, {k: list(v) for k, v in script.items()})
         self.calls: list[str] = []
         self.prompts: list[list[dict]] = []
@@ -194,7 +197,8 @@ class ScriptedModel:
             return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                                  "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}}
+                    "usage": {"prompt_tokens": (prompt := self.usage(messages)), "completion_tokens": 10,
+                              "total_tokens": prompt + 10}}
 
         return app
 

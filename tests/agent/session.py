@@ -69,9 +69,11 @@ class Session:
 def session_factory(text_cluster_factory, postgres_factory, redis_server, service_factory, tmp_path):  # noqa: F811
     def make(token_budget: int, model_args: list[str] = (), env: dict[str, str] | None = None,
              model: ServiceProcess | None = None, model_name: str = "fake",
-             initial_text: str = INITIAL_TEXT) -> Session:
-        """`model`: a started model server to use instead of the fake model."""
-        text = text_cluster_factory(token_budget=token_budget, initial_text=initial_text, env=env)
+             initial_text: str = INITIAL_TEXT, text_options: dict | None = None) -> Session:
+        """`model`: a started model server to use instead of the fake model;
+        `text_options`: more options for `text_cluster_factory`."""
+        text = text_cluster_factory(token_budget=token_budget, initial_text=initial_text, env=env,
+                                    **(text_options or {}))
         chat = service_factory("chat", ["--redis-url", redis_server.url, "--auth-token", AUTH_TOKEN], env=env)
         analytics = service_factory(
             "analytics", ["--database-url", postgres_factory("analytics").url, "--auth-token", AUTH_TOKEN],

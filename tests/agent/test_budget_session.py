@@ -16,8 +16,13 @@ BUDGET = 20_000
 PRICE_INPUT, PRICE_OUTPUT = 3.0, 15.0  # USD per million tokens
 
 
-def test_agents_on_a_small_budget_consume_at_most_the_limit_and_most_of_it(session_factory):  # noqa: F811
-    session = session_factory(token_budget=BUDGET)
+@pytest.mark.parametrize("prompt_bytes_per_token", [4, 1], ids=["usual-tokenizer", "a-byte-a-token"])
+def test_agents_on_a_small_budget_consume_at_most_the_limit_and_most_of_it(
+        session_factory, prompt_bytes_per_token):  # noqa: F811
+    """A byte a token: the model counts prompts at four times the old estimate, the
+    most a byte-level tokenizer can; the reservations' bound still holds."""
+    session = session_factory(token_budget=BUDGET,
+                              model_args=["--prompt-bytes-per-token", str(prompt_bytes_per_token)])
     prices = ["--price-input", str(PRICE_INPUT), "--price-output", str(PRICE_OUTPUT), "--start-spread", "0"]
     agents = {f"agent-{n}": session.agent(f"agent-{n}", *prices) for n in range(5)}
     wait_all(agents, session)  # every agent exits 0 (budget_exhausted)
@@ -32,3 +37,4 @@ def test_agents_on_a_small_budget_consume_at_most_the_limit_and_most_of_it(sessi
     assert figures["cost_usd"] == pytest.approx(expected)
     for agent_id in agents:
         assert '"reason": "budget_exhausted"' in session.logs(agent_id)
+        assert "usage_over_reservation" not in (session.log_dir / f"{agent_id}.log").read_text()

@@ -65,6 +65,35 @@ async def test_each_attempt_reserves_its_bound_and_settles_what_the_api_reported
         assert call["cost_usd"] == pytest.approx((call["prompt_tokens"] * 2 + call["completion_tokens"] * 10) / 1e6)
 
 
+def a_byte_a_token(messages) -> int:
+    """The most a byte-level tokenizer counts for the messages in ChatML (Llama 3's headers are fewer)."""
+    return sum(len(f"{m['role']}\n{m['content']}\n".encode()) + 2 for m in messages) + 1 + len(b"assistant\n") + 1
+
+
+async def test_the_reservation_covers_a_tokenizer_that_counts_a_byte_a_token(make_agent, peers, model):
+    model.usage = a_byte_a_token  # four times what the old estimate reserved for the prompt
+    agent, _ = make_agent(max_edits=1)
+    assert await run_agent(agent) == 0
+    await agent.analytics.flush()
+    calls = peers.events_of("llm_call")
+    assert calls and peers.spent == billed(peers) and peers.reserved == 0
+    for call in calls:
+        assert call["prompt_tokens"] + call["completion_tokens"] <= call["reserved_tokens"]
+        assert call["unreserved_tokens"] is None
+
+
+async def test_usage_past_the_reservation_is_settled_and_counted_as_unreserved(make_agent, peers, model, capsys):
+    model.usage = lambda messages: 50_000  # no tokenizer counts so: a bound that did not hold
+    agent, _ = make_agent(max_edits=1)
+    assert await run_agent(agent) == 0
+    await agent.analytics.flush()
+    calls = peers.events_of("llm_call")
+    assert calls and peers.spent == billed(peers)  # settled as reported; the node caps it at the limit
+    for call in calls:
+        assert call["unreserved_tokens"] == 50_010 - call["reserved_tokens"] > 0
+    assert "usage_over_reservation" in capsys.readouterr().out
+
+
 async def test_a_reserve_answering_budget_unavailable_backs_off_and_the_edit_goes_on(make_agent, peers, model, sleeps):
     peers.reserves_unavailable = 2  # the rights sit on peers that do not answer, for a while
     agent, _ = make_agent()

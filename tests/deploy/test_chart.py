@@ -19,7 +19,8 @@ from tests.deploy.conftest import (CHART, NAMESPACE, ROOT, by_kind, load_all_str
                                    validate_all)
 
 EVERYTHING = {
-    "operator": {"replicas": 2, "resyncInterval": 5, "textUrlTemplate": "http://{name}-text-{node}.{namespace}:8000"},
+    "operator": {"replicas": 2, "resyncInterval": 5, "textUrlTemplate": "http://{name}-text-{node}.{namespace}:8000",
+                 "chatUrlTemplate": "http://{name}-chat.{namespace}:8000"},
     "llm": {"apiKey": "sk-test"},
     "jaeger": {"enabled": True},
     "fakeLlm": {"enabled": True},
@@ -102,7 +103,8 @@ def test_rbac_is_exactly_what_the_operator_does(template):
     assert set(kube.PLURALS.values()) | {"coeditsessions/status"} == set(granted)
     for plural in children:  # listed and watched by label, created, server-side applied, pruned
         assert granted[plural] == {"list", "watch", "create", "patch", "delete"}, plural
-    assert granted["secrets"] == {"list", "watch", "create"}  # watched by label, created once, never changed
+    # watched by label, created once, never changed; read to pause the chat for spec.suspend
+    assert granted["secrets"] == {"list", "watch", "create", "get"}
     assert granted["persistentvolumeclaims"] == {"patch"}  # grown when the spec asks for larger volumes
     assert granted[consts.PLURAL] == {"list", "watch", "patch"}  # kopf watches; progress in annotations
     assert granted["coeditsessions/status"] == {"patch"}
@@ -165,6 +167,7 @@ def test_operator_settings_parse_the_charts_environment(template, monkeypatch):
     assert settings.run_as_user == 10001 and settings.resync_interval == 5.0
     assert settings.liveness == "http://0.0.0.0:8080/healthz"
     assert settings.text_url_template == EVERYTHING["operator"]["textUrlTemplate"]
+    assert settings.chat_url_template == EVERYTHING["operator"]["chatUrlTemplate"]
     # the chart's default scrapers are the operator's own default
     assert settings.metrics_from == consts.METRICS_SCRAPERS
     none = template({"serviceMonitor": {"allowFrom": []}})

@@ -34,6 +34,13 @@ async def test_models_and_a_json_completion_with_usage(fake_llm_factory):
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens > 0
 
 
+async def test_prompts_can_be_counted_at_a_byte_a_token_the_worst_a_tokenizer_counts(fake_llm_factory):
+    usual = (await complete(fake_llm_factory())).usage
+    worst = (await complete(fake_llm_factory(prompt_bytes_per_token=1))).usage
+    assert worst.prompt_tokens == sum(len(m["content"].encode()) + 4 for m in MESSAGES) + 3
+    assert worst.prompt_tokens > 3 * usual.prompt_tokens and worst.completion_tokens == usual.completion_tokens
+
+
 async def test_same_seed_same_answer(fake_llm_factory):
     first, second, other = fake_llm_factory(seed=3), fake_llm_factory(seed=3), fake_llm_factory(seed=4)
     answers = [(await complete(c)).choices[0].message.content for c in (first, second)]

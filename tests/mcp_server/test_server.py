@@ -13,7 +13,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from coedit.agent.context import sentences
+from coedit.common.agent_protocol import sentences
 from coedit.chat.client import ChatClient
 from coedit.chat.models import EditIntent
 from coedit.mcp.client import connect

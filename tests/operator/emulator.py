@@ -1,8 +1,10 @@
 """The real operator (kopf) against the kmock Kubernetes emulator, plus a stub text
-service answering `/api/budget` and `/api/document` for every node. Shared by the
+service answering `/api/budget` and `/api/document` for every node (and, for
+`spec.suspend`, a session's `/api/session` as the chat answers it). Shared by the
 integration tests and `bench/operator.py`."""
 
 import asyncio
+import base64
 import collections
 import contextlib
 import itertools
@@ -64,6 +66,10 @@ class Emulator(KubernetesEmulator):
                 meta.setdefault("uid", str(uuid.uuid4()))  # kopf tells objects apart by it
                 if not meta.get("name") and meta.get("generateName"):
                     meta["name"] = f"{meta['generateName']}{version}"
+                if request.resource.plural == "secrets" and "stringData" in request.data:  # as kube-apiserver
+                    written = {key: base64.b64encode(value.encode()).decode()
+                               for key, value in request.data.pop("stringData").items()}
+                    request.data["data"] = {**(request.data.get("data") or {}), **written}
             elif request.action == action.UPDATE and isinstance(request.data, list):
                 self._check_tests(request)
                 request.data.append({"op": "add", "path": "/metadata/resourceVersion", "value": version})
@@ -190,11 +196,15 @@ def write_kubeconfig(path: Path, server: str) -> Path:
 
 @dataclass
 class TextService:
-    """Per node id: what /api/budget and /api/document answer."""
+    """Per node id: what /api/budget and /api/document answer; per session, the chat's pause state."""
 
     spent: int = 0
     limit: int = 100_000
     version: int = 0
+    paused: bool = False  # the chat's pause state, at /chat/{session}/api/session
+    changed_by: str | None = None
+    chat_token: str = ""  # the token a pause or resume must carry (the session's Secret's)
+    chat_tokens: list[str] = field(default_factory=list)  # the Authorization of each pause or resume
     url: str = ""
     _runner: web.AppRunner | None = field(default=None, repr=False)
 
@@ -202,6 +212,8 @@ class TextService:
         app = web.Application()
         app.router.add_get("/{node}/api/budget", self._budget)
         app.router.add_get("/{node}/api/document", self._document)
+        app.router.add_get("/chat/{name}/api/session", self._chat_session)
+        app.router.add_post("/chat/{name}/api/session/{change:pause|resume}", self._chat_change)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -221,6 +233,18 @@ class TextService:
         return web.json_response({"text": "…", "version": self.version, "node_id": request.match_info["node"]})
 
 
+    async def _chat_session(self, _request) -> web.Response:
+        return web.json_response({"paused": self.paused, "changed_by": self.changed_by})
+
+    async def _chat_change(self, request) -> web.Response:
+        self.chat_tokens.append(request.headers.get("Authorization", ""))
+        if request.headers.get("Authorization") != f"Bearer {self.chat_token}":
+            return web.json_response({"error": "unauthorized"}, status=401)
+        self.paused = request.match_info["change"] == "pause"
+        self.changed_by = (await request.json()).get("by")
+        return await self._chat_session(request)
+
+
 @contextlib.asynccontextmanager
 async def running_operator(kmock, workdir: Path, text: TextService, **overrides) -> AsyncIterator[None]:
     """The operator as `coedit operator` runs it, in a thread with its own event loop
@@ -230,7 +254,7 @@ async def running_operator(kmock, workdir: Path, text: TextService, **overrides)
     kubeconfig = write_kubeconfig(workdir / "kubeconfig", str(kmock.url).rstrip("/"))
     settings = OperatorSettings(**{
         "standalone": True, "namespaces": ["ns"], "resync_interval": 0.5,
-        "text_url_template": f"{text.url}/{{node}}", "image": "coedit:test", "metrics_port": 0, **overrides,
+        "text_url_template": f"{text.url}/{{node}}", "chat_url_template": f"{text.url}/chat/{{name}}", "image": "coedit:test", "metrics_port": 0, **overrides,
     })
     kopf_settings = kopf.OperatorSettings()
     kopf_settings.scanning.disabled = True  # kmock has no CRDs or namespaces to scan

@@ -1,8 +1,9 @@
 """The real operator (kopf) against the kmock Kubernetes emulator: create, ready,
 scale, self-healing from watch events, an idle session's API cost, spec change, budget
-spent, invalid spec, delete, metrics."""
+spent, suspend, invalid spec, delete, metrics."""
 
 import asyncio
+import base64
 
 import httpx
 import pytest
@@ -141,7 +142,7 @@ async def test_ready_children_make_it_running_with_the_text_service_figures(kmoc
     assert status["tokens"] == {"used": 1234, "limit": 100_000, "summary": "1234/100000"}
     assert status["agents"]["summary"] == "3/3" and status["nodes"] == {"ready": 3, "desired": 3}
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
-        "Ready": "True", "Progressing": "False", "BudgetExhausted": "False"}
+        "Ready": "True", "Progressing": "False", "BudgetExhausted": "False", "Suspended": "False"}
     await eventually(lambda: {"Provisioning", "Running"} <= set(event_reasons(kmock)))
 
 
@@ -208,11 +209,11 @@ async def test_the_secret_is_created_once_and_never_rotated(kmock, operator, cli
     await create(client)
     await eventually(lambda: EXPECTED <= children(kmock).keys())
     secret = children(kmock)["secrets/demo-internal"]
-    token = secret["stringData"]["auth-token"]
+    token = secret["data"]["auth-token"]
     await client.patch(CR, json={"spec": {"budget": {"tokens": 5000}}},
                        headers={"Content-Type": "application/merge-patch+json"})
     await eventually(lambda: children(kmock)["configmaps/demo-config"]["data"]["COEDIT_TOKEN_BUDGET"] == "5000")
-    assert children(kmock)["secrets/demo-internal"]["stringData"]["auth-token"] == token
+    assert children(kmock)["secrets/demo-internal"]["data"]["auth-token"] == token
 
 
 async def test_a_spec_change_updates_the_children(kmock, operator, client):
@@ -294,6 +295,38 @@ async def test_a_spent_budget_stops_the_agents_and_completes_the_session(kmock, 
     assert conditions["BudgetExhausted"]["status"] == "True"
     assert status["tokens"]["summary"] == "1003/1000" and status["documentVersion"] == 31
     assert "statefulsets/demo-text-a" in children(kmock)  # the document and its history remain
+
+
+async def test_suspend_pauses_the_chat_and_stops_the_agents_until_it_is_lifted(kmock, operator, client, text):
+    await create(client, agents={"replicas": 4})
+    await eventually(lambda: EXPECTED <= children(kmock).keys())
+    text.chat_token = base64.b64decode(children(kmock)["secrets/demo-internal"]["data"]["auth-token"]).decode()
+    await mark_ready(client, kmock)
+    merge = {"Content-Type": "application/merge-patch+json"}
+
+    async def suspended() -> str:
+        status = (await session(client, kmock)).get("status") or {}
+        found = next((c for c in status.get("conditions", []) if c["type"] == "Suspended"), {})
+        return f"{found.get('status')}/{found.get('reason')}"
+
+    def condition_is(expected: str):
+        async def check() -> bool:
+            return await suspended() == expected
+        return check
+
+    await eventually(condition_is("False/NotSuspended"))
+    await client.patch(CR, json={"spec": {"suspend": True}}, headers=merge)
+    await eventually(lambda: agents(kmock) == {"writers": 0})
+    await eventually(lambda: text.paused)
+    assert text.chat_tokens == [f"Bearer {text.chat_token}"] and text.changed_by == "operator"
+    await eventually(condition_is("True/Suspended"))
+    text.paused = False  # a person resumes from the web: spec.suspend still says suspended
+    await eventually(lambda: text.paused)
+    await client.patch(CR, json={"spec": {"suspend": False}}, headers=merge)
+    await eventually(lambda: agents(kmock) == {"writers": 4})
+    await eventually(lambda: not text.paused)
+    await eventually(condition_is("False/NotSuspended"))
+    assert len(text.chat_tokens) == 3 and text.changed_by == "operator"
 
 
 async def test_an_invalid_spec_fails_with_a_condition_and_an_event(kmock, operator, client):

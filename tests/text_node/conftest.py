@@ -7,6 +7,7 @@ import pytest
 
 from coedit.local.servers import free_port
 from tests.conftest import AUTH, AUTH_TOKEN
+from tests.text_node.proxy import Links
 from coedit.local.processes import ServiceProcess
 from coedit.text_node.node import TextNode
 from coedit.text_node.settings import TextNodeSettings
@@ -40,19 +41,23 @@ def text_cluster_factory(postgres_factory, tmp_path):
     started: list[ServiceProcess] = []
 
     def make(token_budget: int = 1_000_000, initial_text: str = INITIAL_TEXT, sync_interval: float = 0.3,
-             env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()):
+             env: dict[str, str] | None = None, extra_args: tuple[str, ...] = (),
+             peer_url=lambda node, peer, port: f"http://127.0.0.1:{port}", node_env: dict | None = None):
+        """`peer_url(node, peer, port)`: the URL `node` uses for `peer` (say, a proxy's);
+        `node_env`: more environment for some nodes, by name."""
         names = ["a", "b", "c"]
         ports = {name: free_port() for name in names}
         nodes = {}
         for name in names:
             database = postgres_factory(f"pg-{name}")
-            peers = ",".join(f"http://127.0.0.1:{ports[p]}" for p in names if p != name)
+            peers = ",".join(peer_url(name, p, ports[p]) for p in names if p != name)
             nodes[name] = ServiceProcess(
                 "text-node",
                 ["--node-id", name, "--database-url", database.url, "--peers", peers,
                  "--token-budget", str(token_budget), "--auth-token", AUTH_TOKEN,
                  "--initial-text", initial_text, "--sync-interval", str(sync_interval), *extra_args],
-                tmp_path, name=f"text-{name}", port=ports[name], env=env,
+                tmp_path, name=f"text-{name}", port=ports[name],
+                env={**(env or {}), **(node_env or {}).get(name, {})},
             )
         started.extend(nodes.values())
         for node in nodes.values():
@@ -64,6 +69,14 @@ def text_cluster_factory(postgres_factory, tmp_path):
     yield make
     for node in started:
         node.stop()
+
+
+@pytest.fixture
+def links() -> Links:
+    """Proxies between the nodes that the test cuts and heals (`text_cluster_factory(peer_url=links.url)`)."""
+    proxies = Links()
+    yield proxies
+    proxies.close()
 
 
 @pytest.fixture

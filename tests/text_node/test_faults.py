@@ -11,6 +11,7 @@ import time
 import httpx
 
 from tests.conftest import AUTH
+from tests.figures import report
 from tests.text_node.test_cluster import wait_converged
 
 NODES = "abc"
@@ -19,11 +20,12 @@ NODES = "abc"
 class MarkedWriter(threading.Thread):
     """Appends `[wN-i]` marks to the nodes in turn until stopped. An edit is sent to
     the next node only when the first certainly did not apply it (connection refused
-    or a 503), as the agents do; one whose outcome is unknown is not retried."""
+    or a 503), as the agents do; one whose outcome is unknown is not retried.
+    `pause`: seconds between edits (none: as fast as the nodes answer)."""
 
-    def __init__(self, cluster, number: int):
+    def __init__(self, cluster, number: int, pause: float = 0):
         super().__init__(daemon=True)
-        self.cluster, self.number = cluster, number
+        self.cluster, self.number, self.pause = cluster, number, pause
         self.acknowledged: list[str] = []
         self.unknown: list[str] = []
         self.wrong: list[str] = []
@@ -32,7 +34,7 @@ class MarkedWriter(threading.Thread):
     def run(self) -> None:
         with httpx.Client(headers=AUTH, timeout=httpx.Timeout(10, connect=1)) as client:
             for i in range(100_000):
-                if self.stopping.is_set():
+                if self.stopping.wait(self.pause):
                     return
                 mark = f"[w{self.number}-{i}]"
                 body = {"edit_id": mark.strip("[]"), "agent_id": f"w{self.number}", "op": {"type": "append", "text": f" {mark}"}}
@@ -77,7 +79,9 @@ def test_sigkills_under_load_lose_nothing_and_every_node_commits_after(text_clus
     acknowledged = [mark for writer in writers for mark in writer.acknowledged]
     unknown = [mark for writer in writers for mark in writer.unknown]
     assert len(acknowledged) > 100
+    stopped = time.monotonic()
     texts = wait_converged(cluster, len(acknowledged), timeout=60)
+    converge_seconds = time.monotonic() - stopped
     text, version = texts["a"]
     assert all(text.count(mark) == 1 for mark in acknowledged)
     assert version == len(acknowledged) + sum(mark in text for mark in unknown)
@@ -88,3 +92,6 @@ def test_sigkills_under_load_lose_nothing_and_every_node_commits_after(text_clus
         assert answer.status_code == 201, answer.text
         assert "duplicate key" not in cluster[node].logs()
     wait_converged(cluster, version + 3)
+    report("text_node/test_faults", sigkills=len(victims), acknowledged=len(acknowledged), lost=0,
+           outcome_unknown=len(unknown), unknown_that_landed=version - len(acknowledged),
+           converge_after_writers_stopped_s=round(converge_seconds, 2))

@@ -1,11 +1,13 @@
 """People on the text nodes: npm `yjs` + `y-websocket` clients (real ones, in Node)
 against three text-node processes on their own PostgreSQL servers."""
 
+import contextlib
 import time
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
+from pycrdt import Doc, Text, YMessageType, create_sync_message, create_update_message, handle_sync_message
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import AUTH, AUTH_TOKEN
@@ -130,6 +132,65 @@ def test_a_wrong_or_missing_token_cannot_connect_or_write(text_cluster, person):
     time.sleep(1)
     assert not mallory.state()["synced"]
     assert all(text == INITIAL_TEXT for text, _ in text_cluster.texts().values())
+
+
+@contextlib.contextmanager
+def synced_client(url: str, name: str):
+    """A Python Yjs client (pycrdt's sync messages over a websocket), synced with the node."""
+    with connect(f"{url.replace('http', 'ws')}/yjs/document?name={name}&token={AUTH_TOKEN}", open_timeout=5) as ws:
+        doc = Doc()
+        text = doc.get("text", type=Text)
+        ws.send(create_sync_message(doc))  # step 1: everything the node has
+        while str(text) != INITIAL_TEXT:
+            message = ws.recv(timeout=10)
+            if message[0] == YMessageType.SYNC:
+                handle_sync_message(message[1:], doc)
+        yield ws, doc, text
+
+
+def held_changes(url: str) -> float:
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith('coedit_people_changes_total{outcome="held"}'))
+
+
+def test_a_delete_of_items_the_node_lacks_waits_for_them(text_cluster):
+    """A client that saw items elsewhere deletes them: the node holds the delete until it
+    has the items (here they come next on the same connection), then applies both."""
+    url = text_cluster["a"].url
+    with synced_client(url, "grace") as (ws, doc, text):
+        base = doc.get_state()
+        text.insert(0, "XYZ")
+        inserted, typed = doc.get_update(base), doc.get_state()
+        del text[1:2]
+        deleted = doc.get_update(typed)  # no structs: a delete set naming items the node lacks
+        ws.send(create_update_message(deleted))
+        deadline = time.monotonic() + 15
+        while held_changes(url) < 1:
+            assert time.monotonic() < deadline, "the delete was not held"
+            time.sleep(0.05)
+        assert all(text == (INITIAL_TEXT, 0) for text in text_cluster.texts().values())
+        ws.send(create_update_message(inserted))
+        wait_text(text_cluster, lambda t: t == "XZ" + INITIAL_TEXT)
+    assert held_changes(url) == 1
+    [version] = edits(url)
+    assert version["kind"] == "human" and version["agent_id"] == "grace"
+
+
+def test_a_delete_whose_items_never_come_closes_the_connection_and_changes_nothing(text_cluster):
+    with synced_client(text_cluster["a"].url, "mallory") as (ws, doc, text):
+        stranger = Doc()  # items that no node will ever have
+        strange = stranger.get("text", type=Text)
+        strange += "never sent"
+        after = stranger.get_state()
+        del strange[0:5]
+        ws.send(create_update_message(stranger.get_update(after)))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=30)
+    assert closed.value.rcvd.code == 1013
+    assert all(text == (INITIAL_TEXT, 0) for text in text_cluster.texts().values())
+    assert "held update dropped" in text_cluster["a"].logs()
 
 
 def test_a_node_killed_while_a_person_types_loses_nothing_they_synced(text_cluster, person):

@@ -109,7 +109,7 @@ NetworkPolicy lets exactly those pods read its text nodes. */}}
   verbs: [create]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [list, watch, create]
+  verbs: [list, watch, create, get]
 - apiGroups: [""]
   resources: [configmaps, services]
   verbs: [list, watch, create, patch, delete]

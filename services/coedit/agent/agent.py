@@ -57,9 +57,9 @@ class Agent:
                        after_attempt=self.attempted, sleep=self.pause)
         self.author = Author(self.id, settings.persona, settings.topic, settings.language)
         self._serial = itertools.count(1)
-        self.reservation: str | None = None  # the attempt under way holds it
-        # attempts made, not yet settled: (reservation_id, phase, completion; None: failed, no usage)
-        self.unsettled: list[tuple[str, Phase, Completion | None]] = []
+        self.reservation: ReserveRequest | None = None  # the attempt under way holds it
+        # attempts made, not yet settled: (reservation, phase, completion; None: failed, no usage)
+        self.unsettled: list[tuple[ReserveRequest, Phase, Completion | None]] = []
         self.authors_seen = {self.id}  # every agent met in the open intents: how many share the text
         # for the stop log line (bench.agents reads it)
         self.llm_calls, self.llm_ms, self.paused_ms = 0, 0.0, 0.0
@@ -96,7 +96,7 @@ class Agent:
             ttl_seconds=self.settings.llm_timeout + RESERVATION_MARGIN_SECONDS,
         )
         await self.text.reserve(reservation)
-        self.reservation = reservation.reservation_id
+        self.reservation = reservation
 
     def attempted(self, prompt: Prompt, completion: Completion | None) -> None:
         """After every attempt (None: it failed, nothing was reported used): its
@@ -110,29 +110,41 @@ class Agent:
         a failed call: all of it is released); that settle is the call's charge.
         Then an `llm_call` event with the same tokens and their cost, so analytics
         and the ledger count the same. A settle that no node can take now stays for
-        the next call (the reservation stays counted meanwhile)."""
+        the next call (the reservation stays counted meanwhile).
+
+        Usage above the reservation means the bound did not hold (it does for the
+        tokenizers coedit.common.tokens names): it is settled as reported, the node
+        charges the excess only from rights still free (never past the limit), and
+        the event says how much was unreserved, so analytics counts it as such."""
         while self.unsettled:
-            reservation_id, phase, completion = self.unsettled[0]
+            reservation, phase, completion = self.unsettled[0]
             tokens = completion.tokens if completion else 0
+            unreserved = max(tokens - reservation.tokens, 0)
+            if unreserved:
+                log.warning("usage_over_reservation", reservation_id=reservation.reservation_id,
+                            reserved=reservation.tokens, tokens=tokens)
             try:
-                settlement = await self.text.settle(SettleRequest(reservation_id=reservation_id, tokens=tokens))
+                settlement = await self.text.settle(
+                    SettleRequest(reservation_id=reservation.reservation_id, tokens=tokens))
                 if settlement.unrecorded:
-                    log.warning("settle_unrecorded", reservation_id=reservation_id, tokens=settlement.unrecorded)
+                    log.warning("settle_unrecorded", reservation_id=reservation.reservation_id,
+                                tokens=settlement.unrecorded)
             except NotFound:  # expired and released before the settle: nothing holds it now
-                log.warning("reservation_not_found", reservation_id=reservation_id, tokens=tokens)
+                log.warning("reservation_not_found", reservation_id=reservation.reservation_id, tokens=tokens)
             except Unavailable:
                 break
             self.unsettled.pop(0)
             if completion is not None:
-                self.call_event(phase, completion)
+                self.call_event(phase, completion, reservation.tokens, unreserved)
 
-    def call_event(self, phase: Phase, completion: Completion) -> None:
+    def call_event(self, phase: Phase, completion: Completion, reserved: int, unreserved: int) -> None:
         prices = (self.settings.price_input, self.settings.price_output)
         cost = cost_usd(completion.prompt_tokens, completion.completion_tokens, *prices) if any(prices) else None
         self.event(
             events.LlmCall, phase=phase.value, model=self.settings.model,
             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
             latency_ms=round(completion.latency_ms, 3), cost_usd=cost,
+            reserved_tokens=reserved, unreserved_tokens=unreserved or None,
         )
 
     async def wait_while_paused(self) -> None:

@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from coedit.agent import context, prompts
 from coedit.agent.agent import Agent
-from coedit.agent.context import Excerpt, Located, Span
 from coedit.agent.replies import ReplyError
 from coedit.analytics import models as events
 from coedit.chat.models import (
@@ -22,7 +21,9 @@ from coedit.chat.models import (
     IntentStatus,
     OpenIntent,
 )
-from coedit.common.agent_protocol import OperationReply, Phase, sentences
+from coedit.common import passages
+from coedit.common.agent_protocol import OperationReply, Phase, Span, sentences
+from coedit.common.passages import Excerpt, Located
 from coedit.text_node.client import EditRefused, OutcomeUnknown
 from coedit.text_node.models import EditAccepted, EditOp, EditRequest
 
@@ -141,25 +142,25 @@ class EditCycle:
         return context.ranked_free(self.text, claimed, self.agent.id, len(self.agent.authors_seen))
 
     def _claimed_by(self, span: Span) -> list[OpenIntent]:
-        return [other for found, other in self._spans_of_others() if context.overlaps(found, span)]
+        return [other for found, other in self._spans_of_others() if passages.overlaps(found, span)]
 
     def _move_within(self, area: Span) -> bool:
         """Move the intent to this agent's preferred free sentence in `area` (the text
         the model was shown): no model call, the same summary. False if none is free."""
-        places = [s for s in self._ranked_free() if context.overlaps(s, area)]
+        places = [s for s in self._ranked_free() if passages.overlaps(s, area)]
         if not places or self.moves >= self.MAX_MOVES:
             return False
         self.moves += 1
         start, end = places[0]
         self.intent = replace(self.intent, anchor=self.text[start:end])
-        self.where = context.locate(self.text, self.intent.anchor, near=start)
+        self.where = passages.locate(self.text, self.intent.anchor, near=start)
         self.seen_around = self._window(1).text
         return True
 
     def _spans_of_others(self) -> list[tuple[Span, OpenIntent]]:
         spans = []
         for other in self.others:
-            found = context.locate(self.text, other.anchor)
+            found = passages.locate(self.text, other.anchor)
             if found is not None:
                 spans.append((found.span, other))
         return spans
@@ -168,13 +169,13 @@ class EditCycle:
         """The others' intents in the excerpt, by the numbers of the sentences they touch."""
         claims = []
         for span, other in self._spans_of_others():
-            numbers = [n for n, s in enumerate(excerpt.spans, 1) if context.overlaps(s, span)]
+            numbers = [n for n, s in enumerate(excerpt.spans, 1) if passages.overlaps(s, span)]
             if numbers:
                 claims.append({"agent_id": other.agent_id, "sentences": numbers, "summary": other.summary})
         return claims
 
     def _window(self, radius: int) -> Excerpt:
-        return context.window_around(self.text, *self.where.span, radius)
+        return passages.window_around(self.text, *self.where.span, radius)
 
     def _cancel_because(self, reason: str) -> State:
         self.outcome.reason = reason
@@ -196,7 +197,7 @@ class EditCycle:
             self.outcome.busy = True
             return State.DONE
         if Phase.INTENT in self.phases:
-            free = [n for n, s in enumerate(region.spans, 1) if not any(context.overlaps(s, c) for c in claimed)]
+            free = [n for n, s in enumerate(region.spans, 1) if not any(passages.overlaps(s, c) for c in claimed)]
             prompt = prompts.build(Phase.INTENT, self.agent.author, region, choices=free or None,
                                    claimed=self._claims_in(region))
             try:
@@ -208,7 +209,7 @@ class EditCycle:
         else:
             self.intent = self._rule_intent(region, claimed, key)
             start = region.start
-        self.where = context.locate(self.text, self.intent.anchor, near=start)
+        self.where = passages.locate(self.text, self.intent.anchor, near=start)
         self.seen_around = self._window(1).text
         # Others may have claimed the place while the model thought: look again.
         await self._refresh_intents()
@@ -220,7 +221,7 @@ class EditCycle:
     def _rule_intent(self, region: Excerpt, claimed: list[Span], key: str) -> Intent:
         """Without the intent phase: a sentence of the region nobody has claimed."""
         free = [s for s in context.free_sentences(self.text, claimed)
-                if context.overlaps(s, (region.start, region.end))]
+                if passages.overlaps(s, (region.start, region.end))]
         start, end = random.Random(key).choice(free)
         return Intent(self.text[start:end], "continue the text here")
 
@@ -236,7 +237,7 @@ class EditCycle:
 
     async def _confirm(self) -> State:
         await self._refresh()
-        self.where = context.locate(self.text, self.intent.anchor, near=self.where.span[0])
+        self.where = passages.locate(self.text, self.intent.anchor, near=self.where.span[0])
         if self.where is None:
             return self._cancel_because("the anchor changed before I could confirm")
         window = self._window(self.size // 4)
@@ -295,14 +296,14 @@ class EditCycle:
             return self._cancel_because(f"the model's text was {reason}")
         span = window.spans[reply.sentence - 1]
         self.operation = Operation(reply.type, self.text[span[0]:span[1]], text)
-        self.where = context.locate(self.text, self.operation.anchor, near=span[0])
+        self.where = passages.locate(self.text, self.operation.anchor, near=span[0])
         return State.CHECK
 
     async def _check(self) -> State:
         """Re-read the document: the anchor must still be there, the change not yet."""
         self.text = (await self.agent.text.document()).text
         op = self.operation
-        found = context.locate(self.text, op.anchor, near=self.where.span[0])
+        found = passages.locate(self.text, op.anchor, near=self.where.span[0])
         if found is None:
             return self._cancel_because("the anchor is gone: someone changed this place")
         self.where = found
@@ -317,7 +318,7 @@ class EditCycle:
     async def _review(self) -> State:
         op = self.operation
         span = self.where.span
-        before = context.window_around(self.text, *span, self.size // 4)
+        before = passages.window_around(self.text, *span, self.size // 4)
         local = (span[0] - before.start, span[1] - before.start)
         after = context.apply(before.text, op.type, local, op.text)
         shown = {"type": op.type, "sentence": before.number_of(span), "text": op.text.strip()}

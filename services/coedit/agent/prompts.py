@@ -8,7 +8,6 @@ coedit.common.agent_protocol)."""
 import json
 from dataclasses import dataclass, replace
 
-from coedit.agent.context import Excerpt
 from coedit.common.agent_protocol import (
     AFTER,
     CLAIMED,
@@ -22,7 +21,8 @@ from coedit.common.agent_protocol import (
     reply_schema,
     section,
 )
-from coedit.common.tokens import estimate_tokens
+from coedit.common.passages import Excerpt
+from coedit.common.tokens import estimate_tokens, prompt_token_bound
 
 Messages = list[dict[str, str]]
 
@@ -63,9 +63,15 @@ class Prompt:
         return sum(estimate_tokens(m["content"]) + 4 for m in self.messages) + 3
 
     @property
+    def prompt_token_bound(self) -> int:
+        """The most the prompt can count, whatever the model's tokenizer (see
+        coedit.common.tokens), with the largest schema a request may carry."""
+        return prompt_token_bound(self.messages, json.dumps(self.schema(lengths=True)))
+
+    @property
     def max_total_tokens(self) -> int:
         """The upper bound of the call's cost: what a budget reserves before making it."""
-        return self.prompt_tokens + self.max_tokens
+        return self.prompt_token_bound + self.max_tokens
 
     def followed_by(self, message: dict[str, str]) -> "Prompt":
         return replace(self, messages=[*self.messages, message])

@@ -58,6 +58,12 @@ class LlmCall(_Event):
         None, ge=0, le=1e6, allow_inf_nan=False,
         description="what the call cost at the agent's model price (absent: price unknown)",
     )
+    reserved_tokens: TokenCount | None = Field(
+        None, description="the budget reservation the call was made under (absent: none, e.g. MCP reports)"
+    )
+    unreserved_tokens: TokenCount | None = Field(
+        None, description="tokens the call used beyond its reservation: the reservation's bound did not hold"
+    )
 
 
 class EditApplied(_Event):

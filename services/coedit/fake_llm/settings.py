@@ -29,6 +29,10 @@ class FakeLLMSettings(ServiceSettings):
     ignore_json_only: bool = Field(
         False, description="without a JSON response_format, answer prose instead of the JSON asked for"
     )
+    prompt_bytes_per_token: int = Field(
+        4, ge=1, le=4, description="UTF-8 bytes a prompt token counts in the reported usage "
+        "(4: about OpenAI's tokenizers on prose; 1: the most any byte-level tokenizer counts)",
+    )
     ramble_tokens: int = Field(
         0, ge=0, description="go on for this many tokens after each answer (cut at max_tokens)"
     )

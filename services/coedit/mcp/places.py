@@ -6,8 +6,9 @@ the hints an anchor error carries, so that a model can fix its next call."""
 
 from difflib import SequenceMatcher
 
-from coedit.agent.context import Span, closest_sentence, find_all, locate, overlaps, sentences, window_around
 from coedit.chat.models import OpenIntent
+from coedit.common.agent_protocol import Span, sentences
+from coedit.common.passages import closest_sentence, find_all, locate, overlaps, window_around
 
 QUOTE_CHARS = 60  # context shown either side of an occurrence in a hint
 

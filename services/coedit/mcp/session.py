@@ -17,17 +17,18 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-from coedit.agent.context import find_all, locate, overlaps, sentences, window_around
 from coedit.analytics import models as events
 from coedit.analytics.client import AnalyticsClient
 from coedit.chat.client import ChatClient
 from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, OpenIntent
+from coedit.common.agent_protocol import sentences
 from coedit.common.client import NotFound, ServiceError, Unavailable
+from coedit.common.diff import diff_stats, word_diff
+from coedit.common.passages import find_all, locate, overlaps, window_around
 from coedit.mcp import models, places
 from coedit.mcp.settings import McpSettings
 from coedit.text_node.client import BudgetExhausted, EditRefused, OutcomeUnknown, TextNodesClient
 from coedit.text_node.models import EditOp, EditRequest, SpendRequest
-from coedit.web.diff import diff_stats, word_diff
 
 log = structlog.get_logger("coedit.mcp")
 

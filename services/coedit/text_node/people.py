@@ -7,6 +7,12 @@ person sends goes through the node's single writer like an agent's edit:
   anything but the text (the edit log, the token ledger, another root), embed
   anything but characters, leave structs pending or grow the text past the
   node's limit is refused, logged and never reaches the document;
+- an update that deletes items this node does not have yet (a client that saw them
+  on another node: Yrs would keep such a delete set pending, out of the record's
+  effect and of the history) is held, with the connection's later updates merged
+  into it, until the node has those items (they replicate within a second), then
+  applied as one change; held `HOLD_SECONDS` in vain, the connection is closed
+  (1013) and y-websocket's resync sends what the node lacks;
 - it is committed before anyone sees it: broadcasts go out after each group
   commit, with every record the node commits (agents', peers', people's);
 - consecutive changes by one person on this node, within `GROUP_SECONDS` of each
@@ -32,11 +38,12 @@ from pycrdt import (
     Text,
     YMessageType,
     YSyncMessageType,
+    Decoder,
     create_awareness_message,
     create_sync_message,
     create_update_message,
     handle_sync_message,
-    get_state,
+    get_update,
     merge_updates,
     read_message,
 )
@@ -58,10 +65,41 @@ GROUP_SECONDS = 2.0  # a person's changes this close together make one version
 OUTBOX_LIMIT = 1000  # messages waiting for a slow connection; beyond it the connection is closed
 DOCUMENT_ROOTS = frozenset({"text", "edits", "spends"})
 EMPTY_UPDATE = b"\x00\x00"
+HOLD_SECONDS = 10.0  # how long a connection's changes may wait for items the node lacks
+HOLD_LIMIT = 1000  # updates merged into one held change; beyond it the connection is refused
 
 
 class Refused(Exception):
     """A person's update that would change more than the text."""
+
+
+class Pending(Exception):
+    """A person's update that deletes items this node does not have yet."""
+
+    def __init__(self, needs: dict[int, int]):
+        super().__init__(f"it deletes items this node does not have yet: {needs}")
+        self.needs = needs  # client -> the clock this node's state vector must reach
+
+
+def deleted_ranges_end(update: bytes, state: bytes) -> dict[int, int] | None:
+    """client -> the end of the last clock range `update` deletes; None when it holds
+    structs that `state` (a state vector) lacks. A diff of the update against a state
+    that has all its structs keeps its delete set alone (pycrdt drops the structs); that
+    is read as Yjs encodes it: no structs, then per client its id and (clock, length) ranges."""
+    decoder = Decoder(get_update(update, state))
+    if decoder.read_var_uint():  # clients with structs left
+        return None
+    ends: dict[int, int] = {}
+    for _ in range(decoder.read_var_uint()):
+        client = decoder.read_var_uint()
+        for _ in range(decoder.read_var_uint()):
+            clock = decoder.read_var_uint()
+            ends[client] = max(ends.get(client, 0), clock + decoder.read_var_uint())
+    return ends
+
+
+def reaches(state: dict[int, int], needs: dict[int, int]) -> bool:
+    return all(state.get(client, 0) >= clock for client, clock in needs.items())
 
 
 class Shadow:
@@ -94,7 +132,8 @@ class Shadow:
         self.source.doc.unobserve(self._follow)
 
     def attempt(self, update: bytes, max_bytes: int) -> list[dict]:
-        """Apply `update` here; return the text delta it makes, or raise Refused."""
+        """Apply `update` here; return the text delta it makes, or raise Refused or Pending
+        (either spoils the copy: Yrs keeps a pending delete set in it)."""
         self._touched, self._deltas, self._trying = [], [], True
         try:
             self.doc.apply_update(update)
@@ -106,14 +145,17 @@ class Shadow:
             raise Refused(f"it writes to {', '.join(sorted(set(self._touched)))}; only the text is a person's to change")
         if others := set(self.doc.keys()) - DOCUMENT_ROOTS:
             raise Refused(f"it writes to {', '.join(sorted(others))}; only the text is a person's to change")
-        ours = decode_state_vector(self.doc.get_state())
-        if any(clock > ours.get(client, 0) for client, clock in decode_state_vector(get_state(update)).items()):
+        state = self.doc.get_state()
+        ours, deleted = decode_state_vector(state), deleted_ranges_end(update, state)
+        if deleted is None:
             raise Refused("it depends on changes this node does not have (structs left pending)")
         delta = [step for delta in self._deltas for step in delta]
         if any("insert" in step and not isinstance(step["insert"], str) for step in delta):
             raise Refused("it embeds something other than characters in the text")
         if len(self.text) > max_bytes:
             raise Refused(f"the text would exceed {max_bytes} bytes")
+        if needs := {client: end for client, end in deleted.items() if end > ours.get(client, 0)}:
+            raise Pending(needs)
         return delta
 
 
@@ -133,6 +175,12 @@ class Connection:
     outbox: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     awareness_clients: set[int] = field(default_factory=set)
     overflowed: bool = False
+    held: list[bytes] = field(default_factory=list)  # its updates waiting for items the node lacks
+    needs: dict[int, int] = field(default_factory=dict)  # the state vector they wait for
+    known: asyncio.Event = field(default_factory=asyncio.Event)  # the node reached `needs`
+    releaser: asyncio.Task | None = None  # waits for `known`, then applies what is held
+    inbox: list[bytes] = field(default_factory=list)  # its updates not yet given to the writer
+    received: asyncio.Event = field(default_factory=asyncio.Event)  # the inbox has some
 
     def send(self, message: bytes) -> None:
         try:
@@ -149,11 +197,11 @@ class Connection:
 @dataclass
 class PersonChange(PersonWork):
     room: "Room"
-    name: str
-    update: bytes
+    connection: Connection
+    update: bytes | None  # None: the connection's held updates, now that the node has what they delete
 
     def apply(self, node: TextNode, batch: Batch):
-        return self.room.integrate(node, self.name, self.update, batch)
+        return self.room.integrate(node, self.connection, self.update, batch)
 
 
 @dataclass
@@ -209,10 +257,20 @@ class Room:
         node.on_commit.append(self._broadcast)
 
     # -- the writer's side --
-    def integrate(self, node: TextNode, name: str, update: bytes, batch: Batch) -> int:
-        """Check and apply one person's update; stage its record. Returns the version."""
+    def integrate(self, node: TextNode, connection: Connection, update: bytes | None, batch: Batch) -> int:
+        """Check and apply one person's update (merged after the connection's held ones,
+        which it may complete); stage its record, or hold it. Returns the version."""
+        name, held = connection.name, connection.held
+        if update is None and not held:
+            return node.doc.version  # released already, with a later update
+        update = merge_updates(*held, *([update] if update is not None else []))
+        connection.held, connection.needs = [], {}
+        connection.known.clear()
         try:
             delta = self._shadow().attempt(update, node.settings.max_document_chars)
+        except Pending as pending:
+            self._drop_shadow()
+            return self._hold(connection, update, pending.needs, len(held) + 1)
         except Refused as refusal:
             self._drop_shadow()
             CHANGES.labels("refused").inc()
@@ -234,6 +292,37 @@ class Room:
         CHANGES.labels("applied").inc()
         return node.doc.version
 
+    def _hold(self, connection: Connection, update: bytes, needs: dict[int, int], count: int) -> int:
+        if count > HOLD_LIMIT:
+            CHANGES.labels("refused").inc()
+            raise PersonChangeRefused(f"{count} updates wait for items this node does not have")
+        connection.held, connection.needs = [update], needs
+        CHANGES.labels("held").inc()
+        if connection.releaser is None or connection.releaser.done():
+            log.info("a person's update held", person=connection.name, needs=needs)
+            connection.releaser = asyncio.get_running_loop().create_task(
+                self._release(connection), name=f"yjs-held-{connection.name}")
+        return self.node.doc.version
+
+    async def _release(self, connection: Connection) -> None:
+        """Apply the connection's held updates once the node has what they delete; held
+        too long (the items' node died unreplicated, or they never existed), close the
+        connection: y-websocket reconnects and its resync sends what this node lacks."""
+        while connection.held:  # a release may hold again what it merged, still short of some items
+            try:
+                await asyncio.wait_for(connection.known.wait(), HOLD_SECONDS)
+            except TimeoutError:
+                log.warning("a person's held update dropped", person=connection.name, needs=connection.needs)
+                connection.held = []
+                await connection.websocket.close(code=1013, reason="changes wait for items this node lacks; resync")
+                return
+            try:
+                await self.node.submit(PersonChange(self, connection, None))
+            except DocumentError as error:
+                code = 1008 if isinstance(error, PersonChangeRefused) else 1013
+                await connection.websocket.close(code=code, reason=error.detail[:120])
+                return
+
     def _shadow(self) -> Shadow:
         if self.shadow is None or self.shadow.source is not self.node.doc:  # new, or the node reloaded
             self._drop_shadow()
@@ -246,11 +335,17 @@ class Room:
             self.shadow = None
 
     def _broadcast(self, _prev_own_seq: int, records: list[LogRecord], _contexts: list) -> None:
-        """After each commit: what it committed, to every connection."""
+        """After each commit: what it committed, to every connection; held updates whose
+        items the node now has are released."""
         if self.connections:
             message = create_update_message(merge_updates(*(decode(r.update) for r in records)))
+            state = None
             for connection in self.connections:
                 connection.send(message)
+                if connection.held and not connection.known.is_set():
+                    state = state or decode_state_vector(self.node.doc.doc.get_state())
+                    if reaches(state, connection.needs):
+                        connection.known.set()
 
     # -- a connection --
     async def serve(self, websocket, name: str) -> None:
@@ -259,11 +354,12 @@ class Room:
         self.connections.add(connection)
         CONNECTIONS.inc()
         pump = asyncio.create_task(connection.pump(), name=f"yjs-send-{name}")
+        applier = asyncio.create_task(self._apply(connection), name=f"yjs-apply-{name}")
         try:
             connection.send(create_sync_message(self.node.doc.doc))
             if states := self.awareness.states:
                 connection.send(create_awareness_message(self.awareness.encode_awareness_update(list(states))))
-            while not pump.done():
+            while not (pump.done() or applier.done()):
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
@@ -277,6 +373,9 @@ class Room:
             self.connections.discard(connection)
             CONNECTIONS.dec()
             pump.cancel()
+            applier.cancel()
+            if connection.releaser is not None:
+                connection.releaser.cancel()  # what it held goes with it: the client resends it on reconnect
             if connection.awareness_clients:
                 gone = sorted(connection.awareness_clients)
                 self.awareness.remove_awareness_states(gone, "disconnect")
@@ -293,15 +392,30 @@ class Room:
                     connection.send(await self.node.submit(SyncReply(message[1:])))
                 elif message[1] in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
                     if (update := read_message(message[2:])) != EMPTY_UPDATE:
-                        await self.node.submit(PersonChange(self, connection.name, update))
+                        connection.inbox.append(update)
+                        connection.received.set()
             elif message[0] == YMessageType.AWARENESS:
                 self.awareness.apply_awareness_update(read_message(message[1:]), connection)
                 for other in self.connections - {connection}:
                     other.send(message)
-        except PersonChangeRefused as refusal:
-            raise Refused(refusal.detail) from None
         except (IndexError, AssertionError, ValueError, RuntimeError, json.JSONDecodeError) as error:
             raise Refused(f"not a Yjs message: {error}") from None
+
+    async def _apply(self, connection: Connection) -> None:
+        """A connection's updates, in order, through the writer: those that come while one
+        is being committed are merged into the next, so a burst of keystrokes shares one
+        commit instead of each waiting for the commit before it."""
+        try:
+            while True:
+                await connection.received.wait()
+                connection.received.clear()
+                updates, connection.inbox = connection.inbox, []
+                update = updates[0] if len(updates) == 1 else merge_updates(*updates)
+                await self.node.submit(PersonChange(self, connection, update))
+        except PersonChangeRefused as refusal:
+            await connection.websocket.close(code=1008, reason=refusal.detail[:120])
+        except DocumentError as error:  # the node could not take it now (e.g. its database is away)
+            await connection.websocket.close(code=1013, reason=error.detail[:120])
 
     def _on_awareness(self, topic: str, event) -> None:
         changes, origin = event

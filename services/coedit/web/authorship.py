@@ -13,7 +13,7 @@ from itertools import groupby
 
 from coedit.common.anchors import AnchorError, resolve
 from coedit.text_node.models import EditOp
-from coedit.web.diff import word_diff
+from coedit.common.diff import word_diff
 
 INITIAL = ""
 """Author of the initial text."""

@@ -32,8 +32,10 @@ def _cut(content: str, limit: int | None) -> tuple[str, str]:
     return content.encode()[: limit * 4].decode(errors="ignore"), "length"
 
 
-def _usage(messages: list[dict], content: str) -> dict:
-    prompt = sum(estimate_tokens(m["content"]) + 4 for m in messages) + 3
+def _usage(messages: list[dict], content: str, prompt_bytes_per_token: int) -> dict:
+    """As OpenAI counts (3 tokens a message, its role, 3 for the reply), prose at
+    `prompt_bytes_per_token` bytes a token."""
+    prompt = sum(estimate_tokens(m["content"], prompt_bytes_per_token) + 4 for m in messages) + 3
     completion = estimate_tokens(content)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
@@ -87,5 +89,5 @@ async def complete(body: CompletionRequest, request: Request):
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
         ],
-        "usage": _usage(messages, content),
+        "usage": _usage(messages, content, settings.prompt_bytes_per_token),
     }

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from coedit.web.deps import MonitorDep
-from coedit.web.diff import diff_stats, word_diff
+from coedit.common.diff import diff_stats, word_diff
 from coedit.web.live import Monitor
 from coedit.common.client import ServiceError
 from coedit.web.views import fragment, page

@@ -1,4 +1,5 @@
-"""Word-level diff between two texts, for the document page."""
+"""Word-level diff between two texts: the document page shows it, the MCP server's
+`diff` tool answers it."""
 
 import re
 from dataclasses import dataclass

@@ -4,8 +4,8 @@ the segments rebuild both sides."""
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coedit.web import diff
-from coedit.web.diff import Segment, diff_stats, tokenize, word_diff
+from coedit.common import diff
+from coedit.common.diff import Segment, diff_stats, tokenize, word_diff
 
 
 def rebuild(segments: list[Segment]) -> tuple[str, str]:
