@@ -29,7 +29,7 @@ from coedit_operator.reader import HttpTextReader
 from coedit_operator.reconcile import Context, StepFailed, emit, reconcile
 from coedit_operator.settings import OperatorSettings
 from coedit_operator.spec import InvalidSpec
-from coedit_operator.suspend import ChatPauser
+from coedit_operator.suspend import ChatTeller
 
 RESOURCE = (consts.GROUP, consts.VERSION, consts.PLURAL)
 CHILD_RESOURCES = [(API_VERSIONS[kind], PLURALS[kind]) for kind in CHILD_KINDS]
@@ -90,7 +90,7 @@ def build_registry(config: OperatorSettings) -> kopf.OperatorRegistry:
         if memo.get("reader") is None:
             memo.reader = HttpTextReader(memo.config.text_url_template, memo.config.http_timeout)
         if memo.get("pauser") is None:
-            memo.pauser = ChatPauser(memo.config.chat_url_template, memo.kube, memo.config.http_timeout)
+            memo.pauser = ChatTeller(memo.config.chat_url_template, memo.kube, memo.config.http_timeout)
         memo.writes = Writes()
         memo.runs = Runs()
         if memo.config.metrics_port:
@@ -132,7 +132,8 @@ def build_registry(config: OperatorSettings) -> kopf.OperatorRegistry:
         started, result = time.perf_counter(), "error"
         try:
             ctx = await reconcile(body, memo.kube, memo.reader, memo.pauser, memo.config,
-                                  {child: item.object() for child, item in live.items()}, memo.writes)
+                                  {child: item.object() for child, item in live.items()}, memo.writes,
+                                  announcer=getattr(memo.pauser, "announce", None))
             result = "success"
         except InvalidSpec:
             result = "invalid_spec"

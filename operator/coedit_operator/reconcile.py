@@ -21,7 +21,7 @@ from coedit_operator.reader import TextReader, TextReading
 from coedit_operator.session_objects import internal_secret, new_secret_values
 from coedit.chat.client import ServiceError
 from coedit_operator.spec import InvalidSpec, Session, SessionStatus, parse_session, parse_status
-from coedit_operator.suspend import Pauser, Told, wanted_pause
+from coedit_operator.suspend import Announcer, Pauser, Told, wanted_pause
 from coedit_operator.status import Child, build_status, completion, failed_status, status_changes, tokens
 from coedit_operator.volumes import claim_changes, claim_names, claim_patch, keeping_live_claims
 
@@ -45,6 +45,7 @@ class Context:
     live: dict[tuple[str, str], dict]  # (kind, name) -> the live object, for this session
     reading: TextReading | None = None
     told: Told | None = None  # what the chat was told for spec.suspend (None: nothing)
+    announcer: Announcer | None = None  # tells the chat the session is over (None: nobody to tell)
     children: list[Child] = field(default_factory=list)
     orphans: list[dict] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
@@ -222,6 +223,22 @@ async def suspend_or_resume(ctx: Context) -> None:
         ctx.told = Told(paused)
 
 
+async def announce_completion(ctx: Context) -> None:
+    """Tell the chat the session is over once status.completion says so, so the web
+    shows the reason whichever condition decided it (versions, duration, money)."""
+    completion = ctx.session.status.completion
+    if completion is None or ctx.announcer is None:
+        return
+    chat = next((child for child in ctx.children if child.kind == "Deployment" and child.component == consts.CHAT),
+                None)
+    if chat is None or not chat.ready:
+        return  # the next reconciliation tells it
+    try:
+        await ctx.announcer(ctx.session, completion)
+    except ServiceError as error:
+        logger.warning("the chat of %s was not told it is complete: %s", ctx.session.name, error)
+
+
 async def update_status(ctx: Context) -> None:
     ctx.status = build_status(ctx.session, ctx.children, ctx.reading, ctx.now, ctx.told)
     await write_status(ctx.kube, ctx.writes, ctx.body, ctx.session.status, ctx.status)
@@ -230,7 +247,7 @@ async def update_status(ctx: Context) -> None:
 
 
 STEPS = [ensure_secret, read_text_service, observe_children, resize_volumes, apply_children, prune_children,
-         suspend_or_resume, update_status]
+         suspend_or_resume, announce_completion, update_status]
 
 
 async def write_status(kube: KubeClient, writes: Writes, body: dict, old: SessionStatus, new: SessionStatus) -> None:
@@ -244,7 +261,7 @@ async def write_status(kube: KubeClient, writes: Writes, body: dict, old: Sessio
 
 
 async def reconcile(body: dict, kube: KubeClient, reader: TextReader, pauser: Pauser, config: BuildConfig,
-                    live: dict[tuple[str, str], dict], writes: Writes) -> Context:
+                    live: dict[tuple[str, str], dict], writes: Writes, announcer: Announcer | None = None) -> Context:
     """Run every step over the session's live children (`live`, by kind and name), telling
     `writes` what each write answered; an invalid spec sets phase Failed (+ Event) and
     raises `InvalidSpec`, an API error raises `StepFailed`."""
@@ -257,8 +274,8 @@ async def reconcile(body: dict, kube: KubeClient, reader: TextReader, pauser: Pa
         await write_status(kube, writes, body, old,
                            failed_status(old, str(error), now, body["metadata"].get("generation")))
         raise
-    ctx = Context(body=body, session=session, kube=kube, reader=reader, pauser=pauser, config=config, now=now, live=live,
-                  writes=writes)
+    ctx = Context(body=body, session=session, kube=kube, reader=reader, pauser=pauser, announcer=announcer,
+                  config=config, now=now, live=live, writes=writes)
     for step in STEPS:
         try:
             await step(ctx)

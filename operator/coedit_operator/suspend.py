@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import httpx
 
 from coedit.chat.client import ChatClient, ServiceError
+from coedit.chat.models import SessionCompletion
 from coedit_operator import consts
 from coedit_operator.common_objects import secret_name
 from coedit_operator.kube import KubeClient, KubeError
-from coedit_operator.spec import Condition, Session, SessionStatus
+from coedit_operator.spec import Completion, Condition, Session, SessionStatus
 
 SUSPENDED = "Suspended"
 NOT_SUSPENDED = "NotSuspended"
@@ -38,6 +39,7 @@ class Told:
 
 
 Pauser = Callable[[Session, bool], Awaitable[None]]  # sets the chat's pause state; raises ServiceError
+Announcer = Callable[[Session, Completion], Awaitable[None]]  # tells the chat the session is over; raises ServiceError
 
 
 def wanted_pause(session: Session) -> bool | None:
@@ -64,10 +66,12 @@ def suspended_state(suspend: bool, told: Told | None) -> tuple[bool, str, str]:
     return True, RESUMING, f"agents scaled back; the chat is not resumed yet: {error}"
 
 
-class ChatPauser:
-    """Pauses or resumes a session through its chat's typed client. It reads the chat's
-    state first and writes only when it differs, so a kept pause costs one GET; the
-    session's token, which the chat asks of a write, is read from its Secret only then."""
+class ChatTeller:
+    """Tells a session's chat, through its typed client, what the operator decided: a
+    pause or resume (spec.suspend) and the completion (status.completion, which the web
+    shows and the agents see). It reads the chat's state first and writes only when it
+    differs, so what is already told costs one GET; the session's token, which the chat
+    asks of a write, is read from its Secret only then."""
 
     def __init__(self, url_template: str, kube: KubeClient, timeout: float = 5.0,
                  client: httpx.AsyncClient | None = None):
@@ -92,6 +96,13 @@ class ChatPauser:
             return
         chat = ChatClient(url, http=self.http, token=await self.token(session))
         await (chat.pause(BY) if paused else chat.resume(BY))
+
+    async def announce(self, session: Session, completion: Completion) -> None:
+        url = self.chat_url(session)
+        if (await ChatClient(url, http=self.http).session()).completion is not None:
+            return  # the first completion told stays
+        chat = ChatClient(url, http=self.http, token=await self.token(session))
+        await chat.complete(SessionCompletion(reason=completion.reason, message=completion.message))
 
     async def close(self) -> None:
         await self.http.aclose()

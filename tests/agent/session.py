@@ -28,11 +28,12 @@ class Session:
     log_dir: object
     env: dict[str, str] = field(default_factory=dict)
     model_name: str = "fake"
+    agents: list[subprocess.Popen] = field(default_factory=list)  # every agent started, stopped at teardown
 
     def agent(self, agent_id: str, *extra: str) -> subprocess.Popen:
         log = open(self.log_dir / f"{agent_id}.log", "ab")
         nodes = ",".join(node.url for node in self.text.nodes.values())
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "coedit", "agent", "--agent-id", agent_id, "--persona", "сюжетник",
              "--topic", TOPIC, "--text-nodes", nodes, "--chat-url", self.chat.url,
              "--analytics-url", self.analytics.url, "--auth-token", AUTH_TOKEN,
@@ -40,6 +41,15 @@ class Session:
              *extra],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **self.env},
         )
+        self.agents.append(process)
+        return process
+
+    def stop_agents(self) -> None:
+        """A test that failed or timed out leaves no agent behind."""
+        for process in self.agents:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(30)
 
     def logs(self, agent_id: str) -> str:
         return (self.log_dir / f"{agent_id}.log").read_text(errors="replace")[-3000:]
@@ -86,9 +96,13 @@ def session_factory(text_cluster_factory, postgres_factory, redis_server, servic
             service.start(wait_ready=False)
         for service in services:
             service.wait_ready()
-        return Session(text, chat, analytics, model, tmp_path, env or {}, model_name)
+        sessions.append(Session(text, chat, analytics, model, tmp_path, env or {}, model_name))
+        return sessions[-1]
 
-    return make
+    sessions: list[Session] = []
+    yield make
+    for session in sessions:
+        session.stop_agents()
 
 
 def wait_all(agents: dict[str, subprocess.Popen], session: Session, timeout: float = 240) -> None:

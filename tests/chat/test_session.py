@@ -1,4 +1,5 @@
-"""People in the chat: their messages kept apart for the agents, and pause/resume."""
+"""People in the chat: their messages kept apart for the agents, pause/resume, and
+the session's completion as its runner tells it."""
 
 from tests.chat.conftest import comment, page, post
 
@@ -22,7 +23,8 @@ async def test_people_messages_are_kept_apart_newest_last(client):
 
 
 async def test_pause_and_resume_are_kept_in_redis(client, chat):
-    assert (await client.get("/api/session")).json() == {"paused": False, "changed_at": None, "changed_by": None}
+    assert (await client.get("/api/session")).json() == {"paused": False, "changed_at": None, "changed_by": None,
+                                                         "completion": None}
     paused = (await client.post("/api/session/pause", json={"by": "ada"})).json()
     assert paused["paused"] and paused["changed_by"] == "ada" and paused["changed_at"]
     assert (await client.get("/api/session")).json() == paused
@@ -32,3 +34,21 @@ async def test_pause_and_resume_are_kept_in_redis(client, chat):
     assert (await client.post("/api/session/resume")).json()["paused"] is False
     assert (await client.post("/api/session/pause", headers={"Authorization": "Bearer wrong"})).status_code == 401
     assert (await client.post("/api/session/pause", json={"by": "x", "extra": 1})).status_code == 422
+
+
+async def test_the_first_completion_told_stays(client, chat):
+    versions = {"reason": "MaxVersions", "message": "the document reached 40 versions"}
+    for refused, status in ((None, 401), ({"reason": "Bored"}, 422), ({**versions, "extra": 1}, 422),
+                            ({"reason": "MaxDuration", "message": "x" * 501}, 422)):
+        headers = {"Authorization": "Bearer wrong"} if status == 401 else None
+        answer = await client.post("/api/session/complete", json=refused or versions, headers=headers)
+        assert answer.status_code == status and answer.json()["error"], answer.text
+    assert (await client.get("/api/session")).json()["completion"] is None  # nothing refused was kept
+    told = (await client.post("/api/session/complete", json=versions)).json()
+    assert told["completion"] == versions and told["paused"] is False
+    later = {"reason": "MaxDuration", "message": "the session ran its 1h"}
+    assert (await client.post("/api/session/complete", json=later)).json()["completion"] == versions
+    assert (await client.post("/api/session/pause")).json()["completion"] == versions
+    chat.stop()
+    chat.start()
+    assert (await client.get("/api/session")).json()["completion"] == versions

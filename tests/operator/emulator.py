@@ -196,13 +196,15 @@ def write_kubeconfig(path: Path, server: str) -> Path:
 
 @dataclass
 class TextService:
-    """Per node id: what /api/budget and /api/document answer; per session, the chat's pause state."""
+    """Per node id: what /api/budget and /api/document answer; per session, the chat's
+    pause state and the completion it was told."""
 
     spent: int = 0
     limit: int = 100_000
     version: int = 0
     paused: bool = False  # the chat's pause state, at /chat/{session}/api/session
     changed_by: str | None = None
+    completion: dict | None = None  # what the operator told /chat/{session}/api/session/complete (first stays)
     chat_token: str = ""  # the token a pause or resume must carry (the session's Secret's)
     chat_tokens: list[str] = field(default_factory=list)  # the Authorization of each pause or resume
     url: str = ""
@@ -213,7 +215,7 @@ class TextService:
         app.router.add_get("/{node}/api/budget", self._budget)
         app.router.add_get("/{node}/api/document", self._document)
         app.router.add_get("/chat/{name}/api/session", self._chat_session)
-        app.router.add_post("/chat/{name}/api/session/{change:pause|resume}", self._chat_change)
+        app.router.add_post("/chat/{name}/api/session/{change:pause|resume|complete}", self._chat_change)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -234,14 +236,17 @@ class TextService:
 
 
     async def _chat_session(self, _request) -> web.Response:
-        return web.json_response({"paused": self.paused, "changed_by": self.changed_by})
+        return web.json_response({"paused": self.paused, "changed_by": self.changed_by, "completion": self.completion})
 
     async def _chat_change(self, request) -> web.Response:
         self.chat_tokens.append(request.headers.get("Authorization", ""))
         if request.headers.get("Authorization") != f"Bearer {self.chat_token}":
             return web.json_response({"error": "unauthorized"}, status=401)
-        self.paused = request.match_info["change"] == "pause"
-        self.changed_by = (await request.json()).get("by")
+        change, told = request.match_info["change"], await request.json()
+        if change == "complete":
+            self.completion = self.completion or told
+        else:
+            self.paused, self.changed_by = change == "pause", told.get("by")
         return await self._chat_session(request)
 
 

@@ -282,6 +282,7 @@ async def test_larger_volumes_grow_the_claims_and_a_shrink_is_refused(kmock, ope
 async def test_a_spent_budget_stops_the_agents_and_completes_the_session(kmock, operator, client, text):
     await create(client, budget={"tokens": 1000}, agents={"replicas": 4})
     await eventually(lambda: agents(kmock) == {"writers": 4})
+    text.chat_token = base64.b64decode(children(kmock)["secrets/demo-internal"]["data"]["auth-token"]).decode()
     await mark_ready(client, kmock)
     text.spent, text.limit, text.version = 1003, 1000, 31
 
@@ -295,6 +296,9 @@ async def test_a_spent_budget_stops_the_agents_and_completes_the_session(kmock, 
     assert conditions["BudgetExhausted"]["status"] == "True"
     assert status["tokens"]["summary"] == "1003/1000" and status["documentVersion"] == 31
     assert "statefulsets/demo-text-a" in children(kmock)  # the document and its history remain
+    await eventually(lambda: text.completion)  # the chat is told, so the web shows why
+    assert text.completion["reason"] == "BudgetExhausted" and "1003/1000" in text.completion["message"]
+    assert text.chat_tokens[-1] == f"Bearer {text.chat_token}"
 
 
 async def test_suspend_pauses_the_chat_and_stops_the_agents_until_it_is_lifted(kmock, operator, client, text):

@@ -9,9 +9,9 @@ import pytest
 from coedit.chat.client import ServiceError
 from coedit_operator import consts
 from coedit_operator.objects import desired_objects
-from coedit_operator.spec import parse_session
+from coedit_operator.spec import Completion, parse_session
 from coedit_operator.status import build_status, status_dict
-from coedit_operator.suspend import ChatPauser, Told, wanted_pause
+from coedit_operator.suspend import ChatTeller, Told, wanted_pause
 from tests.operator.emulator import TextService
 from tests.operator.helpers import CONFIG, body
 from tests.operator.test_status import T0, T1, children
@@ -93,7 +93,7 @@ async def chat():
 
 async def test_the_pauser_writes_only_a_change_with_the_sessions_token(chat):
     kube = SecretReader()
-    pauser = ChatPauser(f"{chat.url}/chat/{{name}}", kube)
+    pauser = ChatTeller(f"{chat.url}/chat/{{name}}", kube)
     session = parse_session(body(suspend=True))
     try:
         await pauser(session, True)
@@ -108,3 +108,17 @@ async def test_the_pauser_writes_only_a_change_with_the_sessions_token(chat):
             await pauser(session, True)
     finally:
         await pauser.close()
+
+
+async def test_the_completion_is_told_once(chat):
+    kube = SecretReader()
+    teller = ChatTeller(f"{chat.url}/chat/{{name}}", kube)
+    session = parse_session(body())
+    try:
+        await teller.announce(session, Completion(reason="MaxDuration", message="the session ran its 1h"))
+        assert chat.completion == {"reason": "MaxDuration", "message": "the session ran its 1h"}
+        assert chat.chat_tokens == [f"Bearer {SECRET_TOKEN}"]
+        await teller.announce(session, Completion(reason="MaxVersions", message="later"))  # told: one GET
+        assert len(chat.chat_tokens) == 1 and chat.completion["reason"] == "MaxDuration"
+    finally:
+        await teller.close()

@@ -157,7 +157,7 @@ def run_life_cycle(root: Path) -> Observed:
         coedit("export", "--format", "json", "--data-dir", str(seen.data_dir)).stdout)
 
     log = root / "second.log"
-    up = start_up(seen.data_dir, log, "--agents", "0", "--budget", "5")
+    up = start_up(seen.data_dir, log, "--agents", "0", "--budget", "5", "--max-versions", "2")
     try:
         # another terminal asks while it starts: whichever gets the data directory first,
         # neither disturbs the other
@@ -173,6 +173,15 @@ def run_life_cycle(root: Path) -> Observed:
             "version_1": httpx.get(f"{text_b}/api/document/versions/1", timeout=10).json()["text"],
             "token": state.auth_token,
         }
+        # the document already has 2 versions (and perhaps a spent budget): `up` completes
+        # the session and tells the chat
+        chat_url = state.component("chat").url
+        seen.resumed["completion"] = wait_for(
+            lambda: httpx.get(f"{chat_url}/api/session", timeout=10).json()["completion"], 60,
+            "the chat told the session is complete", log)
+        seen.resumed["web_session"] = wait_for(
+            lambda: (answer := httpx.get(f"{state.web_url}/api/session", timeout=10).json())["state"] == "completed"
+            and answer, 60, "the web showing the session complete", log)
     finally:
         if up.poll() is None:  # the terminal is closed: SIGHUP to `coedit up` alone
             os.kill(up.pid, signal.SIGHUP)
@@ -273,6 +282,8 @@ def test_second_run_resumes_with_history_and_token(observed):
     assert resumed["budget"]["limit"] == BUDGET  # the flag cannot change a session's genesis
     assert "--budget ignored" in observed.second_log
     assert resumed["token"] == observed.state["auth_token"]
+    assert resumed["completion"]["reason"] in ("MaxVersions", "BudgetExhausted")  # the first run may spend it all
+    assert resumed["web_session"]["completion"] == resumed["completion"]["message"]
 
 
 def test_status_while_up_starts_disturbs_neither(observed):

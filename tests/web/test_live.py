@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from coedit.chat.models import SessionCompletion, SessionState
 from coedit.web.hub import Hub
 from coedit.web.live import Monitor, NodeState
 from coedit.web.settings import WebSettings
@@ -58,6 +59,19 @@ def test_spent_budget_stops_everyone(monitor: Monitor):
     monitor.budget = {"limit": 10, "spent": 10, "remaining": 0, "exhausted": True}
     monitor.nodes[0].up = True
     assert states(monitor) == {"ada": "stopped"}
+    assert monitor.phase == "completed"
+
+
+def test_a_stop_the_runner_told_the_chat_completes_the_session(monitor: Monitor):
+    """The operator's stop conditions (versions, duration, money) reach the web only
+    through the chat's session state; the page shows the reason."""
+    monitor.nodes[0].up = True
+    monitor.session_state(SessionState(paused=True))
+    assert (monitor.phase, monitor.completion_message) == ("paused", None)
+    monitor.session_state(SessionState(paused=True, completion=SessionCompletion(
+        reason="MaxVersions", message="the document reached 40 versions")))
+    assert (monitor.phase, monitor.completion_message) == ("completed", "the document reached 40 versions")
+    monitor.session_state(SessionState())  # a chat told nothing more keeps what it said
     assert monitor.phase == "completed"
 
 

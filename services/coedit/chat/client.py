@@ -14,6 +14,7 @@ from coedit.chat.models import (
     OpenIntents,
     PersonMessage,
     SessionChange,
+    SessionCompletion,
     SessionState,
     parse_message,
 )
@@ -50,7 +51,7 @@ class ChatClient(ServiceClient):
         return [message for message in page.messages if isinstance(message, PersonMessage)]
 
     async def session(self) -> SessionState:
-        """Whether people paused the session."""
+        """Whether people paused the session, and whether it is over."""
         return await self.call("GET", "/api/session", SessionState)
 
     async def pause(self, by: str | None = None) -> SessionState:
@@ -58,6 +59,10 @@ class ChatClient(ServiceClient):
 
     async def resume(self, by: str | None = None) -> SessionState:
         return await self.call("POST", "/api/session/resume", SessionState, json=SessionChange(by=by).model_dump())
+
+    async def complete(self, completion: SessionCompletion) -> SessionState:
+        """Says the session is over and why (the first completion told stays)."""
+        return await self.call("POST", "/api/session/complete", SessionState, json=completion.model_dump())
 
     @asynccontextmanager
     async def stream(self, after: str | None = None,

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic_core import PydanticCustomError
 
 from coedit.common.inputs import Position, Storable
+from coedit.common.stopping import StopReason
 
 MAX_TEXT_CHARS = 4000
 """Longest free text (`summary`, `anchor`, `text`) a message may carry; longer -> 413."""
@@ -105,13 +106,24 @@ class OpenIntent(EditIntent):
     expires_at: datetime
 
 
+class SessionCompletion(BaseModel):
+    """Why the session is over: the first stop condition its runner (`coedit up` or
+    the operator) saw met. Once told, it stays: the first reason wins."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: StopReason = Field(description="the stop condition met")
+    message: str = Field("", max_length=500, description="what was reached, in words")
+
+
 class SessionState(BaseModel):
-    """Whether people paused the session (kept in the chat's Redis, which every
-    agent already reads before each step)."""
+    """Whether people paused the session, and whether it is over (kept in the chat's
+    Redis, which every agent already reads before each step)."""
 
     paused: bool = False
     changed_at: datetime | None = None
     changed_by: str | None = None
+    completion: SessionCompletion | None = None
 
 
 class SessionChange(BaseModel):

@@ -8,7 +8,8 @@ Keys (one hash tag per session, so a Redis Cluster keeps them on one shard):
 - `coedit:chat:{S}:message-id:<message_id>`: the first answer to an idempotent post.
 - `coedit:chat:{S}:people`: list of the newest people's messages (newest first), kept
   apart so that agents find them however busy the stream is.
-- `coedit:chat:{S}:session`: hash `paused` ("1"/"0"), `changed_at` (ms), `changed_by`.
+- `coedit:chat:{S}:session`: hash `paused` ("1"/"0"), `changed_at` (ms), `changed_by`,
+  and `completion` (the SessionCompletion JSON; set once, the first reason stays).
 
 Every post runs as one Lua script, so the stream, the leases and the idempotency
 key change together and every chat replica sees the same state."""
@@ -21,7 +22,16 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from coedit.chat.models import EditComment, EditIntent, EditOperation, IntentStatus, Message, PersonMessage, SessionState
+from coedit.chat.models import (
+    EditComment,
+    EditIntent,
+    EditOperation,
+    IntentStatus,
+    Message,
+    PersonMessage,
+    SessionCompletion,
+    SessionState,
+)
 
 STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 MAX_ID_PART = 2**64 - 1  # a Redis stream id is two unsigned 64-bit numbers
@@ -200,15 +210,21 @@ class ChatStore:
 
     async def session_state(self) -> SessionState:
         fields = {k.decode(): v.decode() for k, v in (await self.redis.hgetall(self.session)).items()}
-        if not fields:
-            return SessionState()
+        changed_at = fields.get("changed_at")
+        completion = fields.get("completion")
         return SessionState(
-            paused=fields["paused"] == "1", changed_by=fields.get("changed_by") or None,
-            changed_at=datetime.fromtimestamp(int(fields["changed_at"]) / 1000, UTC),
+            paused=fields.get("paused") == "1", changed_by=fields.get("changed_by") or None,
+            changed_at=datetime.fromtimestamp(int(changed_at) / 1000, UTC) if changed_at else None,
+            completion=SessionCompletion.model_validate_json(completion) if completion else None,
         )
 
     async def set_paused(self, paused: bool, by: str | None) -> SessionState:
         await self._set_paused(keys=[self.session], args=["1" if paused else "0", by or ""])
+        return await self.session_state()
+
+    async def complete(self, completion: SessionCompletion) -> SessionState:
+        """The session is over; a completion told before stays (the first reason wins)."""
+        await self.redis.hsetnx(self.session, "completion", completion.model_dump_json())
         return await self.session_state()
 
     async def open_intents(self) -> list[dict]:

@@ -8,6 +8,7 @@ Versions and duration are read from the document and the clock."""
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 DURATION_PATTERN = r"^[1-9][0-9]*(s|m|h|d)$"
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -27,9 +28,12 @@ class Limits:
     max_duration: str | None = None
 
 
+StopReason = Literal["BudgetExhausted", "MoneySpent", "MaxVersions", "MaxDuration"]
+
+
 @dataclass(frozen=True)
 class Stop:
-    reason: str  # BudgetExhausted | MoneySpent | MaxVersions | MaxDuration
+    reason: StopReason
     message: str
 
 

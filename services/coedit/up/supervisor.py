@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from coedit.chat.client import ChatClient
+from coedit.chat.models import SessionCompletion
 from coedit.common.client import ServiceError
 from coedit.common.stopping import Stop, stop_reason
 from coedit.local.servers import PostgresServer, RedisServer, ServerError, port_is_free
@@ -366,8 +368,21 @@ class Supervisor:
             return
         self.completion = stop
         self.console.say(f"session complete: {stop.message}")
+        await self._tell_chat(stop)
         if stop.reason in ("MaxVersions", "MaxDuration"):
             await asyncio.gather(*(c.retire() for c in self.children if c.component.kind == "agent"))
+
+    async def _tell_chat(self, stop: Stop) -> None:
+        """The chat keeps the completion, so every page, agent and outside agent sees why
+        the session is over (best effort: the console and `up`'s API say it too)."""
+        chat = next((c for c in self.children if c.name == "chat"), None)
+        if chat is None:
+            return
+        async with ChatClient(chat.component.url, token=self.token, timeout=5) as client:
+            try:
+                await client.complete(SessionCompletion(reason=stop.reason, message=stop.message))
+            except ServiceError as error:
+                self.console.line("up", f"the chat was not told the session is complete: {error}", "warning")
 
     async def _report(self, node: TextNodeClient, last: dict) -> None:
         """One tick: the edits after the last one shown, then version and budget if

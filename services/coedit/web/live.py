@@ -23,6 +23,7 @@ from coedit.web import views
 from coedit.web.authorship import UNKNOWN, Authorship
 from coedit.web.hub import Event, Hub
 from coedit.web.settings import WebSettings
+from coedit.chat.models import SessionState
 from coedit.common.client import ServiceError, Unavailable
 from coedit.text_node.client import MAX_EDIT_PAGE
 from coedit.web.upstream import Upstream
@@ -101,7 +102,8 @@ class Monitor:
     summary: dict | None = None  # analytics, last hour
     agent_figures: list[dict] = field(default_factory=list)  # analytics, last 24 h
     agent_status: dict[str, dict] = field(default_factory=dict)  # from --agents-status-url
-    completion: dict | None = None  # the stop condition the runner says the session met
+    completion: dict | None = None  # the stop condition the runner says the session met (--agents-status-url)
+    told_completion: dict | None = None  # the same, as the runner told the chat (`up`, the operator)
     edits: list[dict] = field(default_factory=list)  # edits[v - 1] made version v
     followed: str | None = None
     authorship: Authorship | None = None
@@ -154,8 +156,8 @@ class Monitor:
     @property
     def completion_message(self) -> str | None:
         """Why the session is over, if it is: the runner's stop condition, or the budget."""
-        if self.completion:
-            return self.completion.get("message") or self.completion.get("reason")
+        if completion := self.completion or self.told_completion:
+            return completion.get("message") or completion.get("reason")
         if self.budget and self.budget.get("exhausted"):
             return "the token budget is spent"
         return None
@@ -296,12 +298,18 @@ class Monitor:
             self.budget = max(budgets, key=lambda b: b["spent"])
 
     async def check_session(self) -> None:
-        """Whether people paused the session (a chat that is down leaves it as it was)."""
+        """Whether people paused the session, and whether its runner said it is over (a
+        chat that is down leaves both as they were)."""
         if self.upstream.chat is not None:
             try:
-                self.paused = (await self.upstream.chat.session()).paused
+                self.session_state(await self.upstream.chat.session())
             except ServiceError:
                 pass
+
+    def session_state(self, state: SessionState) -> None:
+        self.paused = state.paused
+        if state.completion is not None:
+            self.told_completion = state.completion.model_dump()
 
     async def _check(self, node: NodeState) -> dict | None:
         client = self.upstream.nodes[node.url]

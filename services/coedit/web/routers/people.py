@@ -37,6 +37,7 @@ class Session(BaseModel):
     state: str = Field(description="running | paused | completed")
     paused: bool
     changed_by: str | None = None
+    completion: str | None = Field(None, description="why the session is over, in words (state completed)")
     budget: dict | None = None
 
 
@@ -73,7 +74,7 @@ async def post_chat(monitor: MonitorDep, post: ChatPost) -> dict:
 @router.get("/session", response_model=Session, responses=error_responses(503))
 async def session(monitor: MonitorDep) -> Session:
     state = await _answer(_chat(monitor).session())
-    monitor.paused = state.paused
+    monitor.session_state(state)
     return _session(monitor, state)
 
 
@@ -92,15 +93,17 @@ async def resume(monitor: MonitorDep, change: SessionChange | None = None) -> Se
 
 def _changed(monitor, state) -> Session:
     """After a pause or resume: every open page learns it at once."""
-    monitor.paused = state.paused
+    monitor.session_state(state)
     monitor.publish_status()
     return _session(monitor, state)
 
 
 def _session(monitor, state) -> Session:
-    completed = bool(monitor.budget and monitor.budget.get("exhausted"))
-    return Session(state="completed" if completed else "paused" if state.paused else "running",
-                   paused=state.paused, changed_by=state.changed_by, budget=monitor.budget)
+    """Completed when any stop condition ended it (the runner's, told to the chat or in
+    its status, or the budget), else paused or running as people left it."""
+    completion = monitor.completion_message
+    return Session(state="completed" if completion else "paused" if state.paused else "running",
+                   paused=state.paused, changed_by=state.changed_by, completion=completion, budget=monitor.budget)
 
 
 # a text node's refusal is passed on as it is
