@@ -16,6 +16,7 @@ from coedit.chat.routers import intents, messages, session
 from coedit.chat.settings import ChatSettings
 from coedit.chat.store import ChatStore
 from coedit.common.app import create_service_app, serve
+from coedit.common.streams import StreamSlots
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +73,7 @@ def create_app(settings: ChatSettings) -> FastAPI:
     app = create_service_app("chat", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
     for error in (ConnectionError, TimeoutError):
         app.add_exception_handler(error, _redis_unavailable)
+    app.state.stream_slots = StreamSlots(settings.max_streams, settings.max_streams_per_client)
     app.include_router(messages.router)
     app.include_router(intents.router)
     app.include_router(session.router)

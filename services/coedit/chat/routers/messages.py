@@ -13,9 +13,10 @@ from coedit.chat.metrics import MESSAGES_POSTED, SSE_READERS
 from coedit.chat.models import MAX_TEXT_CHARS, MESSAGE, Message, MessagePage
 from coedit.chat.store import PEOPLE_KEPT, STREAM_ID, ChatStore, in_range
 from coedit.common.auth import require_token
-from coedit.common.errors import ApiError
+from coedit.common.errors import ApiError, error_responses
+from coedit.common.streams import STREAM_REFUSALS, stream_slot
 
-router = APIRouter(prefix="/api/messages", tags=["messages"])
+router = APIRouter(prefix="/api/messages", tags=["messages"], responses=error_responses(503))
 
 StreamId = Annotated[str | None, Query(pattern=STREAM_ID.pattern, description="a stream id"),
                      AfterValidator(in_range)]
@@ -34,7 +35,7 @@ async def posted_message(request: Request) -> Message:
         raise RequestValidationError(errors) from exc
 
 
-@router.post("", status_code=201, dependencies=[Depends(require_token)])
+@router.post("", status_code=201, dependencies=[Depends(require_token)], responses=error_responses(401, 413))
 async def post_message(
     message: Annotated[Message, Depends(posted_message)],
     store: Annotated[ChatStore, Depends(get_store)],
@@ -68,7 +69,7 @@ async def people_messages(
     return JSONResponse({"messages": await store.people_messages(limit)})
 
 
-@router.get("/stream")
+@router.get("/stream", dependencies=[Depends(stream_slot)], responses=STREAM_REFUSALS)
 async def stream_messages(
     request: Request,
     store: Annotated[ChatStore, Depends(get_store)],
