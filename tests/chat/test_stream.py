@@ -6,6 +6,7 @@ import time
 import httpx
 
 from tests.chat.conftest import SseReader, comment, post
+from tests.streams import CAP_FLAGS, assert_streams_capped
 
 
 async def test_a_reader_gets_new_messages_as_posted(client):
@@ -88,3 +89,8 @@ async def test_readers_are_counted_in_metrics(client):
     async with client.stream("GET", "/api/messages/stream"):
         await wait_until(lambda: readers(1), "one reader")
     await wait_until(lambda: readers(0), "no reader")
+
+
+async def test_live_streams_are_capped_per_client_and_in_all(chat_factory):
+    chat = chat_factory(*CAP_FLAGS, name="chat-capped")
+    await assert_streams_capped(chat.url, "/api/messages/stream")

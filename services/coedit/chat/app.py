@@ -16,6 +16,7 @@ from coedit.chat.routers import intents, messages, session
 from coedit.chat.settings import ChatSettings
 from coedit.chat.store import ChatStore
 from coedit.common.app import create_service_app, serve
+from coedit.common.streams import StreamSlots
 from coedit.common.write_rate import AgentWriteRate
 
 log = structlog.get_logger(__name__)
@@ -74,6 +75,7 @@ def create_app(settings: ChatSettings) -> FastAPI:
     for error in (ConnectionError, TimeoutError):
         app.add_exception_handler(error, _redis_unavailable)
     app.state.agent_writes = AgentWriteRate(settings.agent_writes_per_minute, settings.agent_writes_window)
+    app.state.stream_slots = StreamSlots(settings.max_streams, settings.max_streams_per_client)
     app.include_router(messages.router)
     app.include_router(intents.router)
     app.include_router(session.router)

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic_core import PydanticCustomError
 
+from coedit.common.inputs import Position, Storable
 from coedit.common.stopping import StopReason
 
 MAX_TEXT_CHARS = 4000
@@ -26,8 +27,9 @@ def _within_text_limit(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_within_text_limit)]
-Id = Annotated[str, Field(min_length=1, max_length=200)]
+# Storable: no NUL, no lone surrogate (they reach the text nodes' and analytics' PostgreSQL)
+Text = Annotated[str, AfterValidator(_within_text_limit), Storable]
+Id = Annotated[str, Field(min_length=1, max_length=200), Storable]
 EditKind = Literal["insert_after", "insert_before", "replace", "delete", "append"]
 
 
@@ -65,7 +67,7 @@ class EditOperation(ChatMessage):
     type: Literal["edit_operation"] = "edit_operation"
     intent_id: Id
     edit_id: Id
-    version: int = Field(ge=0, description="document version the text node answered")
+    version: Position = Field(description="document version the text node answered")
     op: EditKind
 
 

@@ -15,3 +15,6 @@ class ChatSettings(AgentWriteSettings):
     idempotency_ttl: int = Field(
         3600, ge=1, description="seconds a client message_id is remembered"
     )
+    max_streams: int = Field(200, ge=1, description="live streams (SSE) open at once; over it, 503")
+    max_streams_per_client: int = Field(
+        20, ge=1, description="live streams one remote address may hold open; over it, 429")

@@ -1,7 +1,9 @@
 """The skeleton every coedit HTTP service is built on."""
 
+import asyncio
 import functools
 import time
+from contextlib import suppress
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -14,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from coedit.common.auth import UNAUTHORIZED, caller_for
-from coedit.common.errors import install_error_handlers
+from coedit.common.errors import error_responses, install_error_handlers
 from coedit.common.logging import configure_logging
 from coedit.common.settings import ServiceSettings
 from coedit.common.tracing import CallerTraceContext, init_tracing, sdk_disabled, spans_recorded, telemetry_config
@@ -41,12 +43,31 @@ class BodyTooLarge(HTTPException):
 
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# After a 413 the rest of the body is read and dropped (up to this much, for this
+# long) before answering: a client that sends all of its body before it reads gets
+# the 413, not a connection reset. Nothing of it is kept.
+DRAIN_BYTES = 16 << 20
+DRAIN_SECONDS = 10.0
+
+
+async def _drain(receive, bound: int) -> None:
+    """Read and drop the request's body until its end, `bound` bytes, or the time
+    allowed; whichever comes first (the connection is closed after the answer)."""
+    dropped = 0
+    with suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while dropped <= bound:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    return
+                dropped += len(message.get("body", b""))
 
 
 class RequestLimitsAndMetrics:
     """Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware on every
     request): refuses bodies over the limit (by their Content-Length, and while
-    streaming, chunked ones included: no more than the limit is ever read), refuses
+    streaming, chunked ones included: no more than the limit is ever kept; the rest
+    is drained, up to DRAIN_BYTES, so that simple clients read the 413), refuses
     a write without the session's or an agent's token before reading its body (when
     `writers`, a service's settings, is set: every write of the service needs one;
     routes check which), times each
@@ -61,6 +82,8 @@ class RequestLimitsAndMetrics:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_body_bytes:
+            if int(length) <= DRAIN_BYTES:
+                await _drain(receive, DRAIN_BYTES)
             return await self._too_large(scope, receive, send)
         if self.writers is not None and scope["method"] not in READS and caller_for(
             headers.get(b"authorization", b"").decode("latin-1"), self.writers
@@ -79,6 +102,8 @@ class RequestLimitsAndMetrics:
             if message["type"] == "http.request":
                 received[0] += len(message.get("body", b""))
                 if received[0] > self.max_body_bytes:
+                    if message.get("more_body"):
+                        await _drain(receive, DRAIN_BYTES)
                     raise BodyTooLarge(self.max_body_bytes)
             return message
 
@@ -104,7 +129,7 @@ class RequestLimitsAndMetrics:
     async def _too_large(self, scope, receive, send) -> None:
         response = JSONResponse(
             {"error": "payload_too_large", "detail": f"body over {self.max_body_bytes} bytes"}, status_code=413,
-            headers={"Connection": "close"},  # the rest of the body is never read
+            headers={"Connection": "close"},  # what was not drained is never read
         )
         await response(scope, receive, send)
 
@@ -122,7 +147,9 @@ def create_service_app(
     `/healthz` (the process is alive) and `/readyz` (`readiness()` says so)."""
     configure_logging(service, settings.log_level)
     init_tracing(f"coedit-{service}")
-    app = FastAPI(title=f"coedit {service}", lifespan=lifespan, telemetry=telemetry_config(_PROBES))
+    # every route documents 422 with the services' own error body (not FastAPI's default)
+    app = FastAPI(title=f"coedit {service}", lifespan=lifespan, telemetry=telemetry_config(_PROBES),
+                  responses=error_responses(422))
     app.state.settings = settings
     install_error_handlers(app)
 

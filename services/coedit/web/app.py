@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from coedit.common.app import create_service_app, serve
+from coedit.common.streams import StreamSlots
 from coedit.web.hub import Hub
 from coedit.web.live import Monitor
 from coedit.web.auth import sign_in
@@ -68,6 +69,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    app.state.stream_slots = StreamSlots(settings.max_streams, settings.max_streams_per_client)
     app.middleware("http")(sign_in)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (overview, document, chat, analytics, events, people, yjs):

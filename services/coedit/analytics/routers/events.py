@@ -10,8 +10,9 @@ from coedit.analytics import store
 from coedit.analytics.deps import get_pool
 from coedit.analytics.models import EventsBody, IngestResult
 from coedit.common.auth import require_token
+from coedit.common.errors import error_responses
 
-router = APIRouter(prefix="/api/events", tags=["events"])
+router = APIRouter(prefix="/api/events", tags=["events"], responses=error_responses(401, 413, 503))
 
 # Per replica: Prometheus sums them over replicas (`sum(rate(...))`).
 ACCEPTED = Counter("coedit_analytics_events_accepted", "Events stored by this replica")

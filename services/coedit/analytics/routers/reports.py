@@ -10,8 +10,9 @@ from coedit.analytics import store
 from coedit.analytics.deps import get_pool
 from coedit.analytics.models import Agents, Bucket, Summary, Timeseries
 from coedit.analytics.windows import DURATION_PATTERN, Window, parse_duration
+from coedit.common.errors import error_responses
 
-router = APIRouter(prefix="/api", tags=["reports"])
+router = APIRouter(prefix="/api", tags=["reports"], responses=error_responses(503))
 
 
 def window_query(

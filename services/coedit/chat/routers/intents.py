@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse
 from coedit.chat.deps import get_store
 from coedit.chat.models import OpenIntents
 from coedit.chat.store import ChatStore
+from coedit.common.errors import error_responses
 
-router = APIRouter(prefix="/api/intents", tags=["intents"])
+router = APIRouter(prefix="/api/intents", tags=["intents"], responses=error_responses(503))
 
 
 @router.get("/open", response_model=OpenIntents)

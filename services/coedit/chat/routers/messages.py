@@ -13,10 +13,11 @@ from coedit.chat.metrics import MESSAGES_POSTED, SSE_READERS
 from coedit.chat.models import MAX_TEXT_CHARS, MESSAGE, Message, MessagePage
 from coedit.chat.store import PEOPLE_KEPT, STREAM_ID, ChatStore, in_range
 from coedit.common.auth import Writer
-from coedit.common.errors import ApiError
+from coedit.common.errors import ApiError, error_responses
+from coedit.common.streams import STREAM_REFUSALS, stream_slot
 from coedit.common.write_rate import WriteRate
 
-router = APIRouter(prefix="/api/messages", tags=["messages"])
+router = APIRouter(prefix="/api/messages", tags=["messages"], responses=error_responses(503))
 
 StreamId = Annotated[str | None, Query(pattern=STREAM_ID.pattern, description="a stream id"),
                      AfterValidator(in_range)]
@@ -35,8 +36,7 @@ async def posted_message(request: Request) -> Message:
         raise RequestValidationError(errors) from exc
 
 
-@router.post("", status_code=201, responses={403: {"description": "agent_mismatch"},
-                                              429: {"description": "rate_limited"}})
+@router.post("", status_code=201, responses=error_responses(401, 403, 413, 429))
 async def post_message(
     caller: Writer,
     message: Annotated[Message, Depends(posted_message)],
@@ -76,7 +76,7 @@ async def people_messages(
     return JSONResponse({"messages": await store.people_messages(limit)})
 
 
-@router.get("/stream")
+@router.get("/stream", dependencies=[Depends(stream_slot)], responses=STREAM_REFUSALS)
 async def stream_messages(
     request: Request,
     store: Annotated[ChatStore, Depends(get_store)],

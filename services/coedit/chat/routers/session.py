@@ -9,8 +9,9 @@ from coedit.chat.models import SessionChange, SessionCompletion, SessionState
 from coedit.chat.deps import get_store
 from coedit.chat.store import ChatStore
 from coedit.common.auth import require_token
+from coedit.common.errors import error_responses
 
-router = APIRouter(prefix="/api/session", tags=["session"])
+router = APIRouter(prefix="/api/session", tags=["session"], responses=error_responses(503))
 Store = Annotated[ChatStore, Depends(get_store)]
 
 
@@ -19,13 +20,15 @@ async def session_state(store: Store) -> SessionState:
     return await store.session_state()
 
 
-@router.post("/pause", response_model=SessionState, dependencies=[Depends(require_token)])
+@router.post("/pause", response_model=SessionState, dependencies=[Depends(require_token)],
+             responses=error_responses(401, 413))
 async def pause(store: Store, change: Annotated[SessionChange | None, Body()] = None) -> SessionState:
     """Pause (idempotent: pausing a paused session changes nothing but who and when)."""
     return await store.set_paused(True, change.by if change else None)
 
 
-@router.post("/resume", response_model=SessionState, dependencies=[Depends(require_token)])
+@router.post("/resume", response_model=SessionState, dependencies=[Depends(require_token)],
+             responses=error_responses(401, 413))
 async def resume(store: Store, change: Annotated[SessionChange | None, Body()] = None) -> SessionState:
     return await store.set_paused(False, change.by if change else None)
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from coedit.common.auth import Writer, require_token
-from coedit.common.errors import ApiError
+from coedit.common.errors import ApiError, error_responses
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.deps import get_budget
 from coedit.text_node.routers.replication import same_genesis
@@ -22,8 +22,9 @@ from coedit.text_node.models import (
     TransferResponse,
 )
 
-router = APIRouter(prefix="/api/budget", tags=["budget"])
-internal = APIRouter(prefix="/internal/budget", tags=["internal"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api/budget", tags=["budget"], responses=error_responses(503))
+internal = APIRouter(prefix="/internal/budget", tags=["internal"], dependencies=[Depends(require_token)],
+                     responses=error_responses(401, 409, 413, 503))
 Service = Annotated[BudgetService, Depends(get_budget)]
 
 
@@ -32,9 +33,7 @@ async def budget(service: Service) -> Budget:
     return service.budget()
 
 
-@router.post("/reserve", response_model=ReservationGranted,
-             responses={403: {"description": "agent_mismatch"}, 429: {"description": "budget_exhausted"},
-                        503: {"description": "budget_unavailable"}})
+@router.post("/reserve", response_model=ReservationGranted, responses=error_responses(401, 403, 413, 429))
 async def reserve(service: Service, request: ReserveRequest, caller: Writer) -> ReservationGranted:
     """Hold an upper bound of a model call's tokens (idempotent on `reservation_id`).
     429 `budget_exhausted` when the budget cannot cover it; 503 `budget_unavailable`
@@ -48,7 +47,7 @@ async def reserve(service: Service, request: ReserveRequest, caller: Writer) -> 
 
 @router.post("/settle", response_model=Settlement,
              responses={202: {"model": Settlement, "description": "recorded for the reservation's node"},
-                        403: {"description": "agent_mismatch"}})
+                        **error_responses(401, 403, 404, 413)})
 async def settle(service: Service, request: SettleRequest, caller: Writer):
     """Record what the call used; the rest of the reservation is released
     (idempotent on `reservation_id`: a repeat answers as the first time). With an
@@ -60,7 +59,7 @@ async def settle(service: Service, request: SettleRequest, caller: Writer):
     return JSONResponse(settlement.model_dump(), status_code=status)
 
 
-@router.post("/spend", response_model=Budget, responses={403: {"description": "agent_mismatch"}})
+@router.post("/spend", response_model=Budget, responses=error_responses(401, 403, 413, 429))
 async def spend(service: Service, request: SpendRequest, caller: Writer) -> Budget:
     """Record tokens spent without a reservation (idempotent on `spend_id`); only
     what the budget covers: 429 `budget_exhausted`, nothing recorded, otherwise."""
@@ -68,13 +67,13 @@ async def spend(service: Service, request: SpendRequest, caller: Writer) -> Budg
     return await service.spend(request)
 
 
-@internal.post("/transfer", response_model=TransferResponse)
+@internal.post("/transfer", response_model=TransferResponse, responses=error_responses(429))
 async def transfer(service: Service, request: TransferRequest) -> TransferResponse:
     same_genesis(service.node, request.genesis)
     return await service.give(request)
 
 
-@internal.post("/settle", response_model=Settlement)
+@internal.post("/settle", response_model=Settlement, responses=error_responses(404))
 async def settle_forwarded(service: Service, request: SettleRequest):
     status, settlement = await service.settle(request, forwarded=True)
     return JSONResponse(settlement.model_dump(), status_code=status)

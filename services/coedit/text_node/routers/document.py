@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from coedit.common.errors import ApiError
+from coedit.common.errors import ApiError, error_responses
 from coedit.text_node.deps import get_node
 from coedit.text_node.models import Document, VersionText
 from coedit.text_node.node import TextNode
@@ -17,7 +17,7 @@ async def current_document(node: Node) -> Document:
     return Document(text=committed.text, version=committed.version, node_id=node.node_id)
 
 
-@router.get("/versions/{version}", response_model=VersionText)
+@router.get("/versions/{version}", response_model=VersionText, responses=error_responses(404, 503))
 async def version_text(node: Node, version: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> VersionText:
     text = await node.text_at(version)
     if text is None:

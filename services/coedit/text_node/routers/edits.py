@@ -3,13 +3,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from coedit.common.auth import Writer
+from coedit.common.errors import error_responses
 from coedit.common.write_rate import WriteRate
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.deps import get_budget, get_node
 from coedit.text_node.models import EditAccepted, EditLog, EditRecord, EditRequest
 from coedit.text_node.node import EditWork, TextNode
 
-router = APIRouter(prefix="/api/edits", tags=["edits"])
+router = APIRouter(prefix="/api/edits", tags=["edits"], responses=error_responses(503))
 Node = Annotated[TextNode, Depends(get_node)]
 
 
@@ -27,7 +28,7 @@ async def list_edits(
 
 
 @router.post("", status_code=201, response_model=EditAccepted,
-             responses={403: {"description": "agent_mismatch"}, 429: {"description": "budget_exhausted, rate_limited"}})
+             responses=error_responses(401, 403, 409, 413, 429))
 async def submit_edit(
     node: Node, budget: Annotated[BudgetService, Depends(get_budget)], edit: EditRequest,
     caller: Writer, rate: WriteRate,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, WebSocket
 
 from coedit.common.auth import Writer, token_matches
-from coedit.common.errors import ApiError
+from coedit.common.errors import ApiError, error_responses
 from coedit.text_node.deps import get_node
 from coedit.text_node.models import PERSON_NAME, EditAccepted, RestoreRequest
 from coedit.text_node.node import TextNode
@@ -33,7 +33,7 @@ async def yjs(websocket: WebSocket, room: str, token: str = "", name: str = ""):
 
 
 @router.post("/api/document/restore", status_code=201, response_model=EditAccepted,
-             responses={403: {"description": "agent_mismatch"}})
+             responses=error_responses(401, 403, 404, 413, 429, 503))
 async def restore(node: Node, request: RestoreRequest, caller: Writer) -> EditAccepted:
     """One new version whose text equals `version`'s, attributed to `agent_id` (a
     person); idempotent on `edit_id`. An agent's own token restores only as itself."""

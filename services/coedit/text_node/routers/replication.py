@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from coedit.common.auth import require_token
-from coedit.common.errors import ApiError
+from coedit.common.errors import ApiError, error_responses
 from coedit.text_node.deps import get_node, get_replicator
 from coedit.text_node.models import (
     DiffResponse,
@@ -21,7 +21,8 @@ from coedit.text_node.replication import Replicator
 from coedit.text_node.store import decode, encode
 
 public = APIRouter(prefix="/api/replication", tags=["replication"])
-internal = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_token)])
+internal = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_token)],
+                     responses=error_responses(401, 409, 413, 503))
 Node = Annotated[TextNode, Depends(get_node)]
 
 

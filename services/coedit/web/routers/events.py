@@ -9,10 +9,11 @@ gets the messages it missed (also `?chat_after=ID` for a page's first connect)."
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from coedit.common.errors import ApiError
+from coedit.common.streams import STREAM_REFUSALS, stream_slot
 from coedit.web.deps import HubDep, MonitorDep
 from coedit.web.hub import Event
 from coedit.web.live import Monitor
@@ -39,7 +40,7 @@ def snapshot(monitor: Monitor, topics: set[str], chat_after: str | None) -> list
     return events
 
 
-@router.get("/events")
+@router.get("/events", dependencies=[Depends(stream_slot)], responses=STREAM_REFUSALS)
 async def events(
     monitor: MonitorDep, hub: HubDep,
     topics: Annotated[str, Query(max_length=100)] = "status",

@@ -2,13 +2,15 @@
 session's state."""
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from coedit.chat.models import MAX_TEXT_CHARS, PersonMessage
 from coedit.common.client import Refused, ServiceError
-from coedit.common.errors import ApiError
+from coedit.common.errors import ApiError, error_responses
+from coedit.common.inputs import Storable
 from coedit.text_node.models import PERSON_NAME, EditAccepted, RestoreRequest
 from coedit.web.auth import require_person
 from coedit.web.deps import MonitorDep
@@ -21,7 +23,7 @@ class ChatPost(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     author: str = Field(pattern=PERSON_NAME, description="the person's name")
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), Storable]
     message_id: str | None = Field(None, min_length=1, max_length=200, description="idempotency key")
 
 
@@ -52,7 +54,7 @@ async def _answer(call):
         raise ApiError(503, "chat_unavailable", str(error)) from None
 
 
-@router.get("/intents")
+@router.get("/intents", responses=error_responses(503))
 async def open_intents(monitor: MonitorDep) -> dict:
     """The agents' open intents (who means to change which passage), for the editor
     to highlight."""
@@ -60,7 +62,7 @@ async def open_intents(monitor: MonitorDep) -> dict:
     return {"intents": [{"agent_id": i.agent_id, "anchor": i.anchor, "summary": i.summary} for i in intents]}
 
 
-@router.post("/chat", status_code=201, dependencies=Person)
+@router.post("/chat", status_code=201, dependencies=Person, responses=error_responses(401, 413, 503))
 async def post_chat(monitor: MonitorDep, post: ChatPost) -> dict:
     """A person's message to the agents (they put the latest in their prompts)."""
     message = PersonMessage(agent_id=post.author, text=post.text,
@@ -69,20 +71,22 @@ async def post_chat(monitor: MonitorDep, post: ChatPost) -> dict:
     return stored.model_dump(mode="json")
 
 
-@router.get("/session", response_model=Session)
+@router.get("/session", response_model=Session, responses=error_responses(503))
 async def session(monitor: MonitorDep) -> Session:
     state = await _answer(_chat(monitor).session())
     monitor.session_state(state)
     return _session(monitor, state)
 
 
-@router.post("/session/pause", response_model=Session, dependencies=Person)
+@router.post("/session/pause", response_model=Session, dependencies=Person,
+             responses=error_responses(401, 413, 503))
 async def pause(monitor: MonitorDep, change: SessionChange | None = None) -> Session:
     """Within a few seconds no agent starts a model call or submits an edit."""
     return _changed(monitor, await _answer(_chat(monitor).pause(change.by if change else None)))
 
 
-@router.post("/session/resume", response_model=Session, dependencies=Person)
+@router.post("/session/resume", response_model=Session, dependencies=Person,
+             responses=error_responses(401, 413, 503))
 async def resume(monitor: MonitorDep, change: SessionChange | None = None) -> Session:
     return _changed(monitor, await _answer(_chat(monitor).resume(change.by if change else None)))
 
@@ -102,7 +106,9 @@ def _session(monitor, state) -> Session:
                    paused=state.paused, changed_by=state.changed_by, completion=completion, budget=monitor.budget)
 
 
-@router.post("/document/restore", status_code=201, response_model=EditAccepted, dependencies=Person)
+# a text node's refusal is passed on as it is
+@router.post("/document/restore", status_code=201, response_model=EditAccepted, dependencies=Person,
+             responses=error_responses(401, 404, 409, 413, 429, 503))
 async def restore(monitor: MonitorDep, request: RestoreRequest) -> EditAccepted:
     """One new version with that version's text, attributed to the person (made by
     the first text node that is up)."""
