@@ -1,4 +1,4 @@
-"""schemathesis over a running service's OpenAPI on a fixed budget (docs/fuzzing.md):
+"""schemathesis over a running service's OpenAPI on a fixed budget (docs/reliability.md, "Bad input"):
 the same cases on every run (a fixed seed), a bounded number per operation, and the
 three checks the contract promises: no 5xx, every status documented, every body
 matching its documented schema."""
