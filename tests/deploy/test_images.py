@@ -6,13 +6,17 @@ python:3.11-slim-bookworm made from Debian's packages (`make-base-image.sh`, whi
 PostgreSQL and a Kubernetes emulator on loopback like every other test. Without an
 engine these tests skip, except under CI=true, where an engine is part of the job."""
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,6 +24,7 @@ import pytest
 
 from coedit.local.servers import free_port
 from coedit_operator import consts
+from tests.conftest import AUTH_ENV
 from tests.deploy.conftest import ROOT
 from tests.operator.emulator import CES, Emulator, declare_resources, eventually, write_kubeconfig
 
@@ -186,11 +191,45 @@ def wait_for(url: str, container: Container, timeout: float = 90) -> httpx.Respo
     raise AssertionError(f"{url} not ready in {timeout} s:\n{container.logs()[-3000:]}")
 
 
+@contextlib.contextmanager
+def tcp_to_unix_socket(path: str) -> Iterator[int]:
+    """127.0.0.1:<port> forwarded to a Unix socket: the test's PostgreSQL listens only on
+    a socket in a directory its own user may enter, which the container (uid 10001)
+    cannot; on a cluster the database is a TCP service as this makes it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def pump(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):  # the listener closed: the test is over
+            while True:
+                client, _ = listener.accept()
+                upstream = socket.socket(socket.AF_UNIX)
+                upstream.connect(path)
+                for source, target in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=pump, args=(source, target), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield port
+    finally:
+        listener.close()
+
+
 def test_text_node_in_the_image_turns_ready_on_a_real_postgres(images, postgres):
     port = free_port()
-    node = Container(images["coedit"], "text-node",
-                     env={"COEDIT_DATABASE_URL": postgres.url, "COEDIT_PORT": str(port), "COEDIT_NODE_ID": "a"})
-    try:
+    with contextlib.ExitStack() as stack:
+        db_port = stack.enter_context(tcp_to_unix_socket(f"{postgres.socket_dir}/.s.PGSQL.{postgres.port}"))
+        node = Container(images["coedit"], "text-node",
+                         env={"COEDIT_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{db_port}/postgres",
+                              "COEDIT_PORT": str(port), "COEDIT_NODE_ID": "a", **AUTH_ENV})
+        stack.callback(node.remove)
         started = time.monotonic()
         wait_for(f"http://127.0.0.1:{port}/readyz", node)
         print(f"text node ready in {time.monotonic() - started:.1f} s")
@@ -200,8 +239,6 @@ def test_text_node_in_the_image_turns_ready_on_a_real_postgres(images, postgres)
         assert config["HostConfig"]["ReadonlyRootfs"] is True and config["Config"]["User"] == "10001:10001"
         lines = [line for line in node.logs().splitlines() if line.startswith("{")]
         assert lines and all(json.loads(line) for line in lines)  # JSON lines on stdout
-    finally:
-        node.remove()
 
 
 @pytest.mark.kmock(cls=Emulator)
