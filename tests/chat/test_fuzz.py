@@ -6,14 +6,14 @@ import schemathesis
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import RedisServer
 from tests import fuzzing
-from tests.conftest import AUTH_TOKEN
+from tests.conftest import AUTH_ENV
 
 
 @pytest.fixture(scope="module")
 def chat_schema(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chat-fuzz")
     redis = RedisServer(tmp / "redis").start()
-    service = ServiceProcess("chat", ["--redis-url", redis.url, "--auth-token", AUTH_TOKEN], tmp).start()
+    service = ServiceProcess("chat", ["--redis-url", redis.url], tmp, env=AUTH_ENV).start()
     yield fuzzing.load(service)
     service.stop()
     redis.stop()

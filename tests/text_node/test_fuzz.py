@@ -11,7 +11,7 @@ import schemathesis
 from coedit.local.processes import ServiceProcess
 from coedit.local.servers import PostgresServer
 from tests import fuzzing
-from tests.conftest import AUTH_TOKEN
+from tests.conftest import AUTH_ENV
 from tests.text_node.conftest import INITIAL_TEXT
 
 
@@ -20,7 +20,7 @@ def text_node_schema():
     base = Path(tempfile.mkdtemp(prefix="coedit-test-fuzz-"))  # not under basetemp: see tests/conftest.py
     database = PostgresServer(base / "pg", fsync=False).start()
     node = ServiceProcess("text-node", ["--node-id", "a", "--database-url", database.url,
-                                        "--auth-token", AUTH_TOKEN, "--initial-text", INITIAL_TEXT], base).start()
+                                        "--initial-text", INITIAL_TEXT], base, env=AUTH_ENV).start()
     yield fuzzing.load(node)
     node.stop()
     database.stop()
