@@ -10,13 +10,14 @@ import pytest
 
 from coedit.common.app import DRAIN_BYTES
 from coedit.local.processes import ServiceProcess
+from tests.conftest import AUTH, AUTH_ENV, AUTH_TOKEN
 
 SIX_MB = 6 << 20  # the edit of the issue: over the 1 MiB limit, under what is drained
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    process = ServiceProcess("fake-llm", [], tmp_path_factory.mktemp("oversized")).start()
+    process = ServiceProcess("fake-llm", [], tmp_path_factory.mktemp("oversized"), env=AUTH_ENV).start()
     yield process
     process.stop()
 
@@ -35,15 +36,15 @@ def send_all_then_read(port: int, head: bytes, body: bytes) -> tuple[int, dict]:
 
 
 def test_a_body_with_its_length_sent_whole_before_reading_gets_413(service):
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer {AUTH_TOKEN}\r\n"
             f"Content-Length: {SIX_MB}\r\n\r\n").encode()
     assert send_all_then_read(service.port, head, b"x" * SIX_MB) == (
         413, {"error": "payload_too_large", "detail": "body over 1048576 bytes"})
 
 
 def test_a_chunked_body_sent_whole_before_reading_gets_413(service):
-    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n")
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer {AUTH_TOKEN}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
     chunk = b"x" * (1 << 20)
     body = (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 6 + b"0\r\n\r\n"
     status, answer = send_all_then_read(service.port, head, body)
@@ -52,14 +53,14 @@ def test_a_chunked_body_sent_whole_before_reading_gets_413(service):
 
 def test_a_plain_client_post_gets_413_and_the_service_carries_on(service):
     answer = httpx.post(f"{service.url}/v1/chat/completions", content=b"x" * SIX_MB,
-                        headers={"Content-Type": "application/json"}, timeout=30)
+                        headers={"Content-Type": "application/json", **AUTH}, timeout=30)
     assert (answer.status_code, answer.json()["error"]) == (413, "payload_too_large")
     assert httpx.get(f"{service.url}/healthz").status_code == 200
 
 
 def test_a_length_past_what_is_drained_is_answered_before_any_of_the_body(service):
     """Over DRAIN_BYTES the body is not read at all: the answer comes after the headers."""
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer {AUTH_TOKEN}\r\n"
             f"Content-Length: {DRAIN_BYTES + 1}\r\n\r\n").encode()
     status, answer = send_all_then_read(service.port, head, b"")
     assert (status, answer["error"]) == (413, "payload_too_large")

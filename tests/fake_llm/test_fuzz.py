@@ -4,12 +4,13 @@ import pytest
 import schemathesis
 
 from coedit.local.processes import ServiceProcess
+from tests.conftest import AUTH_ENV
 from tests import fuzzing
 
 
 @pytest.fixture(scope="module")
 def fake_llm_schema(tmp_path_factory):
-    service = ServiceProcess("fake-llm", [], tmp_path_factory.mktemp("fake-llm")).start()
+    service = ServiceProcess("fake-llm", [], tmp_path_factory.mktemp("fake-llm"), env=AUTH_ENV).start()
     yield fuzzing.load(service)
     service.stop()
 
