@@ -204,15 +204,20 @@ async def apply_children(ctx: Context) -> None:
     ctx.children = list(await asyncio.gather(*map(fix, ctx.children)))
 
 
+def chat_ready(ctx: Context) -> bool:
+    """Whether the session's chat Deployment was seen ready (only then is it told anything)."""
+    chat = next((child for child in ctx.children if child.kind == "Deployment" and child.component == consts.CHAT),
+                None)
+    return chat is not None and chat.ready
+
+
 async def suspend_or_resume(ctx: Context) -> None:
     """Pause or resume the session in its chat for spec.suspend (see suspend.py), once
     the chat was seen ready; the agents' replicas follow the spec on their own."""
     paused = wanted_pause(ctx.session)
     if paused is None:
         return
-    chat = next((child for child in ctx.children if child.kind == "Deployment" and child.component == consts.CHAT),
-                None)
-    if chat is None or not chat.ready:
+    if not chat_ready(ctx):
         ctx.told = Told(paused, "the chat is not ready")
         return
     try:
@@ -229,9 +234,7 @@ async def announce_completion(ctx: Context) -> None:
     completion = ctx.session.status.completion
     if completion is None or ctx.announcer is None:
         return
-    chat = next((child for child in ctx.children if child.kind == "Deployment" and child.component == consts.CHAT),
-                None)
-    if chat is None or not chat.ready:
+    if not chat_ready(ctx):
         return  # the next reconciliation tells it
     try:
         await ctx.announcer(ctx.session, completion)
