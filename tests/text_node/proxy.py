@@ -84,7 +84,7 @@ class Links:
     """One proxy per ordered pair of nodes, on an event loop of its own thread.
     `url(node, peer, peer_port)` is the URL `node` uses for `peer` (give it to the
     cluster); `partition({"a"})` cuts every link between those nodes and the rest;
-    `heal()` opens them all again."""
+    `cut(node, peer)` one way only; `heal()` opens them all again."""
 
     def __init__(self):
         self.links: dict[tuple[str, str], _Link] = {}
@@ -109,6 +109,11 @@ class Links:
                 if (node in side) != (peer in side):
                     link.set_cut(True)
         self._run(cut)
+
+    def cut(self, node: str, peer: str) -> None:
+        """One way only: what `node` sends to `peer` vanishes (its pushes), while
+        `peer` still reaches `node`."""
+        self._run(lambda: self.links[(node, peer)].set_cut(True))
 
     def heal(self) -> None:
         self._run(lambda: [link.set_cut(False) for link in self.links.values()])

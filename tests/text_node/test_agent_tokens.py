@@ -71,6 +71,34 @@ def test_an_agent_token_writes_only_as_its_agent(start_node):
         assert http.get("/internal/log", headers=AUTH).status_code == 200
 
 
+def test_a_settle_passed_on_to_the_reservations_node_is_checked_there(text_cluster_factory, links):
+    """b has not seen ada's reservation on a (a's pushes are cut, b pulls once a
+    minute): b passes a settle on to a, which refuses bob's; when no node holding it
+    answers, an agent's settle is 503 (retry), never recorded unchecked for later."""
+    cluster = text_cluster_factory(env=AGENT_ENV, sync_interval=60, peer_url=links.url)
+    links.cut("a", "b")
+    links.cut("a", "c")
+    a, b = cluster["a"].url, cluster["b"].url
+    reserve = {"reservation_id": "r-ada", "agent_id": "ada", "tokens": 50}
+    assert httpx.post(f"{a}/api/budget/reserve", json=reserve, headers=bearer(ADA), timeout=30).status_code == 200
+    settle = {"reservation_id": "r-ada", "tokens": 7}
+    forged = httpx.post(f"{b}/api/budget/settle", json=settle, headers=bearer(BOB), timeout=30)
+    assert (forged.status_code, forged.json()["error"]) == (403, "agent_mismatch"), forged.text
+    assert httpx.get(f"{a}/api/budget", timeout=10).json()["spent"] == 0
+    own = httpx.post(f"{b}/api/budget/settle", json=settle, headers=bearer(ADA), timeout=30)
+    assert (own.status_code, own.json()["state"]) == (200, "settled"), own.text
+    assert httpx.get(f"{a}/api/budget", timeout=10).json()["spent"] == 7
+
+    reserve["reservation_id"] = settle["reservation_id"] = "r-ada-2"
+    assert httpx.post(f"{a}/api/budget/reserve", json=reserve, headers=bearer(ADA), timeout=30).status_code == 200
+    links.partition({"a"})
+    unverifiable = httpx.post(f"{b}/api/budget/settle", json=settle, headers=bearer(BOB), timeout=30)
+    assert (unverifiable.status_code, unverifiable.json()["error"]) == (503, "budget_unavailable"), unverifiable.text
+    links.heal()
+    budget = httpx.get(f"{a}/api/budget", timeout=10).json()
+    assert (budget["spent"], budget["reserved"]) == (7, 50)  # nothing recorded for bob to settle later
+
+
 def test_a_bad_agent_token_list_stops_the_node(start_node):
     with pytest.raises(RuntimeError, match="shorter than 16") as refused:
         start_node(env={"COEDIT_AGENT_TOKENS": "ada=short"})

@@ -12,6 +12,8 @@ import aiohttp
 import structlog
 from pydantic import BaseModel
 
+from coedit.common.auth import Caller
+from coedit.common.errors import ApiError
 from coedit.text_node import budget
 from coedit.text_node.errors import BudgetExhausted, BudgetUnavailable, ReservationNotFound, StorageUnavailable
 from coedit.text_node.models import (
@@ -19,6 +21,7 @@ from coedit.text_node.models import (
     LogRecord,
     ReservationGranted,
     ReserveRequest,
+    ForwardedSettle,
     SettleRequest,
     Settlement,
     SpendRequest,
@@ -113,9 +116,15 @@ class BudgetService:
         raise BudgetUnavailable("the budget's unused rights are held by nodes that do not answer now; retry",
                                 retry_after_seconds=1)
 
-    async def settle(self, request: SettleRequest, forwarded: bool = False) -> tuple[int, Settlement]:
-        """(HTTP status, answer): 200 settled, 202 recorded for the owner node to apply."""
+    async def settle(self, request: SettleRequest, settler: str | None = None,
+                     forwarded: bool = False) -> tuple[int, Settlement]:
+        """(HTTP status, answer): 200 settled, 202 recorded for the owner node to apply.
+        `settler`: the agent whose own token sent it (None: the session token), who
+        may settle only their own reservations: where no node that holds the
+        reservation answers, theirs cannot be checked, so 503 (retry) instead of 202."""
         owners = self.ledger.owned(request.reservation_id)
+        for reservation in owners if settler is not None else ():
+            Caller(settler).may_write_as(reservation.agent_id)
         first = min((r.writer for r in owners), default=None)
         mine = [r for r in owners if r.writer == self.me.id]
         if mine:  # a reservation held twice (a retry on another node) is charged once
@@ -124,18 +133,23 @@ class BudgetService:
             raise ReservationNotFound("this node holds no such reservation")
         nodes = {r.node for r in owners}
         peers = [p for p in self.replicator.peers if not nodes or p.node_id in nodes or p.node_id is None]
+        forward = ForwardedSettle(**request.model_dump(), settler=settler)
         missed = False
         for peer in peers:
             try:
                 return 200, Settlement.model_validate_json(
-                    await self._call(peer, "/internal/budget/settle", request)
+                    await self._call(peer, "/internal/budget/settle", forward)
                 )
             except aiohttp.ClientResponseError as error:
+                if error.status == 403:  # the reservation's node: it is another agent's
+                    raise ApiError(403, "agent_mismatch", "this reservation is another agent's") from error
                 missed |= error.status != 404
             except PEER_ERRORS:
                 missed = True
         if not missed and not owners:
             raise ReservationNotFound("no node holds this reservation")
+        if settler is not None and not owners:
+            raise BudgetUnavailable("no node that holds this reservation answers now; retry", retry_after_seconds=1)
         me = self.me
         await self._decide(lambda ledger: (budget.request_settle(ledger, me, request.reservation_id,
                                                                  request.tokens), None))

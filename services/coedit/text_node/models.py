@@ -144,6 +144,13 @@ class SettleRequest(BaseModel):
     tokens: TokenCount = Field(description="what the call really used")
 
 
+class ForwardedSettle(SettleRequest):
+    """A settle a node passes to the reservation's node (internal route), with the
+    agent whose own token sent it, so that node can check the reservation is theirs."""
+
+    settler: str | None = Field(None, description="the agent whose token sent the settle; none: the session's")
+
+
 class Settlement(BaseModel):
     reservation_id: str
     state: Literal["settled", "pending"] = Field(

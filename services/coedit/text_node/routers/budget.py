@@ -15,6 +15,7 @@ from coedit.text_node.models import (
     Budget,
     ReservationGranted,
     ReserveRequest,
+    ForwardedSettle,
     SettleRequest,
     Settlement,
     SpendRequest,
@@ -51,11 +52,9 @@ async def reserve(service: Service, request: ReserveRequest, caller: Writer) -> 
 async def settle(service: Service, request: SettleRequest, caller: Writer):
     """Record what the call used; the rest of the reservation is released
     (idempotent on `reservation_id`: a repeat answers as the first time). With an
-    agent's token, only that agent's reservation (as far as this node has seen it)."""
-    if caller.agent is not None:
-        for reservation in service.ledger.owned(request.reservation_id):
-            caller.may_write_as(reservation.agent_id)
-    status, settlement = await service.settle(request)
+    agent's token, only that agent's reservation (checked by the node that holds it:
+    503 `budget_unavailable` when none that does answers)."""
+    status, settlement = await service.settle(request, settler=caller.agent)
     return JSONResponse(settlement.model_dump(), status_code=status)
 
 
@@ -73,7 +72,7 @@ async def transfer(service: Service, request: TransferRequest) -> TransferRespon
     return await service.give(request)
 
 
-@internal.post("/settle", response_model=Settlement, responses=error_responses(404))
-async def settle_forwarded(service: Service, request: SettleRequest):
-    status, settlement = await service.settle(request, forwarded=True)
+@internal.post("/settle", response_model=Settlement, responses=error_responses(403, 404))
+async def settle_forwarded(service: Service, request: ForwardedSettle):
+    status, settlement = await service.settle(request, settler=request.settler, forwarded=True)
     return JSONResponse(settlement.model_dump(), status_code=status)
