@@ -2,6 +2,7 @@
 sends all of it before reading anything (the simplest client there is), on a real
 uvicorn: the service drains what it refuses instead of resetting the connection."""
 
+import contextlib
 import json
 import socket
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from coedit.common.app import DRAIN_BYTES
+from coedit.common.auth import UNAUTHORIZED
 from coedit.local.processes import ServiceProcess
 from tests.conftest import AUTH, AUTH_ENV, AUTH_TOKEN
 
@@ -64,3 +66,23 @@ def test_a_length_past_what_is_drained_is_answered_before_any_of_the_body(servic
             f"Content-Length: {DRAIN_BYTES + 1}\r\n\r\n").encode()
     status, answer = send_all_then_read(service.port, head, b"")
     assert (status, answer["error"]) == (413, "payload_too_large")
+
+
+def test_a_small_write_without_a_token_sent_whole_gets_its_401(service):
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n"
+    assert send_all_then_read(service.port, head, b"x" * 1024) == (401, {"error": "unauthorized", "detail": UNAUTHORIZED})
+
+
+def test_a_big_write_without_a_token_is_not_read_the_connection_ends(service):
+    """Auth before the body: a chunked body still streaming is refused before the
+    rest is read; the server ends the connection (a close, or a reset for what it
+    left unread) instead of waiting for the rest, and carries on."""
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    chunk = b"x" * (1 << 20)
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.sendall(head + b"%x\r\n" % len(chunk) + chunk + b"\r\n")  # more to come, never sent
+        with contextlib.suppress(ConnectionResetError):
+            while sock.recv(65536):  # until the server ends it (30 s: a timeout fails the test)
+                pass
+    assert httpx.get(f"{service.url}/healthz").status_code == 200

@@ -48,6 +48,7 @@ READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # the 413, not a connection reset. Nothing of it is kept.
 DRAIN_BYTES = 16 << 20
 DRAIN_SECONDS = 10.0
+UNAUTHORIZED_DRAIN_BYTES = 64 << 10  # a write without a token: no more than this is read
 
 
 async def _drain(receive, bound: int) -> None:
@@ -88,7 +89,11 @@ class RequestLimitsAndMetrics:
         if self.writers is not None and scope["method"] not in READS and caller_for(
             headers.get(b"authorization", b"").decode("latin-1"), self.writers
         ) is None:
-            response = JSONResponse({"error": "unauthorized", "detail": UNAUTHORIZED}, status_code=401)
+            # nothing of the body is read beyond a small one's end (so its sender reads
+            # the 401, not a reset); the connection then closes on the rest
+            await _drain(receive, UNAUTHORIZED_DRAIN_BYTES)
+            response = JSONResponse({"error": "unauthorized", "detail": UNAUTHORIZED}, status_code=401,
+                                    headers={"Connection": "close"})
             return await response(scope, receive, send)
         started, status, received = time.perf_counter(), [500], [0]
 
