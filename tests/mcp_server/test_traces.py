@@ -1,37 +1,35 @@
 """An outside agent's edit is one trace: the MCP tool call, the text node and its
 replication to both peers, the chat and analytics."""
 
-import contextlib
-import random
-
-from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+import pytest
+from opentelemetry import propagate
+from opentelemetry.propagators.composite import CompositePropagator
 
 from tests.mcp_server.conftest import call
 from tests.observability.conftest import otlp_receiver  # noqa: F401 (a fixture)
 from tests.observability.test_traces import wait_for
 
 
-@contextlib.contextmanager
-def sampled_trace():
-    """Each call in a sampled trace of the outside agent's own, as a traced agent sends
-    it. An earlier test may have set up tracing in this process (never sampled); the
-    client would then pass on an unsampled trace, under which the MCP server rightly
-    records nothing."""
-    parent = SpanContext(trace_id=random.getrandbits(128), span_id=random.getrandbits(64), is_remote=False,
-                         trace_flags=TraceFlags(TraceFlags.SAMPLED))
-    with trace.use_span(NonRecordingSpan(parent)):
-        yield
+@pytest.fixture
+def untraced_client():
+    """The outside agent passes on no trace context: its trace starts at the MCP
+    server. (An in-process test may have set up tracing in this process with a
+    sampler that records nothing; the MCP SDK's client would then send its own
+    unsampled trace in each request's `_meta`, under which the server rightly
+    records nothing.) The process's propagator injects nothing meanwhile."""
+    propagator = propagate.get_global_textmap()
+    propagate.set_global_textmap(CompositePropagator([]))
+    yield
+    propagate.set_global_textmap(propagator)
 
 
-async def test_an_outside_agents_edit_is_one_trace_across_the_services(mcp_session_factory, otlp_receiver):  # noqa: F811
+async def test_an_outside_agents_edit_is_one_trace_across_the_services(mcp_session_factory, otlp_receiver,  # noqa: F811
+                                                                        untraced_client):
     outside = mcp_session_factory(env=otlp_receiver.env())
     async with outside.agent("claude") as claude:
-        with sampled_trace():
-            intent = await call(claude, "announce_intent", anchor="Документ начинается здесь.", summary="начало")
-        with sampled_trace():
-            await call(claude, "submit_edit", intent_id=intent["intent_id"], type="insert_after",
-                       anchor="Документ начинается здесь.", text=" След.")
+        intent = await call(claude, "announce_intent", anchor="Документ начинается здесь.", summary="начало")
+        await call(claude, "submit_edit", intent_id=intent["intent_id"], type="insert_after",
+                   anchor="Документ начинается здесь.", text=" След.")
 
     def edit_trace():
         for spans in otlp_receiver.by_trace().values():
