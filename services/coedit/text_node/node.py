@@ -28,6 +28,7 @@ from coedit.text_node.errors import (
     StorageUnavailable,
 )
 from coedit.text_node.models import EditAccepted, EditRequest, LogRecord
+from coedit.text_node.memory import release_freed_memory
 from coedit.text_node.settings import TextNodeSettings
 from coedit.text_node.store import STORAGE_ERRORS, Batch, LogRow, Store, VersionRow, decode, encode
 
@@ -301,6 +302,8 @@ class TextNode:
         updates = [row["update"] async for row in self.store.records_after(snapshot_seq, up_to=self.last_seq)]
         await self.store.save_crdt_snapshot(self.last_seq, merge_updates(*filter(None, [state]), *updates))
         self._since_compaction = 0
+        del state, updates
+        release_freed_memory()
 
     async def _reload_until_ok(self) -> None:
         """Reload from the database until it answers again. Meanwhile every queued
