@@ -1,10 +1,13 @@
 """A live session through faults: six agents on the fake model (with its error and
-invalid-JSON rates) and a writer of marked edits, while text nodes a and the rest
-are partitioned and healed, Redis is SIGKILLed and restarted, and analytics is
-SIGKILLed and restarted a while later. After each fault the agents go on editing;
-at the end every acknowledged marked edit is on every node once, every edit
-announced in the chat is in the document's log, the nodes converge, and analytics
-counted every applied edit (the agents kept their events while it was away)."""
+invalid-JSON rates) and a writer of marked edits, node c's clock an hour ahead all
+along, while node b is SIGKILLed twice in quick succession (restarted each time),
+node a is partitioned from the rest and healed, node c's PostgreSQL is stopped and
+started, Redis is SIGKILLed and restarted, and analytics is SIGKILLed and restarted
+a while later. After each fault the agents go on editing; at the end every
+acknowledged marked edit is on every node once, no answer was other than 201 or
+503, every edit announced in the chat is in the document's log, the nodes converge,
+and analytics counted every applied edit (the agents kept their events while it
+was away)."""
 
 import os
 import signal
@@ -15,8 +18,10 @@ import pytest
 
 from coedit.local.servers import stop_group
 from tests.agent.session import Session, converged, session_factory, text_cluster_factory, wait_all  # noqa: F401
+from tests.conftest import AUTH
 from tests.figures import report
 from tests.text_node.conftest import links  # noqa: F401
+from tests.text_node.test_clock import LIBFAKETIME, off_by
 from tests.text_node.test_faults import MarkedWriter
 
 AGENTS = 6
@@ -45,18 +50,34 @@ def wait_for_progress(session: Session, more: int = 2, timeout: float = 120) -> 
 
 def test_agents_and_a_writer_carry_on_through_partition_redis_and_analytics_faults(  # noqa: F811
         session_factory, links, redis_server):
-    session = session_factory(token_budget=10_000_000, text_options={"peer_url": links.url},
+    skew = {"node_env": {"c": off_by("+1h")}} if LIBFAKETIME.exists() else {}
+    session = session_factory(token_budget=10_000_000, text_options={"peer_url": links.url, **skew},
                               model_args=["--error-rate", "0.05", "--invalid-json-rate", "0.05"])
     agents = {f"agent-{n}": session.agent(f"agent-{n}", "--start-spread", "1") for n in range(AGENTS)}
     writer = MarkedWriter(session.text, 0, pause=0.05)
     writer.start()
     try:
-        figures = {"first_edits_s": wait_for_progress(session)}
+        figures = {"first_edits_s": wait_for_progress(session), "clock_skewed": bool(skew)}
+
+        for _ in range(2):  # twice in quick succession
+            session.text["b"].kill()
+            session.text["b"].start()
+            time.sleep(1)
+        figures["progress_after_sigkills_s"] = wait_for_progress(session)
 
         links.partition({"a"})
         time.sleep(3)
         links.heal()
         figures["progress_after_partition_s"] = wait_for_progress(session)
+
+        database = session.text.databases["c"]
+        database.stop()  # a fast shutdown, as `pg_ctl stop -m fast`
+        time.sleep(3)
+        refused = httpx.post(f"{session.text['c'].url}/api/edits", headers=AUTH, timeout=10, json={
+            "edit_id": "while-pg-away", "agent_id": "tester", "op": {"type": "append", "text": " x"}})
+        assert (refused.status_code, refused.json()["error"]) == (503, "storage_unavailable")
+        database.start()
+        figures["progress_after_postgres_s"] = wait_for_progress(session)
 
         stop_group(redis_server.process, signal.SIGKILL, timeout=5)
         time.sleep(2)
@@ -84,6 +105,7 @@ def test_agents_and_a_writer_carry_on_through_partition_redis_and_analytics_faul
     converged(session, ["a", "b", "c"])
     text, edits = session.text.document("a")["text"], session.edits("a")
     assert writer.wrong == [] and len(writer.acknowledged) > 20
+    assert "while-pg-away" not in {e["edit_id"] for e in edits}
     assert all(text.count(mark) == 1 for mark in writer.acknowledged)
     for node in "bc":
         assert session.edits(node) and {e["edit_id"] for e in session.edits(node)} == {e["edit_id"] for e in edits}

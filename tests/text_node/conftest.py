@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from coedit.local.servers import free_port
+from coedit.local.servers import PostgresServer, free_port
 from tests.conftest import AUTH, AUTH_ENV
 from tests.text_node.proxy import Links
 from coedit.local.processes import ServiceProcess
@@ -19,6 +19,7 @@ INITIAL_TEXT = "Документ начинается здесь. Роботы-�
 @dataclass
 class TextCluster:
     nodes: dict[str, ServiceProcess]
+    databases: dict[str, PostgresServer]
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.nodes[name]
@@ -47,9 +48,9 @@ def text_cluster_factory(postgres_factory, tmp_path):
         `node_env`: more environment for some nodes, by name."""
         names = ["a", "b", "c"]
         ports = {name: free_port() for name in names}
-        nodes = {}
+        nodes, databases = {}, {}
         for name in names:
-            database = postgres_factory(f"pg-{name}")
+            database = databases[name] = postgres_factory(f"pg-{name}")
             peers = ",".join(peer_url(name, p, ports[p]) for p in names if p != name)
             nodes[name] = ServiceProcess(
                 "text-node",
@@ -64,7 +65,7 @@ def text_cluster_factory(postgres_factory, tmp_path):
             node.start(wait_ready=False)
         for node in nodes.values():
             node.wait_ready()
-        return TextCluster(nodes)
+        return TextCluster(nodes, databases)
 
     yield make
     for node in started:

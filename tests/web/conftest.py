@@ -96,7 +96,7 @@ def session() -> Iterator[Session]:
         while httpx.get(f"{web.url}/readyz", timeout=10).json()["text_nodes_up"] < 3:
             assert time.monotonic() < deadline, web.logs()
             time.sleep(0.1)
-        cluster = TextCluster(nodes)
+        cluster = TextCluster(nodes, dict(zip("abc", databases)))
         yield Session(cluster, chat, analytics, web)
     finally:
         for process in reversed(processes):
