@@ -87,6 +87,7 @@ def test_a_service_takes_its_token_from_a_file_or_is_told_to_go_without(service,
     (["agent", "--auth-token", "s3cret-token"], "COEDIT_AUTH_TOKEN"),
     (["agent", "--llm-api-key", "s3cret-token"], "COEDIT_LLM_API_KEY"),
     (["mcp", "--mcp-tokens", "claude=s3cret-token"], "COEDIT_MCP_TOKENS"),
+    (["analytics", "--agent-tokens", "ada=s3cret-token-0123"], "COEDIT_AGENT_TOKENS"),
 ])
 def test_a_secret_is_never_a_flag(args, variable):
     result = coedit(*args)

@@ -1,11 +1,12 @@
 """One Deployment per agent group. `spec.agents.replicas` (the scale subresource)
 is spread over the groups by weight; all are zero once the session completed or
-while it is suspended (`spec.suspend`)."""
+while it is suspended (`spec.suspend`). A group's agents hold its own token (its
+Secret), not the session's: they write as `<group>/<pod>` only."""
 
 from coedit_operator import consts
 from coedit_operator.common_objects import (
-    auth_token_env, child_name, coedit_container, config_env, deployment, env, metadata, pod_template, resources,
-    secret_env, selector_labels,
+    agent_id_env, agent_token_env, child_name, coedit_container, config_env, deployment, env, metadata, pod_template,
+    resources, secret_env, selector_labels,
 )
 from coedit_operator.config import BuildConfig
 from coedit_operator.spec import AgentGroup, Session
@@ -44,7 +45,7 @@ def agent_deployment(session: Session, config: BuildConfig, group: AgentGroup, r
     container = coedit_container(
         session, config, "agent",
         [
-            {"name": "COEDIT_AGENT_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            *agent_id_env(group.name),
             env("COEDIT_PERSONA", group.persona),
             *config_env(session, "COEDIT_TEXT_NODES", "COEDIT_CHAT_URL", "COEDIT_ANALYTICS_URL", "COEDIT_TOPIC",
                         "COEDIT_LANGUAGE"),
@@ -52,7 +53,7 @@ def agent_deployment(session: Session, config: BuildConfig, group: AgentGroup, r
             env("COEDIT_MODEL", group.model or spec.llm.model),
             env("COEDIT_PRICE_INPUT", str(spec.prices(group)[0])),
             env("COEDIT_PRICE_OUTPUT", str(spec.prices(group)[1])),
-            auth_token_env(session),
+            agent_token_env(session, group.name),
             *([secret_env("OPENAI_API_KEY", key.name, key.key)] if key else []),
         ],
         resources(spec.agents.resources, {"cpu": "50m", "memory": "128Mi"}, {"memory": "256Mi"}),

@@ -3,7 +3,7 @@ Secret) and the analytics service (Deployment, Service)."""
 
 from coedit_operator import consts
 from coedit_operator.common_objects import (
-    auth_token_env, child_name, coedit_container, deployment, env, metadata, pod_template, pvc_template,
+    agent_tokens_env, auth_token_env, child_name, coedit_container, deployment, env, metadata, pod_template, pvc_template,
     resources, secret_env, secret_name, selector_labels, service, stateful_set,
 )
 from coedit_operator.config import BuildConfig
@@ -42,7 +42,8 @@ def analytics_deployment(session: Session, config: BuildConfig, config_hash: str
     database_url = f"postgresql://postgres:$(POSTGRES_PASSWORD)@{analytics_db_name(session)}:{consts.POSTGRES_PORT}/postgres"
     container = coedit_container(
         session, config, "analytics",
-        [postgres_password_env(session), env("COEDIT_DATABASE_URL", database_url), auth_token_env(session)],
+        [postgres_password_env(session), env("COEDIT_DATABASE_URL", database_url), auth_token_env(session),
+         *agent_tokens_env(session)],
         resources(session.spec.analytics.resources, {"cpu": "50m", "memory": "128Mi"}, {"memory": "256Mi"}),
     )
     template = pod_template(session, config, metadata(session, name, consts.ANALYTICS)["labels"], [container],

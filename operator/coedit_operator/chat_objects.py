@@ -3,7 +3,7 @@
 
 from coedit_operator import consts
 from coedit_operator.common_objects import (
-    auth_token_env, child_name, coedit_container, config_env, container_security_context, deployment, env,
+    agent_tokens_env, auth_token_env, child_name, coedit_container, config_env, container_security_context, deployment, env,
     metadata, pod_template, pvc_template, resources, secret_env, secret_name, selector_labels, service,
     stateful_set, tmp_volume,
 )
@@ -62,6 +62,7 @@ def chat_deployment(session: Session, config: BuildConfig, config_hash: str) -> 
             env("COEDIT_REDIS_URL", f"redis://:$(REDIS_PASSWORD)@{redis_name(session)}:{consts.REDIS_PORT}/0"),
             *config_env(session, "COEDIT_SESSION", "COEDIT_MAX_LEN"),
             auth_token_env(session),
+            *agent_tokens_env(session),
         ],
         resources(session.spec.chat.resources, {"cpu": "50m", "memory": "128Mi"}, {"memory": "256Mi"}),
     )

@@ -1,6 +1,7 @@
 """Small pure helpers shared by the `*_objects.py` builders: names, labels,
 security contexts, resources, env vars and probes."""
 
+from coedit.common.agent_tokens import GROUP
 from coedit_operator import consts
 from coedit_operator.config import BuildConfig
 from coedit_operator.spec import Resources, Session
@@ -80,6 +81,33 @@ def config_map_name(session: Session) -> str:
 
 def auth_token_env(session: Session) -> dict:
     return secret_env("COEDIT_AUTH_TOKEN", secret_name(session), consts.SECRET_AUTH_TOKEN)
+
+
+def agent_token_secret_name(session: Session, group: str) -> str:
+    return child_name(session, "agent", group, "token")
+
+
+def agent_token_env(session: Session, group: str) -> dict:
+    """An agent's credential: its group's own token, never the session's."""
+    return secret_env("COEDIT_AUTH_TOKEN", agent_token_secret_name(session, group), consts.SECRET_AGENT_TOKEN)
+
+
+def agent_id_env(group: str) -> list[dict]:
+    """An agent's id, `<group>/<pod name>`: one of its group's members, which the
+    group's token may write as (and no other group's)."""
+    return [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            env("COEDIT_AGENT_ID", f"{group}/$(POD_NAME)")]
+
+
+def agent_tokens_env(session: Session) -> list[dict]:
+    """COEDIT_AGENT_TOKENS of a service agents write to (text node, chat, analytics):
+    each group's token, from its Secret, as the group's (`<group>/*`). Kubernetes expands
+    the `$(...)`; a group added or removed changes the pod template, so the pods roll."""
+    groups = [group.name for group in session.spec.agents.groups]
+    refs = [secret_env(f"AGENT_TOKEN_{i}", agent_token_secret_name(session, group), consts.SECRET_AGENT_TOKEN)
+            for i, group in enumerate(groups)]
+    return [*refs, env("COEDIT_AGENT_TOKENS", ",".join(f"{group}{GROUP}=$(AGENT_TOKEN_{i})"
+                                                       for i, group in enumerate(groups)))]
 
 
 def telemetry_env(session: Session, service: str) -> list[dict]:

@@ -42,6 +42,8 @@ REDIS_PORT = 6379
 SECRET_AUTH_TOKEN = "auth-token"
 SECRET_POSTGRES_PASSWORD = "postgres-password"
 SECRET_REDIS_PASSWORD = "redis-password"
+# The key of each agent group's own Secret: its agents' token (see common_objects.agent_tokens_env).
+SECRET_AGENT_TOKEN = "token"
 
 # Text node ids, in order: the first `count` are used.
 NODE_IDS = "abcdefg"

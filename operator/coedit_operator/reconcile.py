@@ -18,7 +18,7 @@ from coedit_operator.kube import KubeClient, KubeError
 from coedit_operator.objects import desired_objects
 from coedit_operator.observed import Writes
 from coedit_operator.reader import TextReader, TextReading
-from coedit_operator.session_objects import internal_secret, new_secret_values
+from coedit_operator.session_objects import new_secrets
 from coedit.chat.client import ServiceError
 from coedit_operator.spec import InvalidSpec, Session, SessionStatus, parse_session, parse_status
 from coedit_operator.suspend import Announcer, Pauser, Told, wanted_pause
@@ -98,17 +98,19 @@ async def emit(kube: KubeClient, body: dict, type_: str, reason: str, message: s
         logger.warning("event %s about %s not posted: %s", reason, body["metadata"]["name"], error)
 
 
-async def ensure_secret(ctx: Context) -> None:
-    """Create the session's Secret once; an existing one is never replaced (no accidental rotation)."""
-    secret = adopted(ctx.body, internal_secret(ctx.session, new_secret_values()))
-    if ("Secret", secret["metadata"]["name"]) in ctx.live:
-        return
-    try:
-        await tracked(ctx.writes, secret, ctx.kube.create(secret))
-        ctx.applied.append(f"Secret/{secret['metadata']['name']}")
-    except KubeError as error:
-        if error.status != 409:  # 409: someone created it meanwhile, keep theirs
-            raise
+async def ensure_secrets(ctx: Context) -> None:
+    """Create each of the session's Secrets (its internal one, each agent group's token)
+    that is missing; an existing one is never replaced (no accidental rotation)."""
+    for secret in new_secrets(ctx.session):
+        if ("Secret", secret["metadata"]["name"]) in ctx.live:
+            continue
+        secret = adopted(ctx.body, secret)
+        try:
+            await tracked(ctx.writes, secret, ctx.kube.create(secret))
+            ctx.applied.append(f"Secret/{secret['metadata']['name']}")
+        except KubeError as error:
+            if error.status != 409:  # 409: someone created it meanwhile, keep theirs
+                raise
 
 
 async def read_text_service(ctx: Context) -> None:
@@ -125,7 +127,7 @@ async def read_text_service(ctx: Context) -> None:
 async def observe_children(ctx: Context) -> None:
     """Pair each desired child with its live object (from the watches, no request); what
     this session owns but no longer wants (fewer nodes or groups, no ingress host) is noted
-    for pruning. The Secret is created once and never pruned."""
+    for pruning. The Secrets are created once and never pruned."""
     desired = [adopted(ctx.body, obj) for obj in desired_objects(ctx.session, ctx.config)]
     keys = [(obj["kind"], obj["metadata"]["name"]) for obj in desired]
     ctx.children = [Child(obj, ctx.live.get(key)) for obj, key in zip(desired, keys)]
@@ -249,7 +251,7 @@ async def update_status(ctx: Context) -> None:
         await emit(ctx.kube, ctx.body, "Normal", "Applied", f"applied {len(ctx.applied)}: {', '.join(ctx.applied[:10])}")
 
 
-STEPS = [ensure_secret, read_text_service, observe_children, resize_volumes, apply_children, prune_children,
+STEPS = [ensure_secrets, read_text_service, observe_children, resize_volumes, apply_children, prune_children,
          suspend_or_resume, announce_completion, update_status]
 
 

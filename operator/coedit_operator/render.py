@@ -7,7 +7,7 @@ import yaml
 
 from coedit_operator.config import BuildConfig
 from coedit_operator.objects import desired_objects
-from coedit_operator.session_objects import internal_secret, new_secret_values
+from coedit_operator.session_objects import new_secrets
 from coedit_operator.settings import RenderSettings
 from coedit_operator.spec import InvalidSpec, parse_session
 
@@ -16,7 +16,7 @@ def render_objects(body: dict, config: BuildConfig, namespace: str | None = None
     if namespace:
         body = {**body, "metadata": {**body.get("metadata", {}), "namespace": namespace}}
     session = parse_session(body)
-    return [internal_secret(session, new_secret_values()), *desired_objects(session, config)]
+    return [*new_secrets(session), *desired_objects(session, config)]
 
 
 def render_file(path: Path, config: BuildConfig, namespace: str | None = None) -> str:

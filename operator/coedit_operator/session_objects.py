@@ -1,4 +1,4 @@
-"""Session-wide children: the generated Secret, the ConfigMap and the NetworkPolicies."""
+"""Session-wide children: the generated Secrets, the ConfigMap and the NetworkPolicies."""
 
 import hashlib
 import json
@@ -7,7 +7,9 @@ import secrets
 from coedit_operator import consts
 from coedit_operator.analytics_objects import analytics_url
 from coedit_operator.chat_objects import chat_url
-from coedit_operator.common_objects import child_name, config_map_name, metadata, secret_name, selector_labels
+from coedit_operator.common_objects import (
+    agent_token_secret_name, child_name, config_map_name, metadata, secret_name, selector_labels,
+)
 from coedit_operator.spec import Session
 from coedit_operator.stopping import token_limit
 from coedit_operator.text_node_objects import text_node_urls
@@ -32,6 +34,29 @@ def internal_secret(session: Session, values: dict[str, str]) -> dict:
         "type": "Opaque",
         "stringData": values,
     }
+
+
+def agent_token_secret(session: Session, group: str, token: str) -> dict:
+    """One agent group's token: its agents' credential, which the text nodes, chat and
+    analytics take as the group's (see common_objects.agent_tokens_env)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(session, agent_token_secret_name(session, group), consts.AGENT,
+                             **{consts.LABEL_AGENT_GROUP: group}),
+        "type": "Opaque",
+        "stringData": {consts.SECRET_AGENT_TOKEN: token},
+    }
+
+
+def new_secrets(session: Session) -> list[dict]:
+    """The session's create-once Secrets, with fresh random values: the internal one and
+    each agent group's token. An existing one is kept as it is (reconcile.ensure_secrets),
+    so a group keeps its token; a removed group's stays, accepted by no service, until
+    the session is deleted."""
+    return [internal_secret(session, new_secret_values()),
+            *(agent_token_secret(session, group.name, secrets.token_urlsafe(32))
+              for group in session.spec.agents.groups)]
 
 
 def config_data(session: Session) -> dict[str, str]:

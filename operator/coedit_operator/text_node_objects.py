@@ -3,7 +3,7 @@ headless Service; plus the PodDisruptionBudget over all of them."""
 
 from coedit_operator import consts
 from coedit_operator.common_objects import (
-    auth_token_env, child_name, coedit_container, config_env, container_security_context, env, metadata,
+    agent_tokens_env, auth_token_env, child_name, coedit_container, config_env, container_security_context, env, metadata,
     pod_template, pvc_template, resources, selector_labels, service, stateful_set, tmp_volume,
 )
 from coedit_operator.config import BuildConfig
@@ -84,6 +84,7 @@ def text_node_stateful_set(session: Session, config: BuildConfig, node_id: str, 
             env("COEDIT_PEERS", peers),
             *config_env(session, "COEDIT_TOKEN_BUDGET", "COEDIT_INITIAL_TEXT"),
             auth_token_env(session),
+            *agent_tokens_env(session),
         ],
         resources(spec.resources, {"cpu": "100m", "memory": "256Mi"}, {"memory": "512Mi"}),
     )

@@ -14,6 +14,9 @@ from tests.conftest import AUTH, AUTH_ENV
 from coedit.local.processes import ServiceProcess
 
 _eras = itertools.count()
+# agents' own tokens: one agent's, and a group's (the operator's agent Deployments)
+ADA, WRITERS = "ada-token-0123456789", "writers-token-0123456789"
+AGENT_ENV = {"COEDIT_AGENT_TOKENS": f"ada={ADA},writers/*={WRITERS}"}
 
 
 def analytics_args(database_url: str, *flags: str) -> list[str]:
@@ -25,7 +28,7 @@ def shared_analytics(tmp_path_factory) -> Iterator[ServiceProcess]:
     """Starting PostgreSQL costs seconds, so the read/write tests share one server."""
     tmp = tmp_path_factory.mktemp("analytics")
     postgres = PostgresServer(tmp / "pg", fsync=False).start()
-    service = ServiceProcess("analytics", analytics_args(postgres.url), tmp, env=AUTH_ENV)
+    service = ServiceProcess("analytics", analytics_args(postgres.url), tmp, env={**AUTH_ENV, **AGENT_ENV})
     try:
         yield service.start()
     finally:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.analytics.conftest import (
-    applied, event, ingest, intent, llm_call, post, rejected, summary,
+    ADA, WRITERS, applied, event, ingest, intent, llm_call, post, rejected, summary,
 )
 from tests.conftest import AUTH
 
@@ -148,3 +148,19 @@ def test_writes_need_the_token(api, era, headers):
     # Even a bad body is refused for auth first, and reads stay open.
     assert api.post("/api/events", json={"junk": 1}, headers=headers).status_code == 401
     assert summary(api, "1h", era)["llm_calls"] == 0
+
+
+def test_an_agents_token_records_only_its_own_events(api, era):
+    """An agent's own token: its events, or its group's members' for a group's token;
+    a batch with anyone else's is refused whole (403 agent_mismatch)."""
+    def send(events, token):
+        return api.post("/api/events", json=events, headers={"Authorization": f"Bearer {token}"})
+
+    forged = send([llm_call("ada", era), llm_call("bob", era)], ADA)
+    assert forged.status_code == 403 and forged.json()["error"] == "agent_mismatch", forged.text
+    assert send([llm_call("writers", era)], WRITERS).status_code == 403  # members, not the group's name
+    assert send([llm_call("writers/x-1", era)], ADA).status_code == 403
+    assert summary(api, "1h", era)["llm_calls"] == 0
+    assert send([llm_call("ada", era)], ADA).status_code == 200
+    assert send([llm_call("writers/x-1", era), llm_call("writers/x-2", era)], WRITERS).status_code == 200
+    assert summary(api, "1h", era)["llm_calls"] == 3

@@ -1,8 +1,9 @@
-"""Outside agents' tokens: parsed strictly, so a bad list stops the service at start-up."""
+"""Agents' tokens (outside agents', and the text node's, chat's and analytics' own):
+parsed strictly, so a bad list stops the service at start-up."""
 
 import pytest
 
-from coedit.common.agent_tokens import TokenError, load_tokens, parse_tokens
+from coedit.common.agent_tokens import TokenError, covers, load_tokens, parse_tokens
 from coedit.mcp.identity import AgentTokens
 
 A, B = "a-token-0123456789", "b-token-0123456789"
@@ -24,6 +25,20 @@ def test_entries_from_commas_and_lines():
 def test_bad_entries_are_refused(text, error):
     with pytest.raises(TokenError, match=error):
         parse_tokens(text)
+
+
+def test_a_group_s_token_writes_as_its_members_only():
+    assert parse_tokens(f"writers/*={A}") == {"writers/*": A}
+    assert covers("writers/*", "writers/pod-1") and covers("ada", "ada")
+    assert not covers("writers/*", "writers") and not covers("writers/*", "writers/")
+    assert not covers("writers/*", "writers-b/pod-1") and not covers("ada", "ada/1")
+    with pytest.raises(TokenError, match="not a valid agent_id"):
+        parse_tokens(f"wri ters/*={A}")
+
+
+def test_an_outside_agent_is_never_a_group():
+    with pytest.raises(TokenError, match="not a group"):
+        AgentTokens({"writers/*": A})
 
 
 def test_a_file_adds_agents_and_may_not_repeat_names_or_tokens(tmp_path):

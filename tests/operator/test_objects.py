@@ -1,15 +1,18 @@
 """Every child builder: valid Kubernetes objects, labels, security, wiring."""
 
+import re
+
 import kubernetes_validate
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coedit.common.agent_tokens import covers, parse_tokens
 from coedit_operator import consts
 from coedit_operator.agent_objects import group_replicas, spread
 from coedit_operator.objects import completed, desired_objects
 from coedit_operator.render import render_objects
-from coedit_operator.session_objects import config_hash, internal_secret, new_secret_values
+from coedit_operator.session_objects import config_hash, internal_secret, new_secret_values, new_secrets
 from coedit_operator.spec import InvalidSpec, parse_session
 from tests.operator.helpers import CONFIG, EXAMPLES, K8S_VERSION, body, load_example, session
 
@@ -38,18 +41,64 @@ def test_every_rendered_object_is_valid_kubernetes(example_objects):
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
-def test_every_coedit_service_gets_the_session_token_from_the_secret_never_a_flag(example_objects):
-    """Services refuse to start without a token; a secret is never a flag (`ps` shows flags)."""
-    seen = set()
+def test_every_coedit_service_gets_its_token_from_a_secret_never_a_flag(example_objects):
+    """Services refuse to start without a token; a secret is never a flag (`ps` shows flags).
+    The services hold the session's token, an agent only its group's own."""
+    seen, secrets = set(), {obj["metadata"]["name"] for obj in example_objects if obj["kind"] == "Secret"}
     for obj in example_objects:
         for container in containers(obj) if obj["kind"] in PODS else []:
             words = [*container.get("command", []), *container.get("args", [])]
-            assert not {"--auth-token", "--llm-api-key", "--mcp-tokens", "--insecure-no-auth"} & set(words)
+            assert not {"--auth-token", "--llm-api-key", "--mcp-tokens", "--agent-tokens",
+                        "--insecure-no-auth"} & set(words)
             if words[:1] == ["coedit"]:
                 seen.add(words[1])
                 secret = env_of(container)["COEDIT_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
-                assert secret["key"] == consts.SECRET_AUTH_TOKEN, obj["metadata"]["name"]
+                group = obj["metadata"]["labels"].get(consts.LABEL_AGENT_GROUP)
+                assert secret == ({"name": f"{obj['metadata']['name']}-token", "key": consts.SECRET_AGENT_TOKEN}
+                                  if words[1] == "agent" else
+                                  {"name": f"{obj['metadata']['labels'][consts.LABEL_INSTANCE]}-internal",
+                                   "key": consts.SECRET_AUTH_TOKEN}), (obj["metadata"]["name"], group)
+                assert secret["name"] in secrets
     assert {"text-node", "chat", "analytics", "web", "agent"} <= seen
+
+
+def expanded(container: dict, values: dict[tuple[str, str], str]) -> dict[str, str]:
+    """A container's environment as the kubelet makes it: Secret references resolved from
+    `values` ((Secret, key) -> value), `$(NAME)` replaced by an earlier variable."""
+    resolved: dict[str, str] = {}
+    for item in container["env"]:
+        ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+        if ref is not None:
+            resolved[item["name"]] = values[(ref["name"], ref["key"])]
+        elif "value" in item:
+            resolved[item["name"]] = re.sub(r"\$\((\w+)\)", lambda m: resolved.get(m[1], m[0]), item["value"])
+    return resolved
+
+
+def test_each_agent_group_writes_only_as_its_own_members():
+    """Two groups: the text nodes, chat and analytics list both groups' tokens (from the
+    groups' Secrets, as `<group>/*`); each agent Deployment holds only its own group's,
+    and its agents' ids are that group's members, never the other's."""
+    demo = session(agents={"replicas": 2, "groups": [{"name": "a"}, {"name": "a-b"}]})
+    secrets = {obj["metadata"]["name"]: obj for obj in new_secrets(demo)}
+    assert set(secrets) == {"demo-internal", "demo-agent-a-token", "demo-agent-a-b-token"}
+    values = {(name, key): value for name, obj in secrets.items() for key, value in obj["stringData"].items()}
+    tokens = {group: values[(f"demo-agent-{group}-token", consts.SECRET_AGENT_TOKEN)] for group in ("a", "a-b")}
+    objects = by_name(desired_objects(demo, CONFIG))
+    for name in ("StatefulSet/demo-text-a", "StatefulSet/demo-text-c", "Deployment/demo-chat",
+                 "Deployment/demo-analytics"):
+        env = expanded(containers(objects[name])[0], values)
+        assert parse_tokens(env["COEDIT_AGENT_TOKENS"]) == {"a/*": tokens["a"], "a-b/*": tokens["a-b"]}, name
+    assert "COEDIT_AGENT_TOKENS" not in env_of(containers(objects["Deployment/demo-web"])[0])
+    for group, other in (("a", "a-b"), ("a-b", "a")):
+        container = containers(objects[f"Deployment/demo-agent-{group}"])[0]
+        assert env_of(container)["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+        pod = f"demo-agent-{group}-5d4f9c7b8-x2x7k"  # what the fieldRef gives
+        env = expanded({"env": [{"name": "POD_NAME", "value": pod},
+                                *(item for item in container["env"] if item["name"] != "POD_NAME")]}, values)
+        assert env["COEDIT_AUTH_TOKEN"] == tokens[group] and values[("demo-internal", "auth-token")] not in env.values()
+        assert env["COEDIT_AGENT_ID"] == f"{group}/{pod}"
+        assert covers(f"{group}/*", env["COEDIT_AGENT_ID"]) and not covers(f"{other}/*", env["COEDIT_AGENT_ID"])
 
 
 def test_names_are_unique_and_labelled(example_objects):
@@ -199,7 +248,7 @@ def test_agents_get_their_group_persona_model_and_key():
     assert env_a["COEDIT_PERSONA"]["value"] == "bold"
     assert (env_a["COEDIT_MODEL"]["value"], env_b["COEDIT_MODEL"]["value"]) == ("m1", "m2")
     assert env_a["OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "openai", "key": "OPENAI_API_KEY"}
-    assert env_a["COEDIT_AGENT_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env_a["COEDIT_AGENT_ID"]["value"] == "a/$(POD_NAME)"
     assert "readinessProbe" not in containers(a)[0]
 
 
@@ -283,8 +332,13 @@ def test_resources_from_the_spec_override_the_defaults():
     assert containers(chat)[0]["resources"] == {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}}
 
 
-def test_the_secret_holds_fresh_random_credentials():
+def test_the_secrets_hold_fresh_random_credentials():
     first, second = new_secret_values(), new_secret_values()
     assert first.keys() == {"auth-token", "postgres-password", "redis-password"}
     assert all(first[key] != second[key] and len(first[key]) >= 24 for key in first)
     kubernetes_validate.validate(internal_secret(session(), first), K8S_VERSION, strict=True)
+    groups = session(agents={"groups": [{"name": "a"}, {"name": "b"}]})
+    tokens = [obj["stringData"]["token"] for obj in new_secrets(groups)[1:] + new_secrets(groups)[1:]]
+    assert len(set(tokens)) == 4 and all(len(token) >= 32 for token in tokens)
+    for obj in new_secrets(groups):
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)

@@ -102,7 +102,8 @@ def agents(kmock) -> dict[str, int]:
 
 
 EXPECTED = {
-    "configmaps/demo-config", "secrets/demo-internal", "poddisruptionbudgets/demo-text",
+    "configmaps/demo-config", "secrets/demo-internal", "secrets/demo-agent-writers-token",
+    "poddisruptionbudgets/demo-text",
     "networkpolicies/demo-internal", "networkpolicies/demo-web", "networkpolicies/demo-operator",
     *(f"{kind}/demo-text-{node}" for node in "abc" for kind in ("statefulsets", "services")),
     "statefulsets/demo-redis", "services/demo-redis", "deployments/demo-chat", "services/demo-chat",
@@ -205,14 +206,41 @@ async def test_an_idle_session_costs_no_api_request(kmock, operator, client, tex
     assert (await session(client, kmock))["status"]["documentVersion"] == 4
 
 
-async def test_the_secret_is_created_once_and_never_rotated(kmock, operator, client):
+def env_value(kmock, workload: str, name: str) -> dict | None:
+    container = children(kmock)[workload]["spec"]["template"]["spec"]["containers"][0]
+    return next((item for item in container["env"] if item["name"] == name), None)
+
+
+async def test_the_secrets_are_created_once_and_never_rotated(kmock, operator, client):
     await create(client)
     await eventually(lambda: EXPECTED <= children(kmock).keys())
-    secret = children(kmock)["secrets/demo-internal"]
-    token = secret["data"]["auth-token"]
+    token = children(kmock)["secrets/demo-internal"]["data"]["auth-token"]
+    writers = children(kmock)["secrets/demo-agent-writers-token"]["data"]["token"]
     await client.patch(CR, json={"spec": {"budget": {"tokens": 5000}}},
                        headers={"Content-Type": "application/merge-patch+json"})
     await eventually(lambda: children(kmock)["configmaps/demo-config"]["data"]["COEDIT_TOKEN_BUDGET"] == "5000")
+    assert children(kmock)["secrets/demo-internal"]["data"]["auth-token"] == token
+    # a new agent group: its own token in its own Secret, which its agents hold and the
+    # services list beside the first group's (kept as it was)
+    await client.patch(CR, json={"spec": {"agents": {"groups": [{"name": "writers"}, {"name": "poets"}]}}},
+                       headers={"Content-Type": "application/merge-patch+json"})
+    await eventually(lambda: "deployments/demo-agent-poets" in children(kmock))
+    poets = children(kmock)["secrets/demo-agent-poets-token"]["data"]["token"]
+    assert poets != writers and children(kmock)["secrets/demo-agent-writers-token"]["data"]["token"] == writers
+    assert env_value(kmock, "deployments/demo-agent-poets", "COEDIT_AUTH_TOKEN")["valueFrom"]["secretKeyRef"] == {
+        "name": "demo-agent-poets-token", "key": "token"}
+    for workload in ("statefulsets/demo-text-a", "deployments/demo-chat", "deployments/demo-analytics"):
+        listed = env_value(kmock, workload, "COEDIT_AGENT_TOKENS")["value"]
+        assert listed == "writers/*=$(AGENT_TOKEN_0),poets/*=$(AGENT_TOKEN_1)", workload
+        assert env_value(kmock, workload, "AGENT_TOKEN_1")["valueFrom"]["secretKeyRef"]["name"] == "demo-agent-poets-token"
+    # a group removed: the services no longer list it; its Secret stays (never pruned) until the session goes
+    await client.patch(CR, json={"spec": {"agents": {"groups": [{"name": "writers"}]}}},
+                       headers={"Content-Type": "application/merge-patch+json"})
+    await eventually(lambda: "deployments/demo-agent-poets" not in children(kmock))
+    await eventually(lambda: env_value(kmock, "statefulsets/demo-text-a", "COEDIT_AGENT_TOKENS")["value"]
+                     == "writers/*=$(AGENT_TOKEN_0)")
+    assert children(kmock)["secrets/demo-agent-poets-token"]["data"]["token"] == poets
+    assert children(kmock)["secrets/demo-agent-writers-token"]["data"]["token"] == writers
     assert children(kmock)["secrets/demo-internal"]["data"]["auth-token"] == token
 
 
@@ -349,7 +377,9 @@ async def test_an_invalid_spec_fails_with_a_condition_and_an_event(kmock, operat
     # Fixing the spec recovers.
     await client.patch(CR, json={"spec": {"agents": {"groups": [{"name": "x"}]}}},
                        headers={"Content-Type": "application/merge-patch+json"})
-    await eventually(lambda: EXPECTED - {"deployments/demo-agent-writers"} <= children(kmock).keys())
+    writers = {"deployments/demo-agent-writers", "secrets/demo-agent-writers-token"}
+    await eventually(lambda: EXPECTED - writers | {"deployments/demo-agent-x", "secrets/demo-agent-x-token"}
+                     <= children(kmock).keys())
 
 
 async def test_deleting_the_session_leaves_only_owned_children(kmock, operator, client):
@@ -384,7 +414,7 @@ async def test_the_operator_exports_its_metrics(kmock, tmp_path, text, client):
                     (created,))] >= 1
     applies = samples[("coedit_operator_kubernetes_requests", "coedit_operator_kubernetes_requests_total",
                        (("code", "200"), ("verb", "apply")))]
-    assert applies >= len(EXPECTED) - 1  # the Secret is created, not applied
+    assert applies >= len(EXPECTED) - 2  # the Secrets are created, not applied
     assert samples[("coedit_operator_children_applied", "coedit_operator_children_applied_total",
                     (("kind", "StatefulSet"),))] >= 5
     assert {labels for (family, _, labels) in samples if family == "coedit_operator_sessions"} == {

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from coedit.common.agent_tokens import parse_tokens
 from coedit.up.components import PORT_OFFSETS, derive_ports, plan, session_limits
 from coedit.up.console import edit_line, summarise
 from coedit.up.export import fenced
@@ -57,14 +58,39 @@ def test_the_plan_passes_every_secret_by_environment(tmp_path, monkeypatch):
     ports = derive_ports(8000, is_free=lambda port: True)
     components = plan(settings, session, ports, {name: f"postgresql://{name}" for name in
                                                  ("pg-a", "pg-b", "pg-c", "pg-analytics", "redis")})
+    by_name = {c.name: c for c in components}
+    own = {name: by_name[name].env["COEDIT_AUTH_TOKEN"] for name in ("agent-1", "agent-2")}
+    model_key = by_name["fake-llm"].env["COEDIT_AUTH_TOKEN"]
     for component in components:
         argv = " ".join(component.argv)
-        assert session.auth_token not in argv and session.mcp_token not in argv, component.name
-    by_name = {c.name: c for c in components}
-    for name in ("text-a", "text-b", "text-c", "chat", "analytics", "mcp", "web", "fake-llm", "agent-1"):
+        for secret in (session.auth_token, session.mcp_token, model_key, *own.values()):
+            assert secret not in argv, component.name
+    for name in ("text-a", "text-b", "text-c", "chat", "analytics", "mcp", "web"):
         assert by_name[name].env["COEDIT_AUTH_TOKEN"] == session.auth_token, name
-    assert by_name["agent-2"].env["COEDIT_LLM_API_KEY"] == session.auth_token  # the fake model's key
     assert by_name["mcp"].env["COEDIT_MCP_TOKENS"] == f"outside={session.mcp_token}"
+    # each agent holds only its own token, which the services it writes to list under its name
+    assert len({session.auth_token, model_key, *own.values()}) == 4
+    for name in ("text-a", "text-b", "text-c", "chat", "analytics"):
+        assert parse_tokens(by_name[name].env["COEDIT_AGENT_TOKENS"]) == own, name
+    for name in ("mcp", "web", "fake-llm"):
+        assert "COEDIT_AGENT_TOKENS" not in by_name[name].env, name
+    for agent in own:
+        assert session.auth_token not in by_name[agent].env.values(), agent
+        assert by_name[agent].env["COEDIT_LLM_API_KEY"] == model_key  # the fake model's own key
+    # a new run, new agents' tokens (none is kept in the data directory)
+    again = {c.name: c for c in plan(settings, session, ports, {name: "x" for name in
+                                                                ("pg-a", "pg-b", "pg-c", "pg-analytics", "redis")})}
+    assert again["agent-1"].env["COEDIT_AUTH_TOKEN"] != own["agent-1"]
+
+
+def test_without_agents_the_services_take_the_session_token_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = UpSettings(data_dir=tmp_path, agents=0)
+    session, _ = resolve_session(settings)
+    components = plan(settings, session, derive_ports(8000, is_free=lambda port: True),
+                      {name: "x" for name in ("pg-a", "pg-b", "pg-c", "pg-analytics", "redis")})
+    assert not any("COEDIT_AGENT_TOKENS" in c.env for c in components)
+    assert not any(c.kind == "agent" for c in components)
 
 
 def test_restart_back_off_doubles_and_is_capped():

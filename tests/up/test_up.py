@@ -52,6 +52,8 @@ class Observed:
     hangup_exit_code: int | None = None
     hangup_survivors: list[str] = field(default_factory=list)
     argv_with_a_secret: list[str] = field(default_factory=list)
+    forged: dict = field(default_factory=dict)
+    analytics_agents: set[str] = field(default_factory=set)
 
 
 def coedit(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -127,7 +129,10 @@ def run_life_cycle(root: Path) -> Observed:
         state = ready_state(seen.data_dir, up, log)
         seen.state = state.model_dump()
         text_a = state.component("text-a").url
-        secrets = (state.auth_token, load_session(seen.data_dir).mcp_token)
+        agent_pid = wait_for(lambda: load_state(seen.data_dir).component("agent-1").pid, 60, "agent-1 started", log)
+        own = environment(agent_pid)["COEDIT_AUTH_TOKEN"]
+        seen.forged = forged_writes(state, own)
+        secrets = (state.auth_token, load_session(seen.data_dir).mcp_token, own)
         seen.argv_with_a_secret = [argv for secret in secrets for argv in processes_mentioning(secret)]
         seen.version_while_running = wait_for(
             lambda: document(text_a)["version"] >= 2 and document(text_a)["version"], 180,
@@ -145,6 +150,8 @@ def run_life_cycle(root: Path) -> Observed:
 
         seen.mcp_agent = asyncio.run(connect_as_printed(log))
         seen.agents_api = httpx.get(f"{state.api_url}/api/agents", timeout=10).json()
+        analytics = httpx.get(f"{state.component('analytics').url}/api/agents", timeout=10).json()
+        seen.analytics_agents = {agent["agent_id"] for agent in analytics["agents"]}
         seen.status_running = json.loads(coedit("status", "--json", "--data-dir", str(seen.data_dir)).stdout)
         out = root / "running.json"
         coedit("export", "--format", "json", "--data-dir", str(seen.data_dir), "-o", str(out))
@@ -195,6 +202,27 @@ def run_life_cycle(root: Path) -> Observed:
     return seen
 
 
+def environment(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    return dict(entry.partition("=")[::2] for entry in entries if entry)
+
+
+def forged_writes(state, token: str) -> dict:
+    """What agent-1's own token gets writing as agent-2 (an edit, a chat message, an
+    event), and whether it is the session's."""
+    headers = {"Authorization": f"Bearer {token}"}
+    writes = {
+        "text-a": ("/api/edits", {"edit_id": "forged-1", "agent_id": "agent-2",
+                                  "op": {"type": "append", "text": " Forged."}}),
+        "chat": ("/api/messages", {"type": "edit_comment", "agent_id": "agent-2", "text": "forged"}),
+        "analytics": ("/api/events", {"event_id": "forged-1", "type": "agent_started", "agent_id": "agent-2"}),
+    }
+    answers = {name: httpx.post(state.component(name).url + path, json=body, headers=headers, timeout=10)
+               for name, (path, body) in writes.items()}
+    return {"session_token": token == state.auth_token,
+            **{name: (answer.status_code, answer.json().get("error")) for name, answer in answers.items()}}
+
+
 async def connect_as_printed(log: Path) -> dict:
     """Connect the way the printed `claude mcp add` line says, with the MCP SDK's client."""
     url, token = CLAUDE_MCP_ADD.search(log.read_text()).groups()
@@ -214,6 +242,13 @@ def _answers(url: str) -> bool:
 
 def test_no_process_it_starts_shows_a_secret_in_ps(observed):
     assert observed.argv_with_a_secret == []
+
+
+def test_an_agent_writes_only_as_itself(observed):
+    assert observed.forged == {"session_token": False,
+                               **{name: (403, "agent_mismatch") for name in ("text-a", "chat", "analytics")}}
+    # while their own tokens write their edits, messages and events
+    assert observed.analytics_agents and observed.analytics_agents <= {"agent-1", "agent-2", "agent-3"}
 
 
 def test_up_starts_every_component(observed):

@@ -28,9 +28,12 @@ class AgentSettings(BaseSettings):
     )
     chat_url: str = Field("http://127.0.0.1:8010", description="the chat service")
     analytics_url: str = Field("http://127.0.0.1:8020", description="the analytics service")
-    auth_token: Secret = Field(None, description="the session's bearer token (COEDIT_AUTH_TOKEN only)")
+    auth_token: Secret = Field(
+        None, description="the agent's own bearer token, as the services list it for its agent_id, or "
+        "the session's (COEDIT_AUTH_TOKEN only)",
+    )
     auth_token_file: FilePath | None = Field(
-        None, description="a file holding the session's bearer token (or COEDIT_AUTH_TOKEN)"
+        None, description="a file holding the agent's own (or the session's) bearer token (or COEDIT_AUTH_TOKEN)"
     )
     llm_base_url: str = Field(
         "https://api.openai.com/v1", description="any OpenAI-compatible API base URL"

@@ -1,9 +1,9 @@
 from pydantic import Field
 
-from coedit.common.settings import ServiceSettings
+from coedit.common.settings import AgentTokenSettings
 
 
-class AnalyticsSettings(ServiceSettings):
+class AnalyticsSettings(AgentTokenSettings):
     """Run the analytics service: events in, summaries and time series out."""
 
     database_url: str = Field(

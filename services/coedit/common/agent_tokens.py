@@ -1,7 +1,9 @@
 """Agents named by their bearer tokens: `name=token` entries ("claude=tok1,cursor=tok2",
 from an environment variable and/or a file such as a mounted Kubernetes Secret). The
-name is the `agent_id` every write of that agent carries. Used by the MCP server (its
-outside agents) and by the text node and chat (optional per-agent tokens)."""
+name is the `agent_id` every write of that agent carries; a name ending in `/*` is a
+group's ("writers/*": the operator's agent Deployment, whose replicas share one Secret),
+whose token writes as any `writers/<member>`. Used by the MCP server (its outside
+agents) and by the text node, chat and analytics (optional per-agent tokens)."""
 
 import re
 import secrets
@@ -9,6 +11,7 @@ from pathlib import Path
 
 AGENT_ID = re.compile(r"^[\w.:@/-]{1,100}$")  # what the text node and chat accept as an agent_id
 MIN_TOKEN_CHARS = 16
+GROUP = "/*"  # a name's suffix that makes it a group's
 
 
 class TokenError(ValueError):
@@ -26,8 +29,9 @@ def parse_tokens(text: str) -> dict[str, str]:
         name, sep, token = (part.strip() for part in entry.partition("="))
         if not sep or not name or not token:
             raise TokenError(f"an entry is not `name=token`: {name or entry[:20]!r}")
-        if not AGENT_ID.match(name):
-            raise TokenError(f"agent name {name!r} is not a valid agent_id (letters, digits, ._:@/-)")
+        if not AGENT_ID.match(name.removesuffix(GROUP)):
+            raise TokenError(f"agent name {name!r} is not a valid agent_id (letters, digits, ._:@/-), "
+                             f"or one and {GROUP} (a group)")
         if len(token) < MIN_TOKEN_CHARS:
             raise TokenError(f"the token of {name!r} is shorter than {MIN_TOKEN_CHARS} characters")
         if name in tokens:
@@ -47,6 +51,15 @@ def load_tokens(inline: str | None, path: Path | None) -> dict[str, str]:
     if len(set(tokens.values())) < len(tokens):
         raise TokenError("two agents share a token: each needs its own")
     return tokens
+
+
+def covers(name: str, agent_id: str) -> bool:
+    """Whether the token named `name` may write as `agent_id`: its own name, or for a
+    group (`writers/*`) any of its members (`writers/<member>`)."""
+    if name.endswith(GROUP):
+        prefix = name[:-1]
+        return agent_id.startswith(prefix) and len(agent_id) > len(prefix)
+    return agent_id == name
 
 
 def by_token(tokens: dict[str, str]) -> dict[bytes, str]:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from coedit.common.agent_tokens import agent_for
+from coedit.common.agent_tokens import agent_for, covers
 from coedit.common.errors import ApiError
 
 _bearer = HTTPBearer(auto_error=False)
@@ -41,13 +41,14 @@ async def require_token(request: Request) -> None:
 @dataclass(frozen=True)
 class Caller:
     """Who a write comes from: the session (`agent` None), which may write as anyone,
-    or one agent by its own token, which may write only as itself."""
+    or one agent by its own token, which may write only as itself (a group's token:
+    as one of its members, see `agent_tokens.covers`)."""
 
     agent: str | None = None
 
     def may_write_as(self, agent_id: str) -> None:
         """403 `agent_mismatch` (before anything is stored) for another agent's name."""
-        if self.agent is not None and agent_id != self.agent:
+        if self.agent is not None and not covers(self.agent, agent_id):
             raise ApiError(403, "agent_mismatch",
                            f"this token is agent {self.agent!r}'s: it may not write as {agent_id!r}")
 

@@ -78,29 +78,23 @@ class ServiceSettings(BaseSettings):
         return {}
 
 
-class AgentWriteSettings(ServiceSettings):
-    """A service agents write to (text node, chat): optional tokens of their own, so an
-    agent can write only as itself, and a write rate per agent."""
+class AgentTokenSettings(ServiceSettings):
+    """A service agents write to (text node, chat, analytics): optional tokens of their
+    own, so an agent can write only as itself."""
 
     agent_tokens: Secret = Field(
-        None, description='agents and their own bearer tokens: "ada=tok1,bob=tok2"; a write with an '
-        "agent's token may carry only that agent_id (COEDIT_AGENT_TOKENS only)",
+        None, description='agents and their own bearer tokens: "ada=tok1,bob=tok2" (a group\'s '
+        '"writers/*=tok3" writes as any writers/<member>); a write with an agent\'s token may carry '
+        "only that agent_id (COEDIT_AGENT_TOKENS only)",
     )
     agent_tokens_file: FilePath | None = Field(
         None, description="a file of `name=token` entries (one a line, or comma-separated), e.g. a "
         "mounted Kubernetes Secret; read at start-up, beside COEDIT_AGENT_TOKENS",
     )
-    agent_writes_per_minute: int = Field(
-        0, ge=0, le=1_000_000, description="writes one agent_id may make in any window "
-        "(--agent-writes-window, a minute unless told); 0: no limit",
-    )
-    agent_writes_window: int = Field(
-        60, ge=1, le=3600, description="seconds of the moving window agent writes are counted over"
-    )
     _agents: dict[bytes, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _load_agent_tokens(self) -> "AgentWriteSettings":
+    def _load_agent_tokens(self) -> "AgentTokenSettings":
         """Read once, at start-up: a bad list stops the service (`TokenError`)."""
         tokens = load_tokens(self.agent_tokens.get_secret_value() if self.agent_tokens else None,
                              self.agent_tokens_file)
@@ -115,3 +109,16 @@ class AgentWriteSettings(ServiceSettings):
     @property
     def agents(self) -> dict[bytes, str]:
         return self._agents
+
+
+class AgentWriteSettings(AgentTokenSettings):
+    """A service agents write to often (text node, chat): their tokens and a write rate
+    per agent."""
+
+    agent_writes_per_minute: int = Field(
+        0, ge=0, le=1_000_000, description="writes one agent_id may make in any window "
+        "(--agent-writes-window, a minute unless told); 0: no limit",
+    )
+    agent_writes_window: int = Field(
+        60, ge=1, le=3600, description="seconds of the moving window agent writes are counted over"
+    )

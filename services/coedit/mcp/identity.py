@@ -4,7 +4,7 @@ Kubernetes Secret), parsed by `coedit.common.agent_tokens`."""
 
 from mcp.server.auth.provider import AccessToken
 
-from coedit.common.agent_tokens import agent_for, by_token
+from coedit.common.agent_tokens import GROUP, TokenError, agent_for, by_token
 
 
 class AgentTokens:
@@ -12,6 +12,8 @@ class AgentTokens:
     `client_id`); anything else is refused with 401 by the SDK's bearer middleware."""
 
     def __init__(self, tokens: dict[str, str]):
+        if groups := [name for name in tokens if name.endswith(GROUP)]:
+            raise TokenError(f"an outside agent is one agent, not a group: {', '.join(groups)}")
         self._by_token = by_token(tokens)
 
     @property

@@ -1,6 +1,7 @@
 """Which processes a local session runs, with which flags, on which ports."""
 
 import os
+import secrets
 import sys
 from dataclasses import dataclass, field
 
@@ -71,11 +72,21 @@ def session_limits(settings: UpSettings, budget: int) -> Limits:
                   max_duration=settings.max_duration)
 
 
+def new_agent_tokens(agents: int) -> dict[str, str]:
+    """A fresh token of its own for each agent (`agent-1`...), for this run only: the
+    services that take agents' writes know them all, each agent only its own."""
+    return {f"agent-{n}": secrets.token_urlsafe(24) for n in range(1, agents + 1)}
+
+
 def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
          servers: dict[str, str]) -> list[Component]:
-    """Every component of the session in start order (services, web, agents)."""
+    """Every component of the session in start order (services, web, agents). The
+    agents hold their own tokens, never the session's: one writes only as itself."""
     # secrets go by environment, never as flags: any local user reads argv in `ps`
     token_env = {"COEDIT_AUTH_TOKEN": session.auth_token}
+    agent_tokens = new_agent_tokens(settings.agents)
+    writes_env = {**token_env, **({"COEDIT_AGENT_TOKENS": ",".join(f"{agent}={token}" for agent, token in
+                                                                 agent_tokens.items())} if agent_tokens else {})}
     node_urls = {n: f"http://127.0.0.1:{ports[f'text-{n}']}" for n in NODES}
     components = [
         Component(
@@ -83,15 +94,15 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
             ["--node-id", n, "--database-url", servers[f"pg-{n}"],
              "--peers", ",".join(url for m, url in node_urls.items() if m != n),
              "--token-budget", str(session_limits(settings, session.budget).tokens), "--initial-text", session.initial_text],
-            port=ports[f"text-{n}"], env=token_env,
+            port=ports[f"text-{n}"], env=writes_env,
         )
         for n in NODES
     ]
     components += [
         Component("chat", "chat", ["--redis-url", servers["redis"], "--session", session.session_name],
-                  port=ports["chat"], env=token_env),
+                  port=ports["chat"], env=writes_env),
         Component("analytics", "analytics", ["--database-url", servers["pg-analytics"]],
-                  port=ports["analytics"], env=token_env),
+                  port=ports["analytics"], env=writes_env),
     ]
     text_nodes = ",".join(node_urls.values())
     service_urls = {"chat": f"http://127.0.0.1:{ports['chat']}",
@@ -116,12 +127,13 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
         ))
         llm_url, model = f"http://127.0.0.1:{ports['local-llm']}/v1", local_llm.MODEL_ALIAS
     else:
+        model_key = secrets.token_urlsafe(24)  # the fake model's own: an agent holds no session token
         components.append(Component(
             "fake-llm", "fake-llm",
             ["--seed", str(settings.seed), "--latency-ms", str(settings.fake_latency_ms)],
-            port=ports["fake-llm"], env=token_env,
+            port=ports["fake-llm"], env={"COEDIT_AUTH_TOKEN": model_key},
         ))
-        model_env = {"COEDIT_LLM_API_KEY": session.auth_token}  # the fake model's key is the session's token
+        model_env = {"COEDIT_LLM_API_KEY": model_key}
         llm_url, model = f"http://127.0.0.1:{ports['fake-llm']}/v1", settings.model or "fake"
     components.append(Component(
         "web", "web",
@@ -131,19 +143,19 @@ def plan(settings: UpSettings, session: SessionConfig, ports: dict[str, int],
         port=settings.port, env=token_env,
     ))
     personas = PERSONAS["en" if session.language == "en" else "ru"]
-    for n in range(1, settings.agents + 1):
+    for n, (agent, token) in enumerate(agent_tokens.items(), 1):
         # Rotate the node order so the agents spread their writes over the three nodes.
         urls = list(node_urls.values())
         urls = urls[n % 3:] + urls[: n % 3]
         components.append(Component(
-            f"agent-{n}", "agent",
-            ["--agent-id", f"agent-{n}", "--persona", personas[(n - 1) % len(personas)],
+            agent, "agent",
+            ["--agent-id", agent, "--persona", personas[(n - 1) % len(personas)],
              "--topic", session.topic, "--language", session.language,
              "--text-nodes", ",".join(urls), "--chat-url", service_urls["chat"],
              "--analytics-url", service_urls["analytics"], "--llm-base-url", llm_url,
              "--model", model, "--price-input", str(settings.price_input),
              "--price-output", str(settings.price_output)],
-            kind="agent", env={**token_env, **model_env},
+            kind="agent", env={"COEDIT_AUTH_TOKEN": token, **model_env},
         ))
     return components
 

@@ -1,4 +1,5 @@
-"""`POST /api/events`: one event or a batch, stored all or nothing, idempotently."""
+"""`POST /api/events`: one event or a batch, stored all or nothing, idempotently; with
+an agent's own token, every event must be that agent's."""
 
 from datetime import UTC, datetime
 
@@ -9,10 +10,10 @@ from prometheus_client import Counter
 from coedit.analytics import store
 from coedit.analytics.deps import get_pool
 from coedit.analytics.models import EventsBody, IngestResult
-from coedit.common.auth import require_token
+from coedit.common.auth import Writer
 from coedit.common.errors import error_responses
 
-router = APIRouter(prefix="/api/events", tags=["events"], responses=error_responses(401, 413, 503))
+router = APIRouter(prefix="/api/events", tags=["events"], responses=error_responses(401, 403, 413, 503))
 
 # Per replica: Prometheus sums them over replicas (`sum(rate(...))`).
 ACCEPTED = Counter("coedit_analytics_events_accepted", "Events stored by this replica")
@@ -21,9 +22,11 @@ DUPLICATES = Counter(
 )
 
 
-@router.post("", dependencies=[Depends(require_token)])
-async def post_events(body: EventsBody, pool: asyncpg.Pool = Depends(get_pool)) -> IngestResult:
+@router.post("")
+async def post_events(body: EventsBody, caller: Writer, pool: asyncpg.Pool = Depends(get_pool)) -> IngestResult:
     events = body if isinstance(body, list) else [body]
+    for event in events:
+        caller.may_write_as(event.agent_id)
     accepted = await store.insert_events(pool, events, datetime.now(UTC))
     ACCEPTED.inc(accepted)
     DUPLICATES.inc(len(events) - accepted)
