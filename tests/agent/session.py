@@ -56,9 +56,10 @@ class Session:
         return (self.log_dir / f"{agent_id}.log").read_text(errors="replace")[-3000:]
 
     def messages(self) -> list[dict]:
-        found, after = [], None
+        """Every message the chat holds, oldest first (without `after` a page is the newest)."""
+        found, after = [], "0-0"
         while True:
-            params = {"limit": 1000, **({"after": after} if after else {})}
+            params = {"limit": 1000, "after": after}
             page = httpx.get(f"{self.chat.url}/api/messages", params=params, timeout=10).json()["messages"]
             if not page:
                 return found
@@ -80,12 +81,13 @@ class Session:
 def session_factory(text_cluster_factory, postgres_factory, redis_server, service_factory, tmp_path):  # noqa: F811
     def make(token_budget: int, model_args: list[str] = (), env: dict[str, str] | None = None,
              model: ServiceProcess | None = None, model_name: str = "fake",
-             initial_text: str = INITIAL_TEXT, text_options: dict | None = None) -> Session:
+             initial_text: str = INITIAL_TEXT, text_options: dict | None = None,
+             chat_args: list[str] = ()) -> Session:
         """`model`: a started model server to use instead of the fake model;
-        `text_options`: more options for `text_cluster_factory`."""
+        `text_options`: more options for `text_cluster_factory`; `chat_args`: the chat's."""
         text = text_cluster_factory(token_budget=token_budget, initial_text=initial_text, env=env,
                                     **(text_options or {}))
-        chat = service_factory("chat", ["--redis-url", redis_server.url], env=env)
+        chat = service_factory("chat", ["--redis-url", redis_server.url, *chat_args], env=env)
         analytics = service_factory(
             "analytics", ["--database-url", postgres_factory("analytics").url],
             env=env)
