@@ -1,8 +1,8 @@
 """`coedit up` as a user runs it: a real process with three text nodes on their own
 PostgreSQL servers, chat on Redis, analytics, the fake model and three agents.
 One module-wide life cycle (start, write, crash a component, status, export,
-Ctrl-C, status and export while stopped, start again) shared by the assertions,
-so the suite pays for two start-ups, not ten."""
+Ctrl-C, status and export while stopped, start again, a hang-up, a third start and
+SIGTERM) shared by the assertions, so the suite pays for three start-ups, not ten."""
 
 import asyncio
 import json
@@ -51,6 +51,9 @@ class Observed:
     status_while_starting: subprocess.CompletedProcess | None = None
     hangup_exit_code: int | None = None
     hangup_survivors: list[str] = field(default_factory=list)
+    terminate_exit_code: int | None = None
+    terminate_survivors: list[str] = field(default_factory=list)
+    third_log: str = ""
     argv_with_a_secret: list[str] = field(default_factory=list)
     forged: dict = field(default_factory=dict)
     analytics_agents: set[str] = field(default_factory=set)
@@ -199,6 +202,20 @@ def run_life_cycle(root: Path) -> Observed:
         seen.second_log = log.read_text()
     seen.hangup_survivors = [str(pid) for pid in pids if group_alive(pid)]
     seen.hangup_survivors += processes_mentioning(str(seen.data_dir))
+
+    # a third start, first time after the hang-up, stopped as `kill` (or a service
+    # manager) stops it: SIGTERM to `coedit up` alone
+    log = root / "third.log"
+    up = start_up(seen.data_dir, log, "--agents", "0")
+    try:
+        pids = {c.pid for c in ready_state(seen.data_dir, up, log).components if c.pid}
+    finally:
+        if up.poll() is None:
+            os.kill(up.pid, signal.SIGTERM)
+        seen.terminate_exit_code = up.wait(120)
+        seen.third_log = log.read_text()
+    seen.terminate_survivors = [str(pid) for pid in pids if group_alive(pid)]
+    seen.terminate_survivors += processes_mentioning(str(seen.data_dir))
     return seen
 
 
@@ -338,3 +355,9 @@ def test_status_while_up_starts_disturbs_neither(observed):
 def test_a_closed_terminal_stops_everything_it_started(observed):
     assert observed.hangup_exit_code == 0, observed.second_log[-3000:]
     assert observed.hangup_survivors == []
+
+
+def test_sigterm_stops_everything_it_started(observed):
+    assert observed.terminate_exit_code == 0, observed.third_log[-3000:]
+    assert observed.terminate_survivors == []
+    assert "did not start" not in observed.third_log
