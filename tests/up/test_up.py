@@ -25,8 +25,10 @@ from coedit.up.components import PORT_OFFSETS
 from coedit.up.session_file import SEED_TEXT, load_session
 from coedit.up.state import group_alive, load_state
 from coedit.mcp.client import connect
+from tests.figures import report
 
 BUDGET = 12_000
+IDLE_SECONDS = 10
 SERVICES = {"text-a", "text-b", "text-c", "chat", "analytics", "mcp", "fake-llm"}
 CLAUDE_MCP_ADD = re.compile(r'claude mcp add --transport http coedit (\S+) --header "Authorization: Bearer (\S+)"')
 
@@ -51,6 +53,7 @@ class Observed:
     status_while_starting: subprocess.CompletedProcess | None = None
     hangup_exit_code: int | None = None
     hangup_survivors: list[str] = field(default_factory=list)
+    idle_log_bytes: dict[str, int] = field(default_factory=dict)  # what each log grew by in IDLE_SECONDS
     terminate_exit_code: int | None = None
     terminate_survivors: list[str] = field(default_factory=list)
     third_log: str = ""
@@ -88,6 +91,10 @@ def ready_state(data_dir: Path, up: subprocess.Popen, log: Path):
         state = load_state(data_dir)
         return state if state and state.ready else None
     return wait_for(ready, 240, "ready", log)
+
+
+def log_sizes(data_dir: Path) -> dict[str, int]:
+    return {path.name: path.stat().st_size for path in (data_dir / "logs").glob("*.log")}
 
 
 def ctrl_c(up: subprocess.Popen, log: Path) -> int:
@@ -209,6 +216,10 @@ def run_life_cycle(root: Path) -> Observed:
     up = start_up(seen.data_dir, log, "--agents", "0")
     try:
         pids = {c.pid for c in ready_state(seen.data_dir, up, log).components if c.pid}
+        # idle: the web polls the nodes, peers pull each other, probes run; nothing else
+        before = log_sizes(seen.data_dir)
+        time.sleep(IDLE_SECONDS)
+        seen.idle_log_bytes = {name: size - before.get(name, 0) for name, size in log_sizes(seen.data_dir).items()}
     finally:
         if up.poll() is None:
             os.kill(up.pid, signal.SIGTERM)
@@ -361,3 +372,13 @@ def test_sigterm_stops_everything_it_started(observed):
     assert observed.terminate_exit_code == 0, observed.third_log[-3000:]
     assert observed.terminate_survivors == []
     assert "did not start" not in observed.third_log
+
+
+def test_an_idle_session_writes_next_to_nothing_to_its_logs(observed):
+    """Routine reads log at debug: at the default level an idle session's logs stay
+    put (under 2 KiB in all in IDLE_SECONDS; the issue saw 1.5 MB in 21 minutes from
+    one node), and rotation bounds them besides (tests/up/test_units.py)."""
+    grown = observed.idle_log_bytes
+    assert grown and sum(grown.values()) < 2048, grown
+    report("up/idle_logs", seconds=IDLE_SECONDS, bytes=sum(grown.values()),
+           bytes_per_day=sum(grown.values()) * 86_400 // IDLE_SECONDS)

@@ -74,8 +74,10 @@ class RequestLimitsAndMetrics:
     routes check which), times each
     request for Prometheus and writes one access-log line."""
 
-    def __init__(self, app, max_body_bytes: int, writers: ServiceSettings | None = None):
+    def __init__(self, app, max_body_bytes: int, writers: ServiceSettings | None = None,
+                 reads_by_post: frozenset[str] = frozenset()):
         self.app, self.max_body_bytes, self.writers = app, max_body_bytes, writers
+        self.reads_by_post = reads_by_post
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -126,7 +128,7 @@ class RequestLimitsAndMetrics:
             if route not in _PROBES:
                 # routine reads (a UI polling, a peer pulling) at debug: a day of them at
                 # info was most of a session's logs; writes and errors stay at info
-                routine = scope["method"] in READS and status[0] < 400
+                routine = (scope["method"] in READS or route in self.reads_by_post) and status[0] < 400
                 (access_log.debug if routine else access_log.info)(
                     "request", method=scope["method"], path=scope["path"], status=status[0],
                     ms=round(seconds * 1000, 1))
@@ -147,9 +149,11 @@ def create_service_app(
     readiness: Readiness | None = None,
     max_body_bytes: int = 1 << 20,
     writes_need_token: bool = False,
+    reads_by_post: frozenset[str] = frozenset(),
 ) -> FastAPI:
     """A FastAPI app with JSON errors, request ids, tracing, `/metrics`,
-    `/healthz` (the process is alive) and `/readyz` (`readiness()` says so)."""
+    `/healthz` (the process is alive) and `/readyz` (`readiness()` says so).
+    `reads_by_post`: routes that only read but take a body (logged as reads)."""
     configure_logging(service, settings.log_level)
     init_tracing(f"coedit-{service}")
     # every route documents 422 with the services' own error body (not FastAPI's default)
@@ -159,7 +163,8 @@ def create_service_app(
     install_error_handlers(app)
 
     app.add_middleware(RequestLimitsAndMetrics, max_body_bytes=max_body_bytes,
-                       writers=settings if writes_need_token and settings.auth_token is not None else None)
+                       writers=settings if writes_need_token and settings.auth_token is not None else None,
+                       reads_by_post=reads_by_post)
     if not (spans_recorded() or sdk_disabled()):
         app.add_middleware(CallerTraceContext)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

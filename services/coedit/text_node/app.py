@@ -76,7 +76,8 @@ def create_app(settings: TextNodeSettings):
         storage_ok = state["ready"] and app.state.node.storage_ok
         return storage_ok, {"node_id": settings.node_id, "storage": "ok" if storage_ok else "unavailable"}
 
-    app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True)
+    app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True,
+                             reads_by_post=replication.READS_BY_POST)
     install_domain_errors(app)
     app.state.agent_writes = AgentWriteRate(settings.agent_writes_per_minute, settings.agent_writes_window)
     for router in (document.router, people.router, edits.router, budget.router, budget.internal,

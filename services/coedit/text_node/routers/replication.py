@@ -72,6 +72,11 @@ async def receive_push(node: Node, push: Push) -> dict:
     return {"applied": applied}
 
 
+# reads that take a body (the caller's state vector): peers send them every
+# --sync-interval, so they are logged as routine reads (at debug), not as writes
+READS_BY_POST = frozenset({"/internal/sync", "/internal/diff"})
+
+
 @internal.post("/sync", response_model=SyncResponse)
 async def sync(node: Node, request: SyncRequest) -> SyncResponse:
     same_genesis(node, request.genesis)
