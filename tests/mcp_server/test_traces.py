@@ -5,7 +5,8 @@ import pytest
 from opentelemetry import propagate
 from opentelemetry.propagators.composite import CompositePropagator
 
-from tests.mcp_server.conftest import call
+from tests.conftest import AUTH_TOKEN
+from tests.mcp_server.conftest import TOKENS, call
 from tests.observability.conftest import otlp_receiver  # noqa: F401 (a fixture)
 from tests.observability.test_traces import wait_for
 
@@ -48,3 +49,10 @@ async def test_an_outside_agents_edit_is_one_trace_across_the_services(mcp_sessi
     assert tool.service == "coedit-mcp" and 'string_value: "claude"' in tool.attributes["coedit.agent_id"]
     ids = {s.span_id for s in spans}
     assert len([s for s in spans if s.parent_id not in ids]) == 1  # one tree
+
+    # and no token (the outside agent's, the session's) reaches a log line or a span
+    logs = "".join(path.read_text(errors="replace") for path in outside.session.log_dir.glob("*.log"))
+    assert "tools/call" in str([s.name for s in otlp_receiver.spans]) and '"trace_id"' in logs
+    attributes = str([s.attributes for s in otlp_receiver.spans])
+    for secret in (*TOKENS.values(), AUTH_TOKEN):
+        assert secret not in logs and secret not in attributes

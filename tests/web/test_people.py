@@ -80,3 +80,16 @@ def test_open_intents_for_the_editor(session):
                  "summary": "a wish", "anchor": "Роботы"})
     intents = session.get("/api/intents").json()["intents"]
     assert {"agent_id": "agent-w", "anchor": "Роботы", "summary": "a wish"} in intents
+
+
+def test_no_token_reaches_a_log_line_of_the_session(session):
+    """Signing in puts the token in a URL (`?token=`), a cookie and a header: none of
+    them is written to the web's logs, nor to those of the services it calls."""
+    with signed_in_client(session) as client:
+        client.get("/document")
+        assert client.post("/api/chat", json={"author": "Ada", "text": "Проверка журналов"}).status_code == 201
+    session.get("/", token=AUTH_TOKEN + "-altered")
+    services = [session.web, session.chat, session.analytics, *session.cluster.nodes.values()]
+    logs = "".join(service.log_path.read_text(errors="replace") for service in services)
+    assert '"path": "/api/chat"' in logs
+    assert AUTH_TOKEN not in logs
