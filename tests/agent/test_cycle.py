@@ -259,3 +259,26 @@ async def test_every_prompt_shows_numbered_sentences_and_the_answer_becomes_the_
     assert (await EditCycle(agent, 1).run()).applied
     assert "[3] Nobody knew what it meant to be good.\n[4] The stars were bright." in model.prompts[0][1]["content"]
     assert peers.of_type("edit_intent")[0]["anchor"] == ANCHOR
+
+
+LONG_RUN = " ".join(f"[w0-{n}]" for n in range(600)) + "."  # one sentence of 5,000 characters
+
+
+async def test_a_sentence_too_long_to_announce_is_never_an_anchor(make_agent, peers, model):
+    """A run of text longer than a chat message (a writer's marks, a pasted list) is
+    not offered to the model, nor taken by the rules; the agent edits elsewhere."""
+    peers.text = f"The robots slept. {LONG_RUN} The end."
+    for phases in ("intent,generate,review", "generate"):
+        agent, _ = make_agent(phases=phases)
+        outcome = await EditCycle(agent, 1).run()
+        assert outcome.applied, outcome.reason
+        assert all(LONG_RUN not in m["anchor"] for m in peers.of_type("edit_intent"))
+
+
+async def test_a_model_naming_a_sentence_too_long_to_announce_cancels_before_announcing(make_agent, peers, model):
+    peers.text = f"The robots slept. {LONG_RUN} The end."
+    model.script["intent"] = [reply(sentence=2, summary="x")]  # the long run, shown but not offered
+    agent, _ = make_agent(context_chars=12_000)  # an excerpt that holds it
+    outcome = await EditCycle(agent, 1).run()
+    assert not outcome.applied and "too long to be an anchor" in outcome.reason
+    assert peers.of_type("edit_intent") == []

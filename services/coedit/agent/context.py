@@ -6,6 +6,7 @@ import random
 import re
 import zlib
 
+from coedit.chat.models import MAX_TEXT_CHARS
 from coedit.common.agent_protocol import Span, sentences
 from coedit.common.passages import Excerpt, excerpt, overlaps
 
@@ -20,6 +21,14 @@ def chunks(text: str, size: int) -> list[Span]:
         else:
             spans.append((start, end))
     return spans or [(0, len(text))]
+
+
+MAX_ANCHOR_CHARS = MAX_TEXT_CHARS  # an intent's anchor is announced in the chat, whose texts stop there
+
+
+def unanchorable(text: str) -> list[Span]:
+    """Sentences too long to be an intent's anchor (a run of text with no full stop)."""
+    return [s for s in sentences(text) if s[1] - s[0] > MAX_ANCHOR_CHARS]
 
 
 def free_sentences(text: str, claimed: list[Span]) -> list[Span]:

@@ -188,7 +188,8 @@ class EditCycle:
         return State.INTENT
 
     async def _intent(self) -> State:
-        claimed = [span for span, _ in self._spans_of_others()]
+        # others' claims, and sentences too long to announce: no intent may take either
+        claimed = [span for span, _ in self._spans_of_others()] + context.unanchorable(self.text)
         key = f"{self.agent.id}:{self.agent.run_id}:{self.number}"
         mine = context.share(self.text, self.agent.id, len(self.agent.authors_seen))
         preferred = [s for s in context.free_sentences(self.text, claimed) if s in mine]
@@ -205,6 +206,8 @@ class EditCycle:
             except ReplyError:
                 return self._cancel_because("the model gave no usable intent")
             start, end = region.spans[reply.sentence - 1]
+            if end - start > context.MAX_ANCHOR_CHARS:  # one it was not offered
+                return self._cancel_because("the model chose a sentence too long to be an anchor")
             self.intent = Intent(self.text[start:end], reply.summary[:300])
         else:
             self.intent = self._rule_intent(region, claimed, key)
