@@ -51,6 +51,7 @@ MAX_BATCH = 1000
 # computes them afterwards, off the path that makes the node current.
 BULK_RECORDS = 64
 HISTORY_WAIT_SECONDS = 10.0  # a read of such a version waits this long for the builder, then 503
+PERSON_EDIT_PREFIX = "human-"  # the edit id of a version a person's typing starts (people.py)
 
 
 @dataclass
@@ -136,6 +137,8 @@ class TextNode:
         self.cursors: dict[str, tuple[str, int]] = {}
         # callbacks(position of our previous own record, records, trace contexts) after each commit
         self.on_commit: list = []
+        # callbacks(records) as peers' records are queued, before this node commits them
+        self.on_remote: list = []
         self._history_chars = self._history_versions = self._since_compaction = 0
         self.storage_ok = False  # the last commit or load reached the database
         self._writer: asyncio.Task | None = None
@@ -233,6 +236,9 @@ class TextNode:
             raise StorageUnavailable("the node's database is unreachable; retry")
         work.future = asyncio.get_running_loop().create_future()
         await self.queue.put(work)
+        if isinstance(work, RemoteWork):  # after the put: a change made on what they send is queued after it
+            for callback in self.on_remote:
+                callback(work.records)
         return await work.future
 
     # -- the writer --
@@ -448,6 +454,11 @@ class TextNode:
         if None in deltas:
             raise HistoryCatchingUp("this version's text is still being rebuilt after a catch-up; retry")
         return await asyncio.to_thread(history.replay, text, deltas)
+
+
+def is_persons(record: LogRecord) -> bool:
+    """A record of a person typing: the version they started, or their changes in it."""
+    return record.kind == "text" or (record.kind == "edit" and record.record_id.startswith(PERSON_EDIT_PREFIX))
 
 
 def joined_span(name: str, contexts: list[otel_context.Context]):
