@@ -8,6 +8,7 @@ import pytest
 from pycrdt import Doc, Text, read_message
 
 from coedit.text_node.document import ReplicatedDocument
+from coedit.text_node.errors import InvalidUpdate
 from coedit.text_node.models import EditOp, EditRequest, LogRecord
 from coedit.text_node.node import RemoteWork
 from coedit.text_node.people import Connection, PersonChange, Room
@@ -69,6 +70,23 @@ async def test_a_peers_record_reaches_the_editors_before_this_node_commits_it(he
     assert await pushed == 1
     assert room.node.committed.text == INITIAL + " Пир."
     assert ada.receive() == 0  # not sent again after this node's commit
+
+
+async def test_a_record_that_is_no_update_is_not_relayed_and_the_others_are(held):
+    room, gate = held
+    ada = Editor(room, "Ada")
+    peer = ReplicatedDocument(INITIAL)
+    change = peer.apply_edit(EditRequest(edit_id="e1", agent_id="x", op=EditOp(type="append", text=" Пир.")), "p")
+    records = [LogRecord(seq=1, kind="edit", record_id="e1", origin="p", update=encode(change.update)),
+               LogRecord(seq=2, kind="text", record_id="t2", origin="p", update=encode(b"no update"))]
+    pushed = asyncio.create_task(room.node.submit(RemoteWork(peer="p", epoch="x", records=records, after_seq=0,
+                                                             last_seq=2)))
+    await settle()
+    assert ada.receive() == 1 and str(ada.text) == INITIAL + " Пир."
+    gate.set()
+    with pytest.raises(InvalidUpdate):  # as before: the writer keeps what came before it and refuses it
+        await pushed
+    assert room.node.committed.text == INITIAL + " Пир."
 
 
 async def test_a_persons_change_reaches_the_others_only_after_this_nodes_commit(held):

@@ -107,6 +107,14 @@ def relayed(record: LogRecord, node_id: str) -> bool:
     return record.origin != node_id and record.kind != "sync"
 
 
+def _mergeable(update: bytes) -> bool:
+    try:
+        merge_updates(update)
+    except ValueError:
+        return False
+    return True
+
+
 def reaches(state: dict[int, int], needs: dict[int, int]) -> bool:
     return all(state.get(client, 0) >= clock for client, clock in needs.items())
 
@@ -348,8 +356,12 @@ class Room:
         """Peers' records as they come, before this node commits them: each is committed
         on its origin already, so a keystroke waits for one commit, not two (and
         `_broadcast` does not send it again after this node's)."""
-        if self.connections and (durable := [r for r in records if relayed(r, self.node.node_id)]):
-            message = create_update_message(merge_updates(*(decode(r.update) for r in durable)))
+        if self.connections and (durable := [decode(r.update) for r in records if relayed(r, self.node.node_id)]):
+            try:
+                merged = merge_updates(*durable)
+            except ValueError:  # one is no Yjs update (the writer refuses it): the others still go
+                merged = merge_updates(*(update for update in durable if _mergeable(update)))
+            message = create_update_message(merged)
             for connection in self.connections:
                 connection.send(message)
 
