@@ -232,14 +232,19 @@ class TextNode:
     # -- the public operations: queue, then wait for the commit --
     async def submit(self, work: Work):
         """Queue `work` for the writer; its outcome once committed (or its DocumentError)."""
+        return await self.enqueue(work)
+
+    def enqueue(self, work: Work) -> asyncio.Future:
+        """Queue `work` for the writer (refused at once while the database is away); the
+        future of its outcome."""
         if not self.storage_ok:
             raise StorageUnavailable("the node's database is unreachable; retry")
         work.future = asyncio.get_running_loop().create_future()
-        await self.queue.put(work)
+        self.queue.put_nowait(work)  # unbounded
         if isinstance(work, RemoteWork):  # after the put: a change made on what they send is queued after it
             for callback in self.on_remote:
                 callback(work.records)
-        return await work.future
+        return work.future
 
     # -- the writer --
     async def _write_loop(self) -> None:

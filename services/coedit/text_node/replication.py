@@ -5,8 +5,9 @@ spends), and each node gets every peer's records from that peer:
 - Push: after each commit the node sends its new records to every peer (one sender
   task per peer, so pushes stay in order; at most one push per `PUSH_LINGER` to a
   peer: after a quiet spell a commit goes at once, under load one request carries many;
-  a person's records never wait for it). The receiving node relays a pushed record to
-  its Yjs connections as it comes (people.py): it was committed before it was pushed.
+  a person's records never wait for it). The peer answers a push once it has queued it
+  (so the next push does not wait for the peer's commit) and relays it to its Yjs
+  connections at once (people.py): it was committed before it was pushed.
 - Pull (catch-up and anti-entropy): at start-up and every `sync_interval` seconds a
   node reads each peer's records after the position it last reached (a cursor per
   peer, committed with the records it covers; pushes move it too, so in steady
@@ -60,7 +61,8 @@ OUTBOX_LIMIT = 10_000  # pushes waiting for a slow peer; beyond it the pull catc
 # request per commit costs both nodes more CPU than the records in it. Measured at 10
 # writers: 50 ms instead of 10 ms cut the nodes' CPU per edit by a fifth. A person's
 # record does not linger (it sat in a keystroke's path: up to 50 ms of the 100 ms
-# target): it goes as soon as the push before it is answered, with whatever is queued.
+# target): it goes as soon as the push before it is answered (queued by the peer),
+# with whatever is queued here.
 PUSH_LINGER = 0.05
 PUSH_BYTES = 512 * 1024  # merging stops here: a push stays under the peers' 1 MiB body limit
 PEER_ERRORS = (aiohttp.ClientError, TimeoutError)  # a peer down, slow or refusing
