@@ -1,6 +1,7 @@
 """When a person's editor gets a change: a peer's record as it comes (the peer
-committed it before pushing it), this node's own changes only once this node has
-committed them. In process, on a real PostgreSQL, with the node's commit held open."""
+committed it before pushing it; the push is answered once queued), this node's own
+changes only once this node has committed them. In process, on a real PostgreSQL,
+with the node's commit held open."""
 
 import asyncio
 
@@ -9,9 +10,10 @@ from pycrdt import Doc, Text, read_message
 
 from coedit.text_node.document import ReplicatedDocument
 from coedit.text_node.errors import InvalidUpdate
-from coedit.text_node.models import EditOp, EditRequest, LogRecord
+from coedit.text_node.models import EditOp, EditRequest, LogRecord, Push
 from coedit.text_node.node import RemoteWork
 from coedit.text_node.people import Connection, PersonChange, Room
+from coedit.text_node.routers.replication import receive_push
 from coedit.text_node.store import encode
 from tests.text_node.test_document import INITIAL
 
@@ -70,6 +72,22 @@ async def test_a_peers_record_reaches_the_editors_before_this_node_commits_it(he
     assert await pushed == 1
     assert room.node.committed.text == INITIAL + " Пир."
     assert ada.receive() == 0  # not sent again after this node's commit
+
+
+async def test_a_push_is_answered_before_this_node_commits_it(held):
+    room, gate = held
+    peer = ReplicatedDocument(INITIAL)
+    change = peer.apply_edit(EditRequest(edit_id="e1", agent_id="x", op=EditOp(type="append", text=" Пир.")), "p")
+    push = Push(node_id="p", epoch="x", genesis=room.node.doc.genesis, after_seq=0,
+                records=[LogRecord(seq=1, kind="edit", record_id="e1", origin="p", update=encode(change.update))])
+    assert await asyncio.wait_for(receive_push(room.node, push), 5) == {"queued": 1}
+    assert room.node.committed.version == 0  # the commit is still held
+    gate.set()
+    for _ in range(500):  # 5 s at most
+        if room.node.committed.version:
+            break
+        await asyncio.sleep(0.01)
+    assert room.node.committed.text == INITIAL + " Пир."
 
 
 async def test_a_record_that_is_no_update_is_not_relayed_and_the_others_are(held):
