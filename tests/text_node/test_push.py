@@ -5,17 +5,21 @@ import asyncio
 from types import SimpleNamespace
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from opentelemetry import context
 
+from coedit.text_node import replication
 from coedit.text_node.models import LogRecord, Push
 from coedit.text_node.replication import Replicator
 
 
-async def pushes_for(commits: list[tuple[int, list[int]]], update: str = "AA==") -> list[Push]:
+async def pushes_for(commits: list[tuple[int, list[int]]], update: str = "AA==", kind: str = "edit",
+                     pause: float = 0) -> list[Push]:
     """Commit (previous own seq, seqs of its records) one after another, as the
-    writer calls back, to a sender pushing to one peer. The pushes it got."""
+    writer calls back (`pause` seconds apart after the first), to a sender pushing to
+    one peer. The pushes it got."""
     received, everything = [], asyncio.Event()
     total = sum(len(seqs) for _, seqs in commits)
 
@@ -32,10 +36,12 @@ async def pushes_for(commits: list[tuple[int, list[int]]], update: str = "AA==")
         replicator = Replicator(node, [f"http://{peer.host}:{peer.port}"], 3600, client)
         replicator.start()
         for n, (prev_own_seq, seqs) in enumerate(commits):
-            records = [LogRecord(seq=s, kind="edit", record_id=f"e{s}", origin="a", update=update) for s in seqs]
+            records = [LogRecord(seq=s, kind=kind, record_id=f"e{s}", origin="a", update=update) for s in seqs]
             node.on_commit[0](prev_own_seq, records, [context.get_current()] * len(records))
             if n == 0:
                 await asyncio.sleep(0)  # the sender takes the first commit: the others come after it
+            elif pause:
+                await asyncio.sleep(pause)
         try:
             await everything.wait()
         finally:
@@ -48,6 +54,17 @@ async def test_a_burst_of_commits_is_one_push_after_the_first():
     the commits that follow within PUSH_LINGER share the next request."""
     pushes = await pushes_for([(seq - 1, [seq]) for seq in range(1, 51)])
     assert [(p.after_seq, [r.seq for r in p.records]) for p in pushes] == [(0, [1]), (1, list(range(2, 51)))]
+
+
+async def test_a_persons_keystrokes_do_not_wait_out_the_linger(monkeypatch):
+    """Keystrokes 50 ms apart: each push as soon as the one before is answered, where
+    agents' commits would share one push after the linger."""
+    monkeypatch.setattr(replication, "PUSH_LINGER", 3600)
+    commits = [(seq - 1, [seq]) for seq in range(1, 6)]
+    pushes = await asyncio.wait_for(pushes_for(commits, kind="text", pause=0.05), 30)
+    assert [r.seq for p in pushes for r in p.records] == [1, 2, 3, 4, 5] and len(pushes) > 2
+    with pytest.raises(TimeoutError):  # the same commits by agents wait out the (hour-long) linger
+        await asyncio.wait_for(pushes_for(commits, pause=0.05), 1)
 
 
 async def test_a_merge_over_a_dropped_push_claims_only_what_follows_it():

@@ -52,6 +52,7 @@ MAX_BATCH = 1000
 # computes them afterwards, off the path that makes the node current.
 BULK_RECORDS = 64
 HISTORY_WAIT_SECONDS = 10.0  # a read of such a version waits this long for the builder, then 503
+PERSON_EDIT_PREFIX = "human-"  # the edit id of a version a person's typing starts (people.py)
 
 
 @dataclass
@@ -137,6 +138,8 @@ class TextNode:
         self.cursors: dict[str, tuple[str, int]] = {}
         # callbacks(position of our previous own record, records, trace contexts) after each commit
         self.on_commit: list = []
+        # callbacks(records) as peers' records are queued, before this node commits them
+        self.on_remote: list = []
         self._history_chars = self._history_versions = self._since_compaction = 0
         self.storage_ok = False  # the last commit or load reached the database
         self._writer: asyncio.Task | None = None
@@ -230,11 +233,19 @@ class TextNode:
     # -- the public operations: queue, then wait for the commit --
     async def submit(self, work: Work):
         """Queue `work` for the writer; its outcome once committed (or its DocumentError)."""
+        return await self.enqueue(work)
+
+    def enqueue(self, work: Work) -> asyncio.Future:
+        """Queue `work` for the writer (refused at once while the database is away); the
+        future of its outcome."""
         if not self.storage_ok:
             raise StorageUnavailable("the node's database is unreachable; retry")
         work.future = asyncio.get_running_loop().create_future()
-        await self.queue.put(work)
-        return await work.future
+        self.queue.put_nowait(work)  # unbounded
+        if isinstance(work, RemoteWork):  # after the put: a change made on what they send is queued after it
+            for callback in self.on_remote:
+                callback(work.records)
+        return work.future
 
     # -- the writer --
     async def _write_loop(self) -> None:
@@ -451,6 +462,11 @@ class TextNode:
         if None in deltas:
             raise HistoryCatchingUp("this version's text is still being rebuilt after a catch-up; retry")
         return await asyncio.to_thread(history.replay, text, deltas)
+
+
+def is_persons(record: LogRecord) -> bool:
+    """A record of a person typing: the version they started, or their changes in it."""
+    return record.kind == "text" or (record.kind == "edit" and record.record_id.startswith(PERSON_EDIT_PREFIX))
 
 
 def joined_span(name: str, contexts: list[otel_context.Context]):

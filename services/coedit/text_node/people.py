@@ -13,8 +13,10 @@ person sends goes through the node's single writer like an agent's edit:
   into it, until the node has those items (they replicate within a second), then
   applied as one change; held `HOLD_SECONDS` in vain, the connection is closed
   (1013) and y-websocket's resync sends what the node lacks;
-- it is committed before anyone sees it: broadcasts go out after each group
-  commit, with every record the node commits (agents', peers', people's);
+- it is committed before anyone sees it: what this node's own clients write
+  (agents', people's) goes out after the group commit it is in; a peer's record,
+  committed on that peer before it was pushed, goes out as it comes (a keystroke
+  on another node waits for that node's commit, not for this one's too);
 - consecutive changes by one person on this node, within `GROUP_SECONDS` of each
   other and with no other version in between, make one version (`kind: human`,
   the person's name as `agent_id`): its first change is an `edit` record that logs
@@ -52,7 +54,7 @@ from prometheus_client import Counter, Gauge
 from coedit.text_node.document import ReplicatedDocument, decode_state_vector
 from coedit.text_node.errors import DocumentError, PersonChangeRefused
 from coedit.text_node.models import EditAccepted, LogRecord
-from coedit.text_node.node import PersonWork, TextNode
+from coedit.text_node.node import PERSON_EDIT_PREFIX, PersonWork, TextNode
 from coedit.text_node.store import Batch, decode
 
 log = structlog.get_logger(__name__)
@@ -96,6 +98,21 @@ def deleted_ranges_end(update: bytes, state: bytes) -> dict[int, int] | None:
             clock = decoder.read_var_uint()
             ends[client] = max(ends.get(client, 0), clock + decoder.read_var_uint())
     return ends
+
+
+def relayed(record: LogRecord, node_id: str) -> bool:
+    """A peer's own record, committed on that peer before it sent it (a push or a
+    pulled page): the connections get it when it comes. A repair diff (`sync`) may
+    hold changes its sender had not committed yet, so it waits for this node's commit."""
+    return record.origin != node_id and record.kind != "sync"
+
+
+def _mergeable(update: bytes) -> bool:
+    try:
+        merge_updates(update)
+    except ValueError:
+        return False
+    return True
 
 
 def reaches(state: dict[int, int], needs: dict[int, int]) -> bool:
@@ -255,6 +272,7 @@ class Room:
         self.groups: dict[str, Group] = {}
         self.shadow: Shadow | None = None
         node.on_commit.append(self._broadcast)
+        node.on_remote.append(self._relay)
 
     # -- the writer's side --
     def integrate(self, node: TextNode, connection: Connection, update: bytes | None, batch: Batch) -> int:
@@ -285,7 +303,7 @@ class Room:
             node._stage(change, "text", uuid.uuid4().hex, node.node_id, batch)
             group.last_change = now
         else:
-            edit_id = f"human-{uuid.uuid4().hex}"
+            edit_id = f"{PERSON_EDIT_PREFIX}{uuid.uuid4().hex}"
             change = node.doc.apply_person_update(update, edit_id, version_metadata(node, name))
             node._stage(change, "edit", edit_id, node.node_id, batch)
             self.groups[name] = Group(edit_id, node.doc.version, now)
@@ -334,14 +352,30 @@ class Room:
             self.shadow.close()
             self.shadow = None
 
-    def _broadcast(self, _prev_own_seq: int, records: list[LogRecord], _contexts: list) -> None:
-        """After each commit: what it committed, to every connection; held updates whose
-        items the node now has are released."""
-        if self.connections:
-            message = create_update_message(merge_updates(*(decode(r.update) for r in records)))
-            state = None
+    def _relay(self, records: list[LogRecord]) -> None:
+        """Peers' records as they come, before this node commits them: each is committed
+        on its origin already, so a keystroke waits for one commit, not two (and
+        `_broadcast` does not send it again after this node's)."""
+        if self.connections and (durable := [decode(r.update) for r in records if relayed(r, self.node.node_id)]):
+            try:
+                merged = merge_updates(*durable)
+            except ValueError:  # one is no Yjs update (the writer refuses it): the others still go
+                merged = merge_updates(*(update for update in durable if _mergeable(update)))
+            message = create_update_message(merged)
             for connection in self.connections:
                 connection.send(message)
+
+    def _broadcast(self, _prev_own_seq: int, records: list[LogRecord], _contexts: list) -> None:
+        """After each commit: what it committed that the connections do not have yet (this
+        node's own changes, repair diffs), to every connection; held updates whose items
+        the node now has are released."""
+        if self.connections:
+            fresh = [r for r in records if not relayed(r, self.node.node_id)]
+            message = create_update_message(merge_updates(*(decode(r.update) for r in fresh))) if fresh else None
+            state = None
+            for connection in self.connections:
+                if message is not None:
+                    connection.send(message)
                 if connection.held and not connection.known.is_set():
                     state = state or decode_state_vector(self.node.doc.doc.get_state())
                     if reaches(state, connection.needs):

@@ -4,7 +4,10 @@ Each node serves, in order, the records its own clients wrote (its edits and
 spends), and each node gets every peer's records from that peer:
 - Push: after each commit the node sends its new records to every peer (one sender
   task per peer, so pushes stay in order; at most one push per `PUSH_LINGER` to a
-  peer: after a quiet spell a commit goes at once, under load one request carries many).
+  peer: after a quiet spell a commit goes at once, under load one request carries many;
+  a person's records never wait for it). The peer answers a push once it has queued it
+  (so the next push does not wait for the peer's commit) and relays it to its Yjs
+  connections at once (people.py): it was committed before it was pushed.
 - Pull (catch-up and anti-entropy): at start-up and every `sync_interval` seconds a
   node reads each peer's records after the position it last reached (a cursor per
   peer, committed with the records it covers; pushes move it too, so in steady
@@ -18,6 +21,7 @@ spends), and each node gets every peer's records from that peer:
 A dead peer never blocks writes: pushes to it are dropped, and it pulls later."""
 
 import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,7 +42,7 @@ from coedit.text_node.models import (
     SyncResponse,
 )
 from coedit.text_node.errors import StorageUnavailable
-from coedit.text_node.node import RemoteWork, TextNode, joined_span
+from coedit.text_node.node import RemoteWork, TextNode, is_persons, joined_span
 from coedit.text_node.store import decode, encode
 
 log = structlog.get_logger(__name__)
@@ -52,11 +56,13 @@ LAG_SECONDS = Gauge("coedit_replication_lag_seconds", "How long this node has la
 PAGE = 1000
 OUTBOX_LIMIT = 10_000  # pushes waiting for a slow peer; beyond it the pull catches up
 # At most one push to a peer per PUSH_LINGER: a commit after a quiet spell is pushed at
-# once (a person's keystroke reaches the other nodes without waiting), one that follows
-# a push closer than that waits out the rest and shares the next request with the
-# commits meanwhile. Under load a commit lands every few ms, and a request per commit
-# costs both nodes more CPU than the records in it. Measured at 10 writers: 50 ms
-# instead of 10 ms cut the nodes' CPU per edit by a fifth.
+# once, one that follows a push closer than that waits out the rest and shares the next
+# request with the commits meanwhile. Under load a commit lands every few ms, and a
+# request per commit costs both nodes more CPU than the records in it. Measured at 10
+# writers: 50 ms instead of 10 ms cut the nodes' CPU per edit by a fifth. A person's
+# record does not linger (it sat in a keystroke's path: up to 50 ms of the 100 ms
+# target): it goes as soon as the push before it is answered (queued by the peer),
+# with whatever is queued here.
 PUSH_LINGER = 0.05
 PUSH_BYTES = 512 * 1024  # merging stops here: a push stays under the peers' 1 MiB body limit
 PEER_ERRORS = (aiohttp.ClientError, TimeoutError)  # a peer down, slow or refusing
@@ -76,6 +82,7 @@ class Peer:
     previous_state: bytes | None = None  # the peer's state vector at the last round
     outbox: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     last_push: float = float("-inf")  # time.monotonic() of the last push sent
+    person_waiting: asyncio.Event = field(default_factory=asyncio.Event)  # the outbox holds a person's record
 
     def status(self) -> PeerStatus:
         lag = time.monotonic() - self.lacking_since if self.lacking_since else 0.0
@@ -124,17 +131,22 @@ class Replicator:
         if not own:
             return
         records, contexts = [r for r, _ in own], [c for _, c in own]
+        persons = any(is_persons(r) for r in records)
         for peer in self.peers:
             try:
                 peer.outbox.put_nowait((prev_own_seq, records, contexts))
             except asyncio.QueueFull:
-                pass  # the peer is far behind; its pull will fetch these
+                continue  # the peer is far behind; its pull will fetch these
+            if persons:
+                peer.person_waiting.set()
 
     async def _push_loop(self, peer: Peer) -> None:
         while True:
             after_seq, records, contexts = await peer.outbox.get()
-            if (wait := peer.last_push + PUSH_LINGER - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
+            if (wait := peer.last_push + PUSH_LINGER - time.monotonic()) > 0 and not peer.person_waiting.is_set():
+                with contextlib.suppress(TimeoutError):  # a person's keystroke ends the linger
+                    await asyncio.wait_for(peer.person_waiting.wait(), wait)
+            peer.person_waiting.clear()  # what is queued now goes in this push (or leads the next)
             size = sum(len(r.update) for r in records)
             while not peer.outbox.empty() and len(records) < PAGE and size < PUSH_BYTES:
                 prev_seq, more, more_contexts = peer.outbox.get_nowait()

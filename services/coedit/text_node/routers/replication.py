@@ -1,6 +1,9 @@
 """Replication: the public status and the node-to-node routes (token required)."""
 
+import asyncio
 from typing import Annotated
+
+import structlog
 
 from fastapi import APIRouter, Depends, Query
 
@@ -19,6 +22,8 @@ from coedit.text_node.models import (
 from coedit.text_node.node import RemoteWork, TextNode
 from coedit.text_node.replication import Replicator
 from coedit.text_node.store import decode, encode
+
+log = structlog.get_logger(__name__)
 
 public = APIRouter(prefix="/api/replication", tags=["replication"])
 internal = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_token)],
@@ -62,14 +67,23 @@ async def log_page(
 
 @internal.post("/records")
 async def receive_push(node: Node, push: Push) -> dict:
+    """Answered once queued, not committed: the pusher's next push (a keystroke, say)
+    does not wait for this node's commit. The records were committed where they were
+    written, and what fails here after the answer the next pull brings again."""
     same_genesis(node, push.genesis)
     if not push.records:
-        return {"applied": 0}
-    applied = await node.submit(RemoteWork(
+        return {"queued": 0}
+    outcome = node.enqueue(RemoteWork(
         peer=push.node_id, epoch=push.epoch, records=push.records,
         after_seq=push.after_seq, last_seq=push.records[-1].seq,
     ))
-    return {"applied": applied}
+    outcome.add_done_callback(_log_failure)
+    return {"queued": len(push.records)}
+
+
+def _log_failure(outcome: asyncio.Future) -> None:
+    if not outcome.cancelled() and (error := outcome.exception()) is not None:
+        log.warning("pushed records not applied; the next pull brings them again", error=str(error))
 
 
 # reads that take a body (the caller's state vector): peers send them every
