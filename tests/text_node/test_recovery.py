@@ -151,3 +151,18 @@ async def test_killed_anywhere_in_the_commit_path_the_node_restarts_consistent(
     await restarted.history.fill()
     texts = [await restarted.text_at(v) for v in range(version + 2)]
     assert texts[-1] == restarted.committed.text and None not in texts
+
+
+async def test_a_failing_commit_listener_does_not_stop_the_writer(start_node):
+    """A listener (the people's broadcast, the pusher) that raises is logged; the
+    commit stands and the node goes on committing (it used to end the writer task,
+    and every later change waited forever)."""
+    node = await start_node(INITIAL)
+
+    def broken(*_):
+        raise RuntimeError("listener bug")
+
+    node.on_commit.insert(0, broken)
+    await asyncio.wait_for(node.submit(EditWork(append("e1", " один"))), 10)
+    await asyncio.wait_for(node.submit(EditWork(append("e2", " два"))), 10)
+    assert node.committed.version == 2

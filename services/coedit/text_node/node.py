@@ -295,8 +295,11 @@ class TextNode:
         ]
         records = [record for record, _ in committed]
         if records:
-            for callback in self.on_commit:
-                callback(prev_own_seq, records, [context for _, context in committed])
+            for callback in self.on_commit:  # a listener's failure must not stop the writer
+                try:
+                    callback(prev_own_seq, records, [context for _, context in committed])
+                except Exception:
+                    log.exception("a commit listener failed; the commit stands", listener=repr(callback))
         self._since_compaction += len(records)
         if any(row.delta is None for row in batch.versions):
             self.history.wake()
