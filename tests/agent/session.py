@@ -13,6 +13,7 @@ import httpx
 import pytest
 from coedit.local.processes import ServiceProcess
 from coedit.up.session_file import SEED_TOPIC
+from tests.chat.conftest import all_messages
 from tests.conftest import AUTH_ENV, AUTH_TOKEN
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster, text_cluster_factory  # noqa: F401
 
@@ -56,15 +57,7 @@ class Session:
         return (self.log_dir / f"{agent_id}.log").read_text(errors="replace")[-3000:]
 
     def messages(self) -> list[dict]:
-        """Every message the chat holds, oldest first (without `after` a page is the newest)."""
-        found, after = [], "0-0"
-        while True:
-            params = {"limit": 1000, "after": after}
-            page = httpx.get(f"{self.chat.url}/api/messages", params=params, timeout=10).json()["messages"]
-            if not page:
-                return found
-            found += page
-            after = page[-1]["id"]
+        return all_messages(self.chat.url)
 
     def summary(self) -> dict:
         return httpx.get(f"{self.analytics.url}/api/summary", params={"window": "1h"}, timeout=10).json()

@@ -38,6 +38,16 @@ def chat_factory(redis_server, service_factory) -> Callable:
     return start
 
 
+def all_messages(chat_url: str) -> list[dict]:
+    """Every message the chat holds, oldest first (a page without `after` is the newest)."""
+    found, after = [], "0-0"
+    while page := httpx.get(f"{chat_url}/api/messages", params={"limit": 1000, "after": after},
+                            timeout=10).json()["messages"]:
+        found += page
+        after = page[-1]["id"]
+    return found
+
+
 @pytest.fixture
 def chat(chat_factory):
     return chat_factory("--max-len", "50")

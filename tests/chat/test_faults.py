@@ -10,7 +10,7 @@ import time
 import httpx
 
 from coedit.local.servers import stop_group
-from tests.chat.conftest import comment
+from tests.chat.conftest import all_messages, comment
 from tests.conftest import AUTH
 from tests.figures import report
 
@@ -55,17 +55,6 @@ def wait_for_acks(posters: list[Poster], count: int, timeout: float = 60) -> Non
     while sum(len(p.acknowledged) for p in posters) < count:
         assert time.monotonic() < deadline, f"fewer than {count} messages acknowledged in {timeout} s"
         time.sleep(0.02)
-
-
-def all_messages(url: str) -> list[dict]:
-    found, after = [], None
-    while True:
-        params = {"limit": 1000, **({"after": after} if after else {})}
-        page = httpx.get(f"{url}/api/messages", params=params, timeout=10).json()["messages"]
-        if not page:
-            return found
-        found += page
-        after = page[-1]["id"]
 
 
 def test_redis_killed_under_posters_loses_no_acknowledged_message(chat_factory, redis_server):

@@ -114,3 +114,17 @@ async def test_routine_reads_log_no_info_line_but_writes_and_errors_do(app, caps
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     logged = [(line["method"], line["status"]) for line in lines if line["event"] == "request"]
     assert logged == [("GET", 404), ("POST", 200)]
+
+
+def test_a_token_in_a_logged_url_is_redacted(capsys):
+    """uvicorn logs a WebSocket's URL, where browsers carry their token."""
+    import logging
+
+    from coedit.common.logging import configure_logging
+
+    configure_logging("test")
+    logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5",
+                                            "/yjs/document?name=ada&token=s3cret-0123456789&key=k2")
+    line = capsys.readouterr().out
+    assert "s3cret" not in line and "k2" not in line
+    assert "/yjs/document?name=ada&token=[redacted]&key=[redacted]" in line

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from websockets.sync.client import connect
 
 from tests.conftest import AUTH, AUTH_TOKEN
 
@@ -83,8 +84,13 @@ def test_open_intents_for_the_editor(session):
 
 
 def test_no_token_reaches_a_log_line_of_the_session(session):
-    """Signing in puts the token in a URL (`?token=`), a cookie and a header: none of
-    them is written to the web's logs, nor to those of the services it calls."""
+    """Signing in puts the token in a URL (`?token=`), a cookie and a header, and an
+    editor's WebSocket carries it in its URL (through the web to a node, where uvicorn
+    logs the URL it accepts): none of them is written to the web's logs, nor to those
+    of the services it calls."""
+    ws_url = session.url.replace("http://", "ws://") + f"/yjs/document?name=ada&token={AUTH_TOKEN}"
+    with connect(ws_url, open_timeout=30) as editor:
+        editor.recv(timeout=30)  # the node's first sync message: the relay is up
     with signed_in_client(session) as client:
         client.get("/document")
         assert client.post("/api/chat", json={"author": "Ada", "text": "Проверка журналов"}).status_code == 201

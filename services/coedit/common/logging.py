@@ -2,6 +2,7 @@
 the request id of the HTTP request being served and the current trace id."""
 
 import logging
+import re
 import sys
 
 import structlog
@@ -17,6 +18,20 @@ def _add_request_and_trace_ids(_, __, event: dict) -> dict:
     if span_context.is_valid:
         event.setdefault("trace_id", format(span_context.trace_id, "032x"))
         event.setdefault("span_id", format(span_context.span_id, "016x"))
+    return event
+
+
+# A browser's WebSocket carries its token in the URL (`/yjs/document?token=...`), and
+# uvicorn logs that URL when it accepts or refuses the connection.
+_QUERY_SECRET = re.compile(r"([?&](?:token|key|secret|password)=)[^&\s\"']+", re.IGNORECASE)
+
+
+def _redact_query_secrets(_, __, event: dict) -> dict:
+    """A library's log line (uvicorn's, websockets') with secrets in a URL's query
+    shown as `token=[redacted]`."""
+    message = event.get("event")
+    if isinstance(message, str) and "=" in message:
+        event["event"] = _QUERY_SECRET.sub(r"\1[redacted]", message)
     return event
 
 
@@ -50,7 +65,7 @@ def configure_logging(service: str, level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=[*shared, _redact_query_secrets],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
         )
     )
