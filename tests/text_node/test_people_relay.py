@@ -13,6 +13,7 @@ from coedit.text_node.errors import InvalidUpdate
 from coedit.text_node.models import EditOp, EditRequest, LogRecord, Push
 from coedit.text_node.node import RemoteWork
 from coedit.text_node.people import Connection, PersonChange, Room
+from coedit.text_node.routers import replication as replication_routes
 from coedit.text_node.routers.replication import receive_push
 from coedit.text_node.store import encode
 from tests.text_node.test_document import INITIAL
@@ -87,6 +88,22 @@ async def test_a_push_is_answered_before_this_node_commits_it(held):
         if room.node.committed.version:
             break
         await asyncio.sleep(0.01)
+    assert room.node.committed.text == INITIAL + " Пир."
+
+
+async def test_with_a_backlog_a_push_is_answered_after_its_commit(held, monkeypatch):
+    """Backpressure: a pusher faster than this node's commits waits for them."""
+    room, gate = held
+    monkeypatch.setattr(replication_routes, "BACKLOG_BEFORE_WAITING", 0)
+    peer = ReplicatedDocument(INITIAL)
+    change = peer.apply_edit(EditRequest(edit_id="e1", agent_id="x", op=EditOp(type="append", text=" Пир.")), "p")
+    push = Push(node_id="p", epoch="x", genesis=room.node.doc.genesis, after_seq=0,
+                records=[LogRecord(seq=1, kind="edit", record_id="e1", origin="p", update=encode(change.update))])
+    answer = asyncio.create_task(receive_push(room.node, push))
+    await settle()
+    assert not answer.done()  # the commit is held: so is the answer
+    gate.set()
+    assert await asyncio.wait_for(answer, 5) == {"queued": 1}
     assert room.node.committed.text == INITIAL + " Пир."
 
 

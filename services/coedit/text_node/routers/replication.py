@@ -65,11 +65,18 @@ async def log_page(
     )
 
 
+# Beyond this many changes waiting for the writer, a push is answered after its
+# commit again: a pusher faster than this node's commits then waits for them
+# (backpressure) instead of growing the queue without bound.
+BACKLOG_BEFORE_WAITING = 64
+
+
 @internal.post("/records")
 async def receive_push(node: Node, push: Push) -> dict:
     """Answered once queued, not committed: the pusher's next push (a keystroke, say)
     does not wait for this node's commit. The records were committed where they were
-    written, and what fails here after the answer the next pull brings again."""
+    written, and what fails here after the answer the next pull brings again. With a
+    backlog of BACKLOG_BEFORE_WAITING changes, answered after the commit."""
     same_genesis(node, push.genesis)
     if not push.records:
         return {"queued": 0}
@@ -77,7 +84,10 @@ async def receive_push(node: Node, push: Push) -> dict:
         peer=push.node_id, epoch=push.epoch, records=push.records,
         after_seq=push.after_seq, last_seq=push.records[-1].seq,
     ))
-    outcome.add_done_callback(_log_failure)
+    if node.queue.qsize() > BACKLOG_BEFORE_WAITING:
+        await outcome
+    else:
+        outcome.add_done_callback(_log_failure)
     return {"queued": len(push.records)}
 
 
