@@ -52,6 +52,13 @@ async def held(start_node, monkeypatch):
     return Room(node), gate
 
 
+def peer_record() -> LogRecord:
+    """Peer p's first edit (an append of " Пир."), as p pushes it."""
+    peer = ReplicatedDocument(INITIAL)
+    change = peer.apply_edit(EditRequest(edit_id="e1", agent_id="x", op=EditOp(type="append", text=" Пир.")), "p")
+    return LogRecord(seq=1, kind="edit", record_id="e1", origin="p", update=encode(change.update))
+
+
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -60,9 +67,7 @@ async def settle() -> None:
 async def test_a_peers_record_reaches_the_editors_before_this_node_commits_it(held):
     room, gate = held
     ada = Editor(room, "Ada")
-    peer = ReplicatedDocument(INITIAL)
-    change = peer.apply_edit(EditRequest(edit_id="e1", agent_id="x", op=EditOp(type="append", text=" Пир.")), "p")
-    record = LogRecord(seq=1, kind="edit", record_id="e1", origin="p", update=encode(change.update))
+    record = peer_record()
     pushed = asyncio.create_task(room.node.submit(RemoteWork(peer="p", epoch="x", records=[record], after_seq=0,
                                                              last_seq=1)))
     await settle()
@@ -77,10 +82,8 @@ async def test_a_peers_record_reaches_the_editors_before_this_node_commits_it(he
 
 async def test_a_push_is_answered_before_this_node_commits_it(held):
     room, gate = held
-    peer = ReplicatedDocument(INITIAL)
-    change = peer.apply_edit(EditRequest(edit_id="e1", agent_id="x", op=EditOp(type="append", text=" Пир.")), "p")
     push = Push(node_id="p", epoch="x", genesis=room.node.doc.genesis, after_seq=0,
-                records=[LogRecord(seq=1, kind="edit", record_id="e1", origin="p", update=encode(change.update))])
+                records=[peer_record()])
     assert await asyncio.wait_for(receive_push(room.node, push), 5) == {"queued": 1}
     assert room.node.committed.version == 0  # the commit is still held
     gate.set()
@@ -95,10 +98,8 @@ async def test_with_a_backlog_a_push_is_answered_after_its_commit(held, monkeypa
     """Backpressure: a pusher faster than this node's commits waits for them."""
     room, gate = held
     monkeypatch.setattr(replication_routes, "BACKLOG_BEFORE_WAITING", 0)
-    peer = ReplicatedDocument(INITIAL)
-    change = peer.apply_edit(EditRequest(edit_id="e1", agent_id="x", op=EditOp(type="append", text=" Пир.")), "p")
     push = Push(node_id="p", epoch="x", genesis=room.node.doc.genesis, after_seq=0,
-                records=[LogRecord(seq=1, kind="edit", record_id="e1", origin="p", update=encode(change.update))])
+                records=[peer_record()])
     answer = asyncio.create_task(receive_push(room.node, push))
     await settle()
     assert not answer.done()  # the commit is held: so is the answer
@@ -110,9 +111,7 @@ async def test_with_a_backlog_a_push_is_answered_after_its_commit(held, monkeypa
 async def test_a_record_that_is_no_update_is_not_relayed_and_the_others_are(held):
     room, gate = held
     ada = Editor(room, "Ada")
-    peer = ReplicatedDocument(INITIAL)
-    change = peer.apply_edit(EditRequest(edit_id="e1", agent_id="x", op=EditOp(type="append", text=" Пир.")), "p")
-    records = [LogRecord(seq=1, kind="edit", record_id="e1", origin="p", update=encode(change.update)),
+    records = [peer_record(),
                LogRecord(seq=2, kind="text", record_id="t2", origin="p", update=encode(b"no update"))]
     pushed = asyncio.create_task(room.node.submit(RemoteWork(peer="p", epoch="x", records=records, after_seq=0,
                                                              last_seq=2)))

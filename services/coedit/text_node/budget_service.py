@@ -18,10 +18,10 @@ from coedit.text_node import budget
 from coedit.text_node.errors import BudgetExhausted, BudgetUnavailable, ReservationNotFound, StorageUnavailable
 from coedit.text_node.models import (
     Budget,
+    ForwardedSettle,
     LogRecord,
     ReservationGranted,
     ReserveRequest,
-    ForwardedSettle,
     SettleRequest,
     Settlement,
     SpendRequest,
@@ -123,8 +123,9 @@ class BudgetService:
         may settle only their own reservations: where no node that holds the
         reservation answers, theirs cannot be checked, so 503 (retry) instead of 202."""
         owners = self.ledger.owned(request.reservation_id)
-        for reservation in owners if settler is not None else ():
-            Caller(settler).may_write_as(reservation.agent_id)
+        if settler is not None:
+            for reservation in owners:
+                Caller(settler).may_write_as(reservation.agent_id)
         first = min((r.writer for r in owners), default=None)
         mine = [r for r in owners if r.writer == self.me.id]
         if mine:  # a reservation held twice (a retry on another node) is charged once

@@ -27,8 +27,8 @@ from coedit.text_node.errors import (
     StorageInconsistent,
     StorageUnavailable,
 )
-from coedit.text_node.models import EditAccepted, EditRequest, LogRecord
 from coedit.text_node.memory import release_freed_memory
+from coedit.text_node.models import EditAccepted, EditRequest, LogRecord
 from coedit.text_node.settings import TextNodeSettings
 from coedit.text_node.store import STORAGE_ERRORS, Batch, LogRow, Store, VersionRow, decode, encode
 

@@ -13,9 +13,9 @@ from coedit.text_node.deps import get_budget
 from coedit.text_node.routers.replication import same_genesis
 from coedit.text_node.models import (
     Budget,
+    ForwardedSettle,
     ReservationGranted,
     ReserveRequest,
-    ForwardedSettle,
     SettleRequest,
     Settlement,
     SpendRequest,
