@@ -7,7 +7,9 @@ offered, p50/p99 latency beside `GET /healthz` on the same processes sampled dur
 the run (the HTTP stack alone), the error rate, and each server's memory (RSS; PSS
 for a PostgreSQL and its backends) at every interval, with its growth per hour
 after the warm-up (least squares) beside its size when the warm-up ended and its
-change over `--idle` seconds with no load at the end.
+change over `--idle` seconds with no load at the end; for the text nodes also beside
+what their document alone holds per edit (`bench.crdt_memory`: the nodes' logs replayed
+into a bare document in a fresh process).
 
 Writers replace a mark of their own in place (`[wN:k]` -> `[wN:k+1]`), each on one
 node, so the document keeps its size and only the history grows, as in a long
@@ -16,6 +18,8 @@ session; chat messages are capped by the stream's MAXLEN."""
 import argparse
 import asyncio
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -103,6 +107,32 @@ async def prober(load: Load, session, urls: list[str], until: float) -> None:
         await asyncio.sleep(0.5)
 
 
+async def logs(session, urls: list[str]) -> list[dict]:
+    """Every node's own records, interleaved by their position in each log (the order
+    they were written in, roughly), as the reference replays them."""
+    keyed = []
+    for url in urls:
+        own, after = [], 0
+        while True:
+            async with session.get(url + "/internal/log", params={"after": after, "limit": 5000}) as answer:
+                page = await answer.json()
+            own += page["records"]
+            if not page["records"]:
+                break
+            after = page["records"][-1]["seq"]
+        keyed += [((i + 1) / len(own), record) for i, record in enumerate(own)]
+    return [record for _, record in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def document_alone(records: list[dict], initial_text: str, base: Path) -> dict:
+    """`bench.crdt_memory` on these records, in a process of its own."""
+    (base / "records.json").write_text(json.dumps(records))
+    (base / "initial.txt").write_text(initial_text)
+    out = subprocess.run([sys.executable, "-m", "bench.crdt_memory", str(base / "records.json"),
+                          str(base / "initial.txt")], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 def summary(samples: list[float], errors: int, seconds: float) -> dict:
     ms = [s * 1000 for s in samples]
     return {"per_s": round(len(ms) / seconds, 1), "p50_ms": round(percentile(ms, 50), 2) if ms else None,
@@ -137,6 +167,8 @@ async def soak(cluster: Cluster, chat: ServiceProcess, servers: dict, args) -> d
         for name, (pid, tree) in servers.items():
             idle[name].append(round(memory_mib(pid, tree), 1))
         await asyncio.sleep(args.idle)
+    async with aiohttp.ClientSession(headers=AUTH) as session:  # after the idle reference: serving it allocates
+        records = await logs(session, urls)
     offered = {"edit": args.writers / args.pace, "message": args.posters / args.pace}
     figures = {kind: {**summary(load.latencies[kind], load.errors[kind], seconds),
                       **({"offered_per_s_at_most": round(offered[kind], 1)} if kind in offered else {})}
@@ -154,6 +186,7 @@ async def soak(cluster: Cluster, chat: ServiceProcess, servers: dict, args) -> d
 
     return {
         "edits": figures["edit"], "messages": figures["message"],
+        "reference_document_alone": document_alone(records, cluster.initial_text, cluster.base),
         "reference_healthz_same_processes": figures["healthz"],
         "memory_mib": {
             name: {"at_warmup_end": after[name][0][1] if after[name] else None,

@@ -102,7 +102,7 @@ async def http_floor(base: Path, writers: int, edits: int) -> dict:
 
 class Cluster:
     def __init__(self, base: Path, token_budget: int = 10**12, initial_text: str = INITIAL):
-        self.base = base
+        self.base, self.initial_text = base, initial_text
         names = ["a", "b", "c"]
         self.databases = {n: PostgresServer(base / f"pg-{n}").start() for n in names}
         ports = {n: free_port() for n in names}
