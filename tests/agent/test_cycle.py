@@ -1,5 +1,7 @@
 """One edit cycle, end to end, against in-process peers and a scripted model."""
 
+import asyncio
+
 import pytest
 
 from coedit.agent.cycle import EditCycle, State, fitted_text
@@ -193,6 +195,21 @@ async def test_max_edits_ends_the_run(make_agent, peers, model):
     assert await run_agent(agent) == 0
     assert len(peers.edits) == 2
     assert peers.events_of("agent_stopped")[0]["reason"] == "max_edits reached"
+
+
+async def test_a_stop_while_the_edit_is_out_lets_it_be_told_first(make_agent, peers, model):
+    """SIGTERM cancels the agent's task; one arriving while the node applies the edit
+    must not leave an applied edit unannounced, uncounted, and its intent "cancelled"."""
+    agent, _ = make_agent()
+    running = asyncio.create_task(run_agent(agent))
+    peers.before_edit = lambda _: running.cancel()
+    assert await running == 0
+    [edit_id] = peers.edits
+    assert [m["edit_id"] for m in peers.of_type("edit_operation")] == [edit_id]
+    assert [m["status"] for m in peers.of_type("intent_status")] == ["confirmed", "applied"]
+    assert not peers.of_type("edit_comment")
+    assert [e["edit_id"] for e in peers.events_of("edit_applied")] == [edit_id]
+    assert peers.events_of("agent_stopped")[0]["reason"] == "terminated"
 
 
 async def test_an_edit_with_an_unknown_outcome_is_cancelled_with_a_comment(make_agent, peers, model, sleeps):

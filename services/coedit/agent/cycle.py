@@ -2,6 +2,7 @@
 and names the next. Every exit that is not an applied edit goes through `cancel`,
 which explains itself in the chat and in analytics."""
 
+import asyncio
 import random
 import re
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,17 @@ from coedit.text_node.client import EditRefused, OutcomeUnknown
 from coedit.text_node.models import EditAccepted, EditOp, EditRequest
 
 log = structlog.get_logger("coedit.agent")
+
+
+async def to_the_end(step):
+    """Await `step` to its end even when the agent is stopped (cancelled) meanwhile,
+    then let the stop through: what it started elsewhere is finished and told."""
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])  # its own failure, if any, is not the stop's
+        raise
 
 
 class State(StrEnum):
@@ -349,6 +361,11 @@ class EditCycle:
             )
         except ValidationError as exc:  # what the node would refuse with 422
             return self._cancel_because(f"the edit is not valid: {exc.errors()[0]['msg']}")
+        return await to_the_end(self._send(edit))
+
+    async def _send(self, edit: EditRequest) -> State:
+        """Submit, then tell analytics and the chat. Once the edit is out it may have
+        landed, so a stop meanwhile waits for this to finish (`to_the_end`)."""
         try:
             answer = await self.agent.text.submit(edit)
         except EditRefused as exc:
@@ -356,16 +373,17 @@ class EditCycle:
         except OutcomeUnknown as exc:
             return self._cancel_because(f"outcome unknown, not retried elsewhere: {exc}")
         self.outcome.applied, self.outcome.edit = True, answer
+        self.announced = False  # the intent ends applied: never cancelled after this, whatever fails
+        self.agent.event(events.EditApplied, edit_id=edit.edit_id, version=answer.version, node_id=answer.node_id)
+        self.agent.event(events.Intent, intent_id=self.intent_id, status="applied")
         await self.agent.chat.post(EditOperation(
             agent_id=self.agent.id, message_id=f"{self.intent_id}:operation",
-            intent_id=self.intent_id, edit_id=edit_id, version=answer.version, op=op.type,
+            intent_id=self.intent_id, edit_id=edit.edit_id, version=answer.version, op=edit.op.type,
         ))
         await self.agent.chat.post(IntentStatus(
             agent_id=self.agent.id, message_id=f"{self.intent_id}:applied",
             intent_id=self.intent_id, status="applied",
         ))
-        self.agent.event(events.EditApplied, edit_id=edit_id, version=answer.version, node_id=answer.node_id)
-        self.agent.event(events.Intent, intent_id=self.intent_id, status="applied")
         return State.DONE
 
     async def _cancel(self) -> State:
