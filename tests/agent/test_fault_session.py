@@ -1,9 +1,9 @@
 """A live session through faults: six agents on the fake model (with its error and
 invalid-JSON rates) and a writer of marked edits, node c's clock an hour ahead all
-along, while node b is SIGKILLed twice in quick succession (restarted each time),
-node a is partitioned from the rest and healed, node c's PostgreSQL is stopped and
-started, Redis is SIGKILLed and restarted, and analytics is SIGKILLed and restarted
-a while later. After each fault the agents go on editing; at the end every
+along, while text nodes are SIGKILLed five times (every node, b twice in quick
+succession), each restarted at once, then node a is partitioned from the rest and
+healed, node c's PostgreSQL is stopped and started, Redis is SIGKILLed and
+restarted, and analytics is SIGKILLed and restarted a while later. After each fault the agents go on editing; at the end every
 acknowledged marked edit is on every node once, no answer was other than 201 or
 503, every edit announced in the chat is in the document's log, the nodes converge,
 and analytics counted every applied edit (the agents kept their events while it
@@ -25,6 +25,7 @@ from tests.text_node.test_clock import LIBFAKETIME, off_by
 from tests.text_node.test_faults import MarkedWriter
 
 AGENTS = 6
+SIGKILLED = "bbcac"  # in this order, one second apart
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -55,9 +56,9 @@ def test_agents_and_a_writer_carry_on_through_kills_partition_storage_redis_and_
     try:
         figures = {"first_edits_s": wait_for_progress(session), "clock_skewed": bool(skew)}
 
-        for _ in range(2):  # twice in quick succession
-            session.text["b"].kill()
-            session.text["b"].start()
+        for node in SIGKILLED:
+            session.text[node].kill()
+            session.text[node].start()
             time.sleep(1)
         figures["progress_after_sigkills_s"] = wait_for_progress(session)
 
