@@ -13,6 +13,7 @@ from websockets.sync.client import connect
 from tests.conftest import AUTH, AUTH_TOKEN
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster
 from tests.text_node.test_cluster import wait_converged
+from tests.streams import assert_websockets_capped
 from tests.text_node.yjs import YClient, install
 
 
@@ -152,6 +153,12 @@ def held_changes(url: str) -> float:
     metrics = httpx.get(f"{url}/metrics", timeout=10).text
     return sum(float(line.split()[-1]) for line in metrics.splitlines()
                if line.startswith('coedit_people_changes_total{outcome="held"}'))
+
+
+def test_people_connections_are_capped_in_all(text_cluster_factory):
+    cluster = text_cluster_factory(extra_args=("--max-people-connections", "2"))
+    url = cluster["a"].url.replace("http://", "ws://") + f"/yjs/document?name=Ada&token={AUTH_TOKEN}"
+    assert_websockets_capped(url, per_client=False)
 
 
 def test_a_delete_of_items_the_node_lacks_waits_for_them(text_cluster):

@@ -13,6 +13,7 @@ from coedit.common.anchors import AnchorError
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
 from coedit.common.errors import ApiError
+from coedit.common.streams import StreamSlots
 from coedit.common.write_rate import AgentWriteRate
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.errors import (
@@ -79,6 +80,7 @@ def create_app(settings: TextNodeSettings):
     app = create_service_app("text-node", settings, lifespan=lifespan, readiness=readiness, writes_need_token=True,
                              reads_by_post=replication.READS_BY_POST)
     install_domain_errors(app)
+    app.state.people_slots = StreamSlots(settings.max_people_connections, per_client=None)
     app.state.agent_writes = AgentWriteRate(settings.agent_writes_per_minute, settings.agent_writes_window)
     for router in (document.router, people.router, edits.router, budget.router, budget.internal,
                    replication.public, replication.internal):

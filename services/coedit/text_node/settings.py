@@ -19,6 +19,8 @@ class TextNodeSettings(AgentWriteSettings):
     compact_every: int = Field(
         2000, ge=1, description="records between compacted CRDT snapshots (start-up replays at most this many)"
     )
+    max_people_connections: int = Field(
+        500, ge=1, description="people's Yjs connections open at once (the web relays each editor's); over it, 503")
     sync_interval: float = Field(1.0, gt=0, description="seconds between anti-entropy rounds")
 
     @property

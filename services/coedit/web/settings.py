@@ -24,7 +24,7 @@ class WebSettings(ServiceSettings):
     )
     analytics_interval: float = Field(5.0, gt=0, description="seconds between analytics refreshes")
     upstream_timeout: float = Field(3.0, gt=0, description="seconds before an upstream call fails")
-    max_streams: int = Field(200, ge=1, description="live streams (SSE) open at once; over it, 503")
+    max_streams: int = Field(200, ge=1, description="live streams (SSE and editors' WebSockets) open at once; over it, 503")
     max_streams_per_client: int = Field(
         20, ge=1, description="live streams one remote address may hold open; over it, 429")
 

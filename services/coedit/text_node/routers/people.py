@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, WebSocket
 
 from coedit.common.auth import Writer, token_matches
 from coedit.common.errors import ApiError, error_responses
+from coedit.common.streams import websocket_slot
 from coedit.text_node.deps import get_node
 from coedit.text_node.models import PERSON_NAME, EditAccepted, RestoreRequest
 from coedit.text_node.node import TextNode
@@ -22,14 +23,18 @@ async def yjs(websocket: WebSocket, room: str, token: str = "", name: str = ""):
     """A Yjs client (y-websocket's `WebsocketProvider(url + "/yjs", "document", ydoc,
     {params: {token, name}})`): a browser cannot set headers on a WebSocket, so the
     token comes as a query parameter. Refused before the handshake (HTTP 403) with a
-    wrong or missing token, an unknown room or no name."""
+    wrong or missing token, an unknown room or no name, and with 503 `streams_full`
+    while the node holds `max_people_connections` (all the web's editors come from
+    one address, so there is no cap per client here: the web keeps one)."""
     expected = websocket.app.state.settings.auth_token
     if expected is not None and not token_matches(f"Bearer {token}", expected):
         return await websocket.close(code=1008, reason="a valid token is required")
     if room != ROOM or not re.fullmatch(PERSON_NAME, name):
         return await websocket.close(code=1008, reason=f"the room is {ROOM!r}; a name is required")
-    await websocket.accept()
-    await websocket.app.state.people.serve(websocket, name)
+    async with websocket_slot(websocket, websocket.app.state.people_slots) as granted:
+        if granted:
+            await websocket.accept()
+            await websocket.app.state.people.serve(websocket, name)
 
 
 @router.post("/api/document/restore", status_code=201, response_model=EditAccepted,

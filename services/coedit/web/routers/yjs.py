@@ -14,12 +14,11 @@ from pycrdt import YMessageType, YSyncMessageType
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from coedit.common.streams import TRY_AGAIN_LATER, websocket_slot
 from coedit.web.auth import COOKIE, valid
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["people"])
-
-TRY_AGAIN_LATER = 1013
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -34,6 +33,13 @@ def _reader_may_send(message: bytes) -> bool:
 
 @router.websocket("/yjs/{room}")
 async def relay(websocket: WebSocket, room: str, name: str = "anonymous", token: str | None = None):
+    """One of the web's live streams (its cap per client and in all counts these too)."""
+    async with websocket_slot(websocket, websocket.app.state.stream_slots) as granted:
+        if granted:
+            await _relay(websocket, room, name, token)
+
+
+async def _relay(websocket: WebSocket, room: str, name: str, token: str | None) -> None:
     monitor = websocket.app.state.monitor
     token = token or websocket.cookies.get(COOKIE)
     writer = token is not None and valid(websocket, token) and _same_origin(websocket)
