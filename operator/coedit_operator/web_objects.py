@@ -21,13 +21,22 @@ def web_url(session: Session) -> str:
     return f"http://{web_name(session)}.{session.namespace}.svc/"
 
 
+def behind_ingress_env(session: Session) -> list[dict]:
+    """Behind the Ingress every person comes from the ingress controller's address, so
+    the web's caps per client (live streams) would be one share for all: the client is
+    who X-Forwarded-For names. The web's port is open in the cluster (its NetworkPolicy),
+    so a pod there could name any client: that only spreads it over more shares of the
+    cap in all, which still holds."""
+    return [{"name": "COEDIT_FORWARDED_ALLOW_IPS", "value": "*"}] if session.spec.ingress.host else []
+
+
 def web_deployment(session: Session, config: BuildConfig, config_hash: str) -> dict:
     name = web_name(session)
     container = coedit_container(
         session, config, "web",
         # the session's token: people sign in with it, and the web relays their writes with it
         [*config_env(session, "COEDIT_TEXT_NODES", "COEDIT_CHAT_URL", "COEDIT_ANALYTICS_URL", "COEDIT_TITLE"),
-         auth_token_env(session)],
+         auth_token_env(session), *behind_ingress_env(session)],
         resources(session.spec.web.resources, {"cpu": "50m", "memory": "128Mi"}, {"memory": "256Mi"}),
     )
     template = pod_template(session, config, metadata(session, name, consts.WEB)["labels"], [container],

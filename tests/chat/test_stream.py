@@ -1,6 +1,7 @@
 """Live readers over SSE: delivery, resume from Last-Event-ID, a Redis restart."""
 
 import asyncio
+import contextlib
 import time
 
 import httpx
@@ -94,3 +95,22 @@ async def test_readers_are_counted_in_metrics(client):
 async def test_live_streams_are_capped_per_client_and_in_all(chat_factory):
     chat = chat_factory(*CAP_FLAGS, name="chat-capped")
     await assert_streams_capped(chat.url, "/api/messages/stream")
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_share(chat_factory):
+    """Behind an ingress every client comes from its address: a cap per address would
+    be one share for everyone. Trusted (`--forwarded-allow-ips`), X-Forwarded-For names
+    the client; untrusted, it is ignored and the proxy's address counts."""
+    trusting = chat_factory(*CAP_FLAGS, "--forwarded-allow-ips", "*", name="chat-behind-proxy")
+    untrusting = chat_factory(*CAP_FLAGS, name="chat-untrusting")
+    for chat, third in ((trusting, 200), (untrusting, 429)):
+        async with contextlib.AsyncExitStack() as stack:
+            proxy = httpx.AsyncHTTPTransport(local_address="127.0.0.2")  # not trusted by default
+            client = await stack.enter_async_context(httpx.AsyncClient(base_url=chat.url, transport=proxy, timeout=30))
+
+            async def status(person: str) -> int:
+                response = await stack.enter_async_context(client.stream(
+                    "GET", "/api/messages/stream", headers={"X-Forwarded-For": person}))
+                return response.status_code
+
+            assert [await status("10.0.0.1"), await status("10.0.0.1"), await status("10.0.0.2")] == [200, 200, third]

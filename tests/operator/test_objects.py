@@ -290,6 +290,16 @@ def test_web_ingress_has_host_class_and_tls():
     assert "Ingress/demo-web" not in by_name(desired_objects(session(), CONFIG))
 
 
+def test_behind_its_ingress_the_web_counts_forwarded_clients():
+    def web_env(**spec) -> dict:
+        web = by_name(desired_objects(session(**spec), CONFIG))["Deployment/demo-web"]
+        [container] = web["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    assert web_env(ingress={"host": "x.example.com"})["COEDIT_FORWARDED_ALLOW_IPS"] == "*"
+    assert "COEDIT_FORWARDED_ALLOW_IPS" not in web_env()
+
+
 def test_network_policies_keep_internal_routes_to_the_session():
     objects = by_name(desired_objects(session(), CONFIG))
     internal = objects["NetworkPolicy/demo-internal"]["spec"]

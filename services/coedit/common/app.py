@@ -193,5 +193,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=5,
     )

@@ -58,6 +58,10 @@ class ServiceSettings(BaseSettings):
         "(local experiments only)",
     )
     log_level: str = Field("info", description="debug, info, warning or error")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="proxies whose X-Forwarded-For names the client (comma-separated "
+        "addresses, or * behind an ingress): caps per client count clients, not the proxy",
+    )
 
     @model_validator(mode="after")
     def _secure_by_default(self) -> "ServiceSettings":
