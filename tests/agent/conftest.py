@@ -124,6 +124,11 @@ class Peers:
             self.edits[body["edit_id"]] = {"edit_id": body["edit_id"], "version": len(self.edits) + 1, "node_id": "a"}
             return self.edits[body["edit_id"]]
 
+        @app.get("/api/edits/{edit_id:path}")
+        async def find_edit(edit_id: str):
+            found = self.edits.get(edit_id)
+            return found if found else JSONResponse({"error": "edit_not_found"}, 404)
+
         @app.post("/api/messages", status_code=201)
         async def post_message(body: dict):
             message = parse_message(body).model_dump(mode="json")

@@ -107,6 +107,31 @@ async def test_an_outside_agent_reads_announces_edits_and_comments(mcp_session_f
         "ready": True, "text_nodes": "ok", "chat": "ok", "analytics": "ok"}
 
 
+async def test_calling_again_after_the_edit_was_applied_tells_it_once(mcp_session_factory):
+    """An earlier submit_edit applied the edit and was cut short before it told the
+    chat and analytics (its answer lost, the chat away): the same call again finishes
+    the telling and applies nothing twice, even though the intent's place is gone."""
+    outside = mcp_session_factory()
+    session = outside.session
+    anchor, new = "Документ начинается здесь.", "Всё началось."
+    async with outside.agent("claude") as claude:
+        intent = await call(claude, "announce_intent", anchor=anchor, summary="переписать начало")
+        edit_id = intent["intent_id"].replace(":intent-", ":edit-")
+        first = session.text.edit("b", edit_id, {"type": "replace", "anchor": anchor, "text": new},
+                                  agent_id="claude", intent_id=intent["intent_id"])  # what the earlier call did
+        assert first.status_code == 201
+        for _ in range(2):  # the intent still open (its place gone), then closed: the first answer both times
+            assert await call(claude, "submit_edit", intent_id=intent["intent_id"], type="replace",
+                              anchor=anchor, text=new) == first.json()
+        await call(claude, "report_usage", prompt_tokens=10, completion_tokens=0, model="m")  # sent after them
+    assert converged(session, ["a", "b", "c"]) == INITIAL_TEXT.replace(anchor, new)
+    assert [(m["type"], m.get("status")) for m in session.messages() if m["agent_id"] == "claude"] == [
+        ("edit_intent", None), ("intent_status", "confirmed"), ("edit_operation", None),
+        ("intent_status", "applied")]
+    figures = await wait_for(lambda: agent_events(session, "claude"), lambda f: f.get("tokens") == 10)
+    assert figures["edits_applied"] == 1 and figures["intents_cancelled"] == 0
+
+
 def docs_agent() -> str:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "mcp.md").read_text()
     [agent] = re.findall(r"```python\n(.*?)```", doc, re.DOTALL)

@@ -73,6 +73,17 @@ async def test_an_edit_to_a_node_that_stays_away_has_an_unknown_outcome(cluster,
     assert set(router.hosts) == {"a"} and sum(sleeps) >= 30
 
 
+async def test_finding_an_edit_asks_every_node_and_names_the_silent_ones(cluster):
+    client, nodes, router = cluster
+    router.dead.add("a")
+    assert await client.find_edit(EDIT.edit_id) == (None, ["http://a"])  # a might hold it
+    accepted = await client.submit(EDIT)
+    assert await client.find_edit(EDIT.edit_id) == (accepted, ["http://a"])
+    router.dead.clear()
+    assert await client.find_edit(EDIT.edit_id) == (accepted, [])
+    assert await client.find_edit("a1:e2") == (None, [])  # no node holds it: never applied
+
+
 async def test_reads_move_on_after_any_failure(cluster):
     client, _, router = cluster
     router.lose_answers["a"] = 1
@@ -119,6 +130,10 @@ async def test_a_real_node_answers_in_its_own_models(node):
         document = await client.document()
         assert "Два. Три." in document.text and document.version == accepted.version
         assert (await client.version_text(0)).text == "Один. Два. Один."
+        assert await client.find_edit("c1") == (accepted, [])
+        assert await client.find_edit("writers/w-1:e9") == (None, [])
+        lookup = httpx.get(f"{node.url}/api/edits/writers/w-1:e9", timeout=10)
+        assert lookup.status_code == 404 and lookup.json()["error"] == "edit_not_found"
         log = await client.edits(after_version=accepted.version - 1)
         assert [e.edit_id for e in log.edits] == ["c1"]
         assert (await client.replication()).node_id == "a"

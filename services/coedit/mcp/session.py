@@ -6,6 +6,7 @@ report to analytics. Anything a model can fix comes back as `Refusal` (a tool
 error whose text says what to do next)."""
 
 import asyncio
+import re
 import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -26,10 +27,11 @@ from coedit.common.write_rate import AgentWriteRate
 from coedit.mcp import models, places
 from coedit.mcp.settings import McpSettings
 from coedit.text_node.client import BudgetExhausted, EditRefused, OutcomeUnknown, TextNodesClient
-from coedit.text_node.models import EditOp, EditRequest, SpendRequest
+from coedit.text_node.models import EditAccepted, EditOp, EditRequest, SpendRequest
 
 log = structlog.get_logger("coedit.mcp")
 
+INTENT_ID = re.compile(r"^(?P<agent>.+):mcp-[0-9a-f]{8}:intent-[0-9a-f]{12}$")  # what new_id makes
 EQUAL_KEPT = 120  # characters of unchanged text a diff keeps either side of a change
 
 
@@ -81,9 +83,15 @@ class Session:
     async def may_write(self, agent_id: str) -> None:
         """Refuse a write over the agent's rate, while the session is paused, or once
         the budget is spent."""
+        await self._count_write(agent_id)
+        await self._open_for_writes()
+
+    async def _count_write(self, agent_id: str) -> None:
         if (wait := await self._writes.wait(agent_id)) is not None:
             raise Refusal("rate_limited", f"at most {self.settings.writes_per_minute} writes a minute "
                           f"per agent; try again in about {wait} s")
+
+    async def _open_for_writes(self) -> None:
         state = await self._call(self.chat.session())
         if state.paused:
             by = f" ({state.changed_by})" if state.changed_by else ""
@@ -190,7 +198,14 @@ class Session:
 
     async def submit_edit(self, agent_id: str, intent_id: str, type: str, anchor: str, text: str,
                           occurrence: int | None) -> models.EditApplied:
-        await self.may_write(agent_id)
+        await self._count_write(agent_id)
+        edit_id = _edit_id(agent_id, intent_id)
+        applied, silent = await self.text.find_edit(edit_id)
+        if applied is not None:  # an earlier call applied it and its answer, or the chat's news of it, was lost
+            return await self._tell_applied(agent_id, intent_id, applied, type)
+        if silent:
+            log.info("edit_lookup_incomplete", edit_id=edit_id, silent=silent)
+        await self._open_for_writes()
         try:
             op = EditOp(type=type, anchor=anchor if type != "append" else "", text=text, occurrence=occurrence)
         except ValidationError as exc:
@@ -212,7 +227,6 @@ class Session:
                 raise Refusal("place_taken", f"the edit's anchor is in another agent's place: "
                               f"{places.describe_holders(held)}. Edit only where your intent stands.")
             _check_near(current, span, place.span, self.settings.edit_radius)
-        edit_id = intent_id.replace(":intent-", ":edit-", 1)  # one edit per intent: a retry is idempotent
         request = EditRequest(edit_id=edit_id, agent_id=agent_id, intent_id=intent_id, op=op,
                               summary=intent.summary[:2000] or None)
         try:
@@ -222,20 +236,28 @@ class Session:
             raise Refusal("budget_exhausted", "the session's token budget is spent: the edit was not "
                           "applied and your intent is cancelled. Stop working on this session.") from exc
         except OutcomeUnknown as exc:
-            raise Refusal("outcome_unknown", "the text node got the edit and stopped answering: it may "
-                          "have been applied. Call submit_edit again with the same arguments: an edit is "
-                          "applied at most once.") from exc
+            raise Refusal("outcome_unknown", "a text node got the edit and stopped answering: it may have "
+                          "been applied. In a minute, once it is back, call submit_edit again with the same "
+                          "arguments: it answers as the first time if the edit was applied, and applies it "
+                          "now if not.") from exc
         except EditRefused as exc:
             self.event(events.EditRejected, agent_id, reason=exc.code, edit_id=edit_id)
             raise _edit_refusal(exc, current, op, place.span) from exc
-        await self._post(EditOperation(agent_id=agent_id, message_id=f"{intent_id}:operation",
-                                       intent_id=intent_id, edit_id=edit_id, version=accepted.version, op=op.type))
+        return await self._tell_applied(agent_id, intent_id, accepted, op.type)
+
+    async def _tell_applied(self, agent_id: str, intent_id: str, accepted: EditAccepted,
+                            op_type: str) -> models.EditApplied:
+        """Count an applied edit in analytics, then say so in the chat (the built-in
+        agents' order); each step keyed by the edit, so a call again repeats none of them."""
+        self.event(events.EditApplied, agent_id, _event_id("edit-applied", accepted.edit_id),
+                   edit_id=accepted.edit_id, version=accepted.version, node_id=accepted.node_id)
+        self.event(events.Intent, agent_id, _event_id("intent-applied", intent_id), intent_id=intent_id,
+                   status="applied")
+        await self._post(EditOperation(agent_id=agent_id, message_id=f"{intent_id}:operation", intent_id=intent_id,
+                                       edit_id=accepted.edit_id, version=accepted.version, op=op_type))
         await self._post(IntentStatus(agent_id=agent_id, message_id=f"{intent_id}:applied",
                                       intent_id=intent_id, status="applied"))
-        self.event(events.EditApplied, agent_id, edit_id=edit_id, version=accepted.version,
-                   node_id=accepted.node_id)
-        self.event(events.Intent, agent_id, intent_id=intent_id, status="applied")
-        return models.EditApplied(edit_id=edit_id, version=accepted.version, node_id=accepted.node_id)
+        return models.EditApplied(edit_id=accepted.edit_id, version=accepted.version, node_id=accepted.node_id)
 
     async def cancel_intent(self, agent_id: str, intent_id: str, reason: str) -> models.Cancelled:
         _own_intent(await self._open_intents(), intent_id, agent_id)
@@ -310,6 +332,24 @@ def _unique_place(text: str, anchor: str, version: int):
         raise Refusal("anchor_ambiguous", f"«{places.clip(anchor)}» is not unique. "
                       f"{places.ambiguous_hint(text, anchor)}. Anchor the intent on a longer, unique phrase.")
     return starts[0], starts[0] + len(anchor)
+
+
+def _event_id(kind: str, key: str) -> str:
+    """The same id each time for the event of `key` (analytics stores it once)."""
+    return f"mcp-{kind}-{uuid.uuid5(uuid.NAMESPACE_URL, key).hex}"
+
+
+def _edit_id(agent_id: str, intent_id: str) -> str:
+    """The one edit an intent may make (so a retry is idempotent on the text node),
+    for intents this server gave the agent only: another's is not its to finish."""
+    ours = INTENT_ID.match(intent_id)
+    if ours is None:
+        raise Refusal("no_open_intent", f"{intent_id!r} is no intent announced here: announce one with "
+                      "announce_intent before you edit")
+    if ours["agent"] != agent_id:
+        raise Refusal("not_your_intent", f"intent {intent_id} belongs to {ours['agent']}; announce your own "
+                      "with announce_intent")
+    return intent_id.replace(":intent-", ":edit-", 1)
 
 
 def _own_intent(intents: list[OpenIntent], intent_id: str, agent_id: str) -> OpenIntent:

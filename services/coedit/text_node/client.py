@@ -3,6 +3,7 @@ routes: `TextNodesClient` spreads over the interchangeable nodes of a session (w
 failover, and the "unsure whether applied" rule for edits); `TextNodeClient` asks
 one node (the web's per-node view, `up status`, the operator's reader)."""
 
+import asyncio
 from urllib.parse import quote
 
 import httpx
@@ -122,6 +123,25 @@ class TextNodesClient(ServiceClient):
         except Refused as exc:
             raise EditRefused(exc.status, exc.code, exc.detail, exc.body) from None
         return EditAccepted.model_validate_json(response.content)
+
+    async def find_edit(self, edit_id: str) -> tuple[EditAccepted | None, list[str]]:
+        """Whether any node holds `edit_id`, asking every one at once: the first
+        outcome found, and the URLs that did not answer (while one is silent, None
+        does not prove the edit was never applied: that node may hold it)."""
+        async def ask(url: str) -> EditAccepted | None | str:
+            try:
+                response = await self.send("GET", f"{url}{EDITS_PATH}/{quote(edit_id, safe=':@/')}")
+            except httpx.TransportError:
+                return url
+            if response.status_code == 404:
+                return None
+            if response.status_code >= 500:
+                return url
+            return EditAccepted.model_validate_json(self.checked(response).content)
+
+        answers = await asyncio.gather(*(ask(url) for url in self.urls))
+        found = next((a for a in answers if isinstance(a, EditAccepted)), None)
+        return found, [a for a in answers if isinstance(a, str)]
 
     async def restore(self, restore: RestoreRequest) -> EditAccepted:
         """A new version with `restore.version`'s text, attributed to the person. With

@@ -11,7 +11,8 @@ from pycrdt import Doc
 from coedit.common.inputs import MAX_TOKENS, Base64Text, Position, StorableText, TokenCount
 
 OpType = Literal["insert_after", "insert_before", "replace", "delete", "append"]
-Identifier = Field(min_length=1, max_length=200, pattern=r"^[\w.:@/-]+$")
+IDENTIFIER = {"min_length": 1, "max_length": 200, "pattern": r"^[\w.:@/-]+$"}  # an edit's, agent's, spend's id
+Identifier = Field(**IDENTIFIER)
 
 
 class EditOp(BaseModel):
@@ -55,8 +56,7 @@ class RestoreRequest(BaseModel):
 
     version: int = Field(ge=0)
     agent_id: str = Field(pattern=PERSON_NAME, description="the person's name")
-    edit_id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[\w.:@/-]+$",
-                                description="idempotency key (default: a new one)")
+    edit_id: str | None = Field(None, **IDENTIFIER, description="idempotency key (default: a new one)")
 
 
 class EditAccepted(BaseModel):

@@ -84,6 +84,15 @@ class EditWork(Work):
 
 
 @dataclass
+class LookupWork(Work):
+    """Whether an edit id is applied here: answered (its first outcome, or None) once
+    the commit it may be part of is done, so it never tells of an edit a failed
+    commit takes back."""
+
+    edit_id: str
+
+
+@dataclass
 class BudgetWork(Work):
     """A change to the budget ledger: `decide(ledger)` returns the entry to write
     (None: nothing to write) and the answer (see budget_service.py)."""
@@ -346,6 +355,8 @@ class TextNode:
         match item:
             case EditWork(request=request):
                 return self._apply_edit(request, batch)
+            case LookupWork(edit_id=edit_id):
+                return self.first_outcome(edit_id)
             case BudgetWork(decide=decide):
                 return self._apply_budget(decide, batch)
             case RemoteWork():
@@ -354,12 +365,16 @@ class TextNode:
                 return item.apply(self, batch)
         raise AssertionError(item)
 
+    def first_outcome(self, edit_id: str) -> EditAccepted | None:
+        """What the node answered when `edit_id` was applied (None: it holds no such edit)."""
+        if (first := self.doc.edit_metadata(edit_id)) is None:
+            return None
+        return EditAccepted(edit_id=edit_id, version=first["origin_version"], node_id=first["node_id"])
+
     def _apply_edit(self, request: EditRequest, batch: Batch) -> EditAccepted:
-        if (first := self.doc.edit_metadata(request.edit_id)) is not None:
+        if (first := self.first_outcome(request.edit_id)) is not None:
             EDITS.labels("duplicate").inc()
-            return EditAccepted(
-                edit_id=request.edit_id, version=first["origin_version"], node_id=first["node_id"]
-            )
+            return first
         charge = None
         if self.doc.ledger.view(self.settings.token_budget).exhausted:
             EDITS.labels("budget_exhausted").inc()

@@ -243,8 +243,8 @@ class Restore(PersonWork):
     text: str
 
     def apply(self, node: TextNode, batch: Batch) -> EditAccepted:
-        if (first := node.doc.edit_metadata(self.edit_id)) is not None:
-            return EditAccepted(edit_id=self.edit_id, version=first["origin_version"], node_id=first["node_id"])
+        if (first := node.first_outcome(self.edit_id)) is not None:
+            return first
         metadata = version_metadata(node, self.name, f"restored version {self.version}")
         change = node.doc.replace_text(self.text, self.edit_id, metadata)
         node._stage(change, "edit", self.edit_id, node.node_id, batch)

@@ -1,14 +1,14 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from coedit.common.auth import Writer
-from coedit.common.errors import error_responses
+from coedit.common.errors import ApiError, error_responses
 from coedit.common.write_rate import WriteRate
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.deps import get_budget, get_node
-from coedit.text_node.models import EditAccepted, EditLog, EditRecord, EditRequest
-from coedit.text_node.node import EditWork, TextNode
+from coedit.text_node.models import IDENTIFIER, EditAccepted, EditLog, EditRecord, EditRequest
+from coedit.text_node.node import EditWork, LookupWork, TextNode
 
 router = APIRouter(prefix="/api/edits", tags=["edits"], responses=error_responses(503))
 Node = Annotated[TextNode, Depends(get_node)]
@@ -25,6 +25,17 @@ async def list_edits(
     return EditLog(
         edits=[EditRecord(version=r["version"], edit_id=r["edit_id"], **r["metadata"]) for r in rows]
     )
+
+
+@router.get("/{edit_id:path}", response_model=EditAccepted, responses=error_responses(404))
+async def find_edit(node: Node, edit_id: Annotated[str, Path(**IDENTIFIER)]) -> EditAccepted:
+    """Whether this node holds the edit `edit_id`, answered as its POST was (once any
+    commit it is part of is done): for a writer that lost the answer to its POST and
+    must not send the edit anywhere else before it knows."""
+    if (accepted := await node.submit(LookupWork(edit_id))) is None:
+        raise ApiError(404, "edit_not_found", f"this node holds no edit {edit_id!r} (yet: a peer's edits "
+                       "arrive as they replicate)")
+    return accepted
 
 
 @router.post("", status_code=201, response_model=EditAccepted,
