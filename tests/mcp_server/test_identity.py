@@ -41,6 +41,12 @@ def test_an_outside_agent_is_never_a_group():
         AgentTokens({"writers/*": A})
 
 
+def test_an_outside_agent_s_name_leaves_room_for_the_ids_made_from_it():
+    assert AgentTokens({"c" * 64: A}).agents == ["c" * 64]
+    with pytest.raises(TokenError, match="at most 64 characters"):
+        AgentTokens({"c" * 65: A})
+
+
 def test_a_file_adds_agents_and_may_not_repeat_names_or_tokens(tmp_path):
     path = tmp_path / "tokens"
     path.write_text(f"cursor={B}\n")

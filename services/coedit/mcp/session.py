@@ -285,7 +285,7 @@ class Session:
             budget = await self._call(self.text.spend(spend))
         except BudgetExhausted:
             budget = await self._call(self.text.budget())
-        self.event(events.LlmCall, agent_id, usage_id, phase="outside", model=model, prompt_tokens=prompt_tokens,
+        self.event(events.LlmCall, agent_id, _event_id("usage", usage_id), phase="outside", model=model, prompt_tokens=prompt_tokens,
                    completion_tokens=completion_tokens, latency_ms=0)
         return models.Usage(spent=budget.spent, limit=budget.limit, exhausted=budget.exhausted)
 
