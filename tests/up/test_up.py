@@ -190,7 +190,10 @@ def run_life_cycle(root: Path) -> Observed:
         seen.resumed = {
             "version": document(text_b)["version"],
             "budget": httpx.get(f"{text_b}/api/budget", timeout=10).json(),
-            "version_1": httpx.get(f"{text_b}/api/document/versions/1", timeout=10).json()["text"],
+            # from the node the exports read (each node numbers versions in the order it
+            # integrated them: concurrent first edits make another node's version 1 differ)
+            "version_1": httpx.get(f"{state.component('text-a').url}/api/document/versions/1",
+                                   timeout=10).json()["text"],
             "token": state.auth_token,
         }
         # the document already has 2 versions (and perhaps a spent budget): `up` completes
