@@ -285,8 +285,8 @@ class Session:
             budget = await self._call(self.text.spend(spend))
         except BudgetExhausted:
             budget = await self._call(self.text.budget())
-        self.event(events.LlmCall, agent_id, _event_id("usage", usage_id), phase="outside", model=model, prompt_tokens=prompt_tokens,
-                   completion_tokens=completion_tokens, latency_ms=0)
+        self.event(events.LlmCall, agent_id, _event_id("usage", usage_id), phase="outside", model=model,
+                   prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_ms=0)
         return models.Usage(spent=budget.spent, limit=budget.limit, exhausted=budget.exhausted)
 
     async def _release(self, agent_id: str, intent_id: str, reason: str) -> None:
