@@ -62,8 +62,9 @@ class Session:
     def summary(self) -> dict:
         return httpx.get(f"{self.analytics.url}/api/summary", params={"window": "1h"}, timeout=10).json()
 
-    def edits(self, node: str) -> list[dict]:
-        found, after = [], 0
+    def edits(self, node: str, after: int = 0) -> list[dict]:
+        """The node's log of edits after version `after`."""
+        found = []
         while page := httpx.get(f"{self.text[node].url}/api/edits", params={"after_version": after, "limit": 1000}, timeout=10).json()["edits"]:
             found += page
             after = page[-1]["version"]
