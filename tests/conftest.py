@@ -21,8 +21,19 @@ AUTH = {"Authorization": f"Bearer {AUTH_TOKEN}"}
 AUTH_ENV = {"COEDIT_AUTH_TOKEN": AUTH_TOKEN}  # how a service gets its token: never a flag (`ps` shows flags)
 
 
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[Path]:
+    """A new cluster's data directory, made once a run: every server of
+    `postgres_factory` starts from a copy of it."""
+    base = Path(tempfile.mkdtemp(prefix="coedit-test-pg-template-"))
+    server = PostgresServer(base / "template", fsync=False).start()
+    server.stop()
+    yield server.data_dir
+    shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture
-def postgres_factory() -> Iterator:
+def postgres_factory(postgres_template) -> Iterator:
     """Call it to get a new, empty PostgreSQL server (one per text node, like production).
     Data lives outside pytest's temporary folder: pytest resets that folder to mode
     0700 when a run starts, and the server (not root) would lose access to it."""
@@ -30,7 +41,7 @@ def postgres_factory() -> Iterator:
     base = Path(tempfile.mkdtemp(prefix="coedit-test-pg-"))
 
     def make(name: str = "pg") -> PostgresServer:
-        server = PostgresServer(base / f"{name}-{len(servers)}", fsync=False).start()
+        server = PostgresServer(base / f"{name}-{len(servers)}", fsync=False, template=postgres_template).start()
         servers.append(server)
         return server
 

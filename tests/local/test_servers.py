@@ -46,7 +46,7 @@ def test_postgres_is_reached_only_through_a_socket_its_owner_alone_can_enter(pos
     assert stat.S_IMODE(postgres.socket_dir.stat().st_mode) == 0o700
     owner = postgres.user or getpass.getuser()
     assert pwd.getpwuid(postgres.socket_dir.stat().st_uid).pw_name == owner
-    assert asyncio.run(_select_one(postgres.url)) == 1  # the services' own way in still works
+    assert asyncio.run(_execute(postgres.url, "select 1")) == 1  # the services' own way in still works
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="trying as another user needs root to switch to it")
@@ -65,15 +65,23 @@ def test_a_data_directory_too_deep_for_a_socket_gets_a_private_one(tmp_path):
     assert server.socket_dir != deep and stat.S_IMODE(server.socket_dir.stat().st_mode) == 0o700
     try:
         server.start()
-        assert asyncio.run(_select_one(server.url)) == 1
+        assert asyncio.run(_execute(server.url, "select 1")) == 1
     finally:
         server.stop()
         shutil.rmtree(deep.parents[1], ignore_errors=True)
 
 
-async def _select_one(url: str) -> int:
+def test_servers_copied_from_one_template_are_apart(postgres_factory, postgres_template):
+    first, second = postgres_factory(), postgres_factory()
+    assert first.template == second.template == postgres_template
+    asyncio.run(_execute(first.url, "create table only_here (n int)"))
+    assert asyncio.run(_execute(second.url, "select to_regclass('only_here') is null")) is True
+    assert not (postgres_template / "base").samefile(first.data_dir / "base")
+
+
+async def _execute(url: str, sql: str):
     connection = await asyncpg.connect(url)
     try:
-        return await connection.fetchval("select 1")
+        return await connection.fetchval(sql)
     finally:
         await connection.close()
