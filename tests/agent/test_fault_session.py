@@ -82,8 +82,11 @@ def test_agents_and_a_writer_carry_on_through_kills_partition_storage_redis_and_
         database = session.text.databases["c"]
         database.stop()  # a fast shutdown, as `pg_ctl stop -m fast`
         time.sleep(3)
-        refused = httpx.post(f"{session.text['c'].url}/api/edits", headers=AUTH, timeout=10, json={
-            "edit_id": "while-pg-away", "agent_id": "tester", "op": {"type": "append", "text": " x"}})
+        try:
+            refused = httpx.post(f"{session.text['c'].url}/api/edits", headers=AUTH, timeout=10, json={
+                "edit_id": "while-pg-away", "agent_id": "tester", "op": {"type": "append", "text": " x"}})
+        except httpx.TimeoutException:
+            pytest.fail(f"node c hung while its database was away; its log ends:\n{session.text['c'].logs()}")
         assert (refused.status_code, refused.json()["error"]) == (503, "storage_unavailable")
         database.start()
         figures["progress_after_postgres_s"] = wait_for_progress(agent_edits)

@@ -81,3 +81,33 @@ async def test_a_failed_commit_answers_503_changes_nothing_and_the_retry_applies
     assert retried.version == again.version == 2
     assert node.committed.text == INITIAL + " один два"
     assert [await node.text_at(v) for v in range(3)] == [INITIAL, INITIAL + " один", INITIAL + " один два"]
+
+
+@pytest.mark.parametrize("failure", [ConnectionRefusedError("the database went away"), RuntimeError("a bug")])
+async def test_a_compaction_that_fails_leaves_the_writer_committing(start_node, monkeypatch, failure):
+    """The writer compacts right after a commit: a database gone at that moment, or
+    a bug there, must not end the writer (the node would stay ready and leave every
+    later change unanswered). The compaction is tried again after a later commit."""
+    node = await start_node(INITIAL, compact_every=2)
+    node.history.complete.set()
+    real, failures = type(node.store).save_crdt_snapshot, []
+
+    async def failing_once(self, *args):
+        if not failures:
+            failures.append(failure)
+            raise failure
+        return await real(self, *args)
+
+    monkeypatch.setattr(type(node.store), "save_crdt_snapshot", failing_once)
+    await node.submit(EditWork(append("e1", " один")))
+    await node.submit(EditWork(append("e2", " два")))  # the writer compacts after answering it
+    accepted = await asyncio.wait_for(retry_until_stored(node, append("e3", " три")), 30)
+    assert failures and accepted.version == 3
+    await node.submit(EditWork(append("e4", " четыре")))
+    assert node.committed.text == INITIAL + " один два три четыре"
+    for _ in range(50):  # compacted after a later commit
+        if (await node.store.crdt_snapshot())[0] > 0:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("no compaction after the failed one")

@@ -258,11 +258,20 @@ class TextNode:
 
     # -- the writer --
     async def _write_loop(self) -> None:
+        """The node's one writer. Nothing it meets ends it: a node whose writer ended
+        would stay ready and leave every change it queues unanswered."""
         while True:
             items = [await self.queue.get()]
             while not self.queue.empty() and len(items) < MAX_BATCH:
                 items.append(self.queue.get_nowait())
-            await self._process(items)
+            try:
+                await self._process(items)
+            except Exception:  # a bug past the commit: what the node holds may not be what it wrote
+                log.exception("the writer failed; reloading the document from the database")
+                for item in items:
+                    _settle(item.future, ChangeFailed("the node could not finish this change; it may be applied"))
+                self.storage_ok = False
+                await self._reload_until_ok()
 
     async def _process(self, items: list[Work]) -> None:
         batch, outcomes, contexts = Batch(), [], []
@@ -314,7 +323,10 @@ class TextNode:
             self.history.wake()
         # the builder replays from the compacted snapshot, so it may not pass a version lacking its delta
         if self._since_compaction >= self.settings.compact_every and self.history.complete.is_set():
-            await self._compact()
+            try:
+                await self._compact()
+            except STORAGE_ERRORS as error:  # the next commit finds out whether the database is away
+                log.warning("compaction failed; tried again after the next commit", error=repr(error))
 
     async def _compact(self) -> None:
         """Save the log so far as one CRDT update, merged from the previous snapshot
