@@ -47,8 +47,10 @@ async def refused(client: ClientSession, tool: str, **arguments) -> str:
     return result.content[0].text
 
 
-def mcp_process(session: Session, service_factory, *extra: str, env=None) -> ServiceProcess:
-    nodes = ",".join(node.url for node in session.text.nodes.values())
+def mcp_process(session: Session, service_factory, *extra: str, env=None,
+                text_urls: list[str] | None = None) -> ServiceProcess:
+    """`text_urls`: the text nodes' URLs the server uses (the nodes' own by default)."""
+    nodes = ",".join(text_urls or [node.url for node in session.text.nodes.values()])
     return service_factory(
         "mcp", ["--text-nodes", nodes, "--chat-url", session.chat.url, "--analytics-url",
                 session.analytics.url, *extra],
@@ -58,9 +60,13 @@ def mcp_process(session: Session, service_factory, *extra: str, env=None) -> Ser
 
 @pytest.fixture
 def mcp_session_factory(session_factory, service_factory):  # noqa: F811
-    def make(token_budget: int = 1_000_000, *extra: str, env: dict[str, str] | None = None) -> McpSession:
-        session = session_factory(token_budget=token_budget, env=env)
-        return McpSession(session, mcp_process(session, service_factory, *extra, env=env))
+    def make(token_budget: int = 1_000_000, *extra: str, env: dict[str, str] | None = None,
+             text_options: dict | None = None, text_urls=None) -> McpSession:
+        """`text_options`: the text cluster's (see `session_factory`); `text_urls(session)`:
+        the text nodes' URLs the MCP server uses."""
+        session = session_factory(token_budget=token_budget, env=env, text_options=text_options)
+        urls = text_urls(session) if text_urls else None
+        return McpSession(session, mcp_process(session, service_factory, *extra, env=env, text_urls=urls))
 
     return make
 

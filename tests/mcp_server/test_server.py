@@ -20,6 +20,7 @@ from coedit.mcp.client import connect
 from tests.agent.session import INITIAL_TEXT, converged, wait_all
 from tests.conftest import AUTH_TOKEN
 from tests.mcp_server.conftest import TOKENS, agent_events, call, refused
+from tests.text_node.conftest import links  # noqa: F401
 
 TOOLS = {"read_document", "list_intents", "announce_intent", "submit_edit", "cancel_intent",
          "post_comment", "get_version", "diff", "report_usage"}
@@ -130,6 +131,39 @@ async def test_calling_again_after_the_edit_was_applied_tells_it_once(mcp_sessio
         ("intent_status", "applied")]
     figures = await wait_for(lambda: agent_events(session, "claude"), lambda f: f.get("tokens") == 10)
     assert figures["edits_applied"] == 1 and figures["intents_cancelled"] == 0
+
+
+async def test_after_an_unknown_outcome_the_edit_waits_for_the_node_that_got_it(mcp_session_factory, links):  # noqa: F811
+    """Node a applied an edit and its answer was lost, while a was cut off from its
+    peers: until a answers again, a call again is refused rather than sent to b or c,
+    which would apply the edit a second time."""
+    outside = mcp_session_factory(1_000_000, "--unsure-edit-timeout", "0", text_options={"peer_url": links.url},
+                                  text_urls=lambda s: [links.url("mcp", n, s.text[n].port) for n in "abc"])
+    session = outside.session
+    anchor, new = "Документ начинается здесь.", "Всё началось."
+    for node, peer in [("a", "b"), ("a", "c"), ("b", "a"), ("c", "a")]:
+        links.cut(node, peer)
+    links.lose_replies("mcp", "a", b"POST /api/edits ")
+    for node in "bc":  # the first edit can only go to a
+        links.refuse("mcp", node)
+    async with outside.agent("claude") as claude:
+        intent = await call(claude, "announce_intent", anchor=anchor, summary="переписать начало")
+        edit = {"intent_id": intent["intent_id"], "type": "replace", "anchor": anchor, "text": new}
+        assert "outcome_unknown" in await refused(claude, "submit_edit", **edit)
+        assert new in session.text.document("a")["text"]  # applied there; the answer never came
+        links.refuse("mcp", "a")  # and now a does not answer at all, while b and c do
+        for node in "bc":
+            links.refuse("mcp", node, False)
+        answer = await refused(claude, "submit_edit", **edit)
+        assert "outcome_unknown" in answer and "not sent elsewhere" in answer, answer
+        assert [session.text.document(node)["text"] for node in "bc"] == [INITIAL_TEXT] * 2
+        links.refuse("mcp", "a", False)
+        links.lose_replies("mcp", "a", None)
+        links.heal()
+        applied = await call(claude, "submit_edit", **edit)  # a is back: its first answer
+    assert applied["node_id"] == "a"
+    assert converged(session, ["a", "b", "c"]) == INITIAL_TEXT.replace(anchor, new)
+    assert [m["edit_id"] for m in session.messages() if m["type"] == "edit_operation"] == [applied["edit_id"]]
 
 
 def docs_agent() -> str:

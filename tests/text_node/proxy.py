@@ -18,12 +18,23 @@ class _Link:
     def __init__(self, target: int):
         self.target, self.port = target, free_port()
         self.cut = False
+        self.lose_replies_to: bytes | None = None  # a request starting so is forwarded, its reply lost
+        self.losing: set[asyncio.StreamWriter] = set()  # clients whose next reply is lost
         self.stalled: set[asyncio.StreamWriter] = set()  # both ends of connections that saw a cut
         self.connections: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def set_refusing(self, refusing: bool) -> None:
+        """Stop listening (connections refused, open ones reset), or listen again."""
+        if not refusing:
+            await self.start()
+            return
+        self.server.close()
+        for end in [*self.stalled, *(end for pair in self.connections for end in pair)]:
+            end.transport.abort()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.cut:  # accepted, then silence until healed
@@ -49,6 +60,12 @@ class _Link:
             while data := await reader.read(65536):
                 if self.cut or pair[0] in self.stalled:
                     continue  # into the black hole
+                if writer is pair[1] and self.lose_replies_to and data.startswith(self.lose_replies_to):
+                    self.losing.add(pair[0])
+                elif writer is pair[0] and writer in self.losing:  # handled, and the answer never arrives
+                    self.losing.discard(writer)
+                    writer.transport.abort()
+                    return
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -94,7 +111,8 @@ class Links:
 
     def _run(self, call):
         async def wrapped():
-            return await call() if asyncio.iscoroutinefunction(call) else call()
+            result = call()
+            return await result if asyncio.iscoroutine(result) else result
         return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(10)
 
     def url(self, node: str, peer: str, peer_port: int) -> str:
@@ -114,6 +132,19 @@ class Links:
         """One way only: what `node` sends to `peer` vanishes (its pushes), while
         `peer` still reaches `node`."""
         self._run(lambda: self.links[(node, peer)].set_cut(True))
+
+    def lose_replies(self, node: str, peer: str, request_start: bytes | None) -> None:
+        """The link forwards requests that start with `request_start` (say
+        b"POST /api/edits ") and resets the connection instead of passing on their
+        reply; None: replies pass again."""
+        def lose():
+            self.links[(node, peer)].lose_replies_to = request_start
+        self._run(lose)
+
+    def refuse(self, node: str, peer: str, refusing: bool = True) -> None:
+        """`node`'s connections to `peer` are refused (as if `peer` had stopped), or
+        with False, let through again."""
+        self._run(lambda: self.links[(node, peer)].set_refusing(refusing))
 
     def heal(self) -> None:
         self._run(lambda: [link.set_cut(False) for link in self.links.values()])

@@ -33,6 +33,7 @@ log = structlog.get_logger("coedit.mcp")
 
 INTENT_ID = re.compile(r"^(?P<agent>.+):mcp-[0-9a-f]{8}:intent-[0-9a-f]{12}$")  # what new_id makes
 EQUAL_KEPT = 120  # characters of unchanged text a diff keeps either side of a change
+MAX_UNSURE_EDITS = 10_000  # edits of unknown outcome remembered, so a call again waits for their node
 
 
 class Refusal(ToolError):
@@ -50,6 +51,8 @@ class Session:
         self.run_id = uuid.uuid4().hex[:8]  # ids this process makes never repeat another's
         self._writes = AgentWriteRate(settings.writes_per_minute)
         self._send_lock, self._send_pending, self._sending = asyncio.Lock(), False, set()
+        # edit id -> the node that got it and did not answer (oldest first, bounded)
+        self._unsure: dict[str, str] = {}
 
     # --- bookkeeping ---
 
@@ -201,8 +204,14 @@ class Session:
         await self._count_write(agent_id)
         edit_id = _edit_id(agent_id, intent_id)
         applied, silent = await self.text.find_edit(edit_id)
+        got_it = self._unsure.pop(edit_id, None)
         if applied is not None:  # an earlier call applied it and its answer, or the chat's news of it, was lost
             return await self._tell_applied(agent_id, intent_id, applied, type)
+        if got_it in silent:  # sent elsewhere now, it could be applied twice
+            self._remember_unsure(edit_id, got_it)
+            raise Refusal("outcome_unknown", "the text node that got this edit earlier still does not "
+                          "answer, so whether it applied it is unknown. Call submit_edit again with the same "
+                          "arguments once it is back (in a minute): it is not sent elsewhere meanwhile.")
         if silent:
             log.info("edit_lookup_incomplete", edit_id=edit_id, silent=silent)
         await self._open_for_writes()
@@ -236,6 +245,7 @@ class Session:
             raise Refusal("budget_exhausted", "the session's token budget is spent: the edit was not "
                           "applied and your intent is cancelled. Stop working on this session.") from exc
         except OutcomeUnknown as exc:
+            self._remember_unsure(edit_id, exc.url)
             raise Refusal("outcome_unknown", "a text node got the edit and stopped answering: it may have "
                           "been applied. In a minute, once it is back, call submit_edit again with the same "
                           "arguments: it answers as the first time if the edit was applied, and applies it "
@@ -244,6 +254,11 @@ class Session:
             self.event(events.EditRejected, agent_id, reason=exc.code, edit_id=edit_id)
             raise _edit_refusal(exc, current, op, place.span) from exc
         return await self._tell_applied(agent_id, intent_id, accepted, op.type)
+
+    def _remember_unsure(self, edit_id: str, url: str) -> None:
+        self._unsure[edit_id] = url
+        if len(self._unsure) > MAX_UNSURE_EDITS:
+            del self._unsure[next(iter(self._unsure))]
 
     async def _tell_applied(self, agent_id: str, intent_id: str, accepted: EditAccepted,
                             op_type: str) -> models.EditApplied:

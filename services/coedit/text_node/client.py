@@ -43,8 +43,12 @@ class EditRefused(Refused):
 
 
 class OutcomeUnknown(ServiceError):
-    """An edit reached a node that stayed unreachable past the deadline: it may or may
-    not have been applied (the node, once back, replicates it if it was)."""
+    """An edit reached the node at `url`, which stayed unreachable past the deadline:
+    it may or may not have been applied (the node, once back, replicates it if it was)."""
+
+    def __init__(self, url: str, message: str):
+        super().__init__(message)
+        self.url = url
 
 
 def _idle_for_at_least(seconds: float):
@@ -168,7 +172,7 @@ class TextNodesClient(ServiceClient):
                         raise Unavailable(f"{url}: {response.status_code}")
                     return response
         except (httpx.TransportError, Unavailable) as exc:
-            raise OutcomeUnknown(f"{url} got the edit, then stopped answering ({exc!r})") from exc
+            raise OutcomeUnknown(url, f"{url} got the edit, then stopped answering ({exc!r})") from exc
 
 
 class TextNodeClient(TextNodesClient):
