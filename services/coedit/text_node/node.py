@@ -337,6 +337,7 @@ class TextNode:
         updates = [row["update"] async for row in self.store.records_after(snapshot_seq, up_to=self.last_seq)]
         await self.store.save_crdt_snapshot(self.last_seq, merge_updates(*filter(None, [state]), *updates))
         self._since_compaction = 0
+        log.info("log compacted", up_to_seq=self.last_seq, records=len(updates))
         del state, updates
         release_freed_memory()
 
