@@ -102,7 +102,7 @@ def test_forged_ledger_and_edit_log_writes_change_nothing(text_cluster, person):
     eve.call("insert", index=0, text="ok ")
     wait_text(text_cluster, lambda t: t.startswith("ok "))
     before = text_cluster.texts()
-    eve.call("forge", root="spends", key="forged", value='{"agent_id": "eve", "tokens": 999999999}')
+    eve.call("forge", root="ledger", key="forged#1", value='{"writer": "forged", "node": "a", "seq": 1, "spent": 0}')
     eve.call("forge", root="edits", key="forged", value='{"agent_id": "eve"}')
     eve.call("insert", index=0, text="after the forgery ")  # in a refused connection's updates
     time.sleep(1.5)  # the client reconnects and resends; each time it is refused
@@ -118,6 +118,20 @@ def test_forged_ledger_and_edit_log_writes_change_nothing(text_cluster, person):
     ada.wait_synced()
     ada.call("insert", index=0, text="fine ")
     wait_text(text_cluster, lambda t: t.startswith("fine ok "))
+
+
+def test_a_person_types_after_agents_spent_tokens(text_cluster, person):
+    """The budget ledger lives in the same document: once an agent's edit has charged
+    tokens to it, a person's change to the text is still a change to the text alone."""
+    charged = text_cluster.edit("b", "agent-1", {"type": "append", "text": " Агент."}, tokens=120)
+    assert charged.status_code == 201, charged.text
+    ada = person(text_cluster["a"].url, "ada")
+    ada.wait(lambda s: s["synced"] and s["text"].endswith(" Агент."), what="the agent's edit")
+    ada.call("insert", index=0, text="* ")
+    texts = wait_text(text_cluster, lambda t: t == "* " + INITIAL_TEXT + " Агент.")
+    assert {version for _, version in texts.values()} == {2}
+    assert not any(event.get("code") == 1008 for event in ada.events), ada.events
+    assert httpx.get(f"{text_cluster['c'].url}/api/budget", timeout=10).json()["spent"] == 120
 
 
 def test_a_wrong_or_missing_token_cannot_connect_or_write(text_cluster, person):

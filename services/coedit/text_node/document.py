@@ -20,6 +20,11 @@ from coedit.common.anchors import Splice, resolve
 from coedit.text_node.budget import Entry, Ledger
 from coedit.text_node.models import EditRequest
 
+# The document's roots: the text, the edit log and the budget ledger. Nothing else
+# belongs in it (people.py refuses a person's update that writes anywhere but TEXT).
+TEXT, EDITS, LEDGER = "text", "edits", "ledger"
+ROOTS = frozenset({TEXT, EDITS, LEDGER})
+
 # All nodes write the initial text with this fixed client id, so the genesis
 # update is byte-identical everywhere and merges into one copy, not three.
 GENESIS_CLIENT_ID = 1
@@ -88,9 +93,9 @@ def splice_delta(start: int, end: int, insert: bytes) -> list[dict]:
 class ReplicatedDocument:
     def __init__(self, initial_text: str):
         self.doc = Doc()
-        self.text = self.doc.get("text", type=Text)
-        self.edits = self.doc.get("edits", type=Map)
-        self.ledger_entries = self.doc.get("ledger", type=Map)
+        self.text = self.doc.get(TEXT, type=Text)
+        self.edits = self.doc.get(EDITS, type=Map)
+        self.ledger_entries = self.doc.get(LEDGER, type=Map)
         self.ledger = Ledger()
         self.genesis = genesis_id(initial_text)
         self.version = 0  # edits integrated (counted here: a Yrs map's length walks the map)
@@ -110,7 +115,7 @@ class ReplicatedDocument:
         self.ledger_entries.observe(self._on_ledger)
         self.doc.observe(self._on_transaction)
         genesis = Doc(client_id=GENESIS_CLIENT_ID)
-        genesis.get("text", type=Text).insert(0, initial_text)
+        genesis.get(TEXT, type=Text).insert(0, initial_text)
         self.doc.apply_update(genesis.get_update())
 
     # -- observers collect what the current transaction integrated --

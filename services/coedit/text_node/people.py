@@ -51,7 +51,7 @@ from pycrdt import (
 )
 from prometheus_client import Counter, Gauge
 
-from coedit.text_node.document import ReplicatedDocument, decode_state_vector
+from coedit.text_node.document import ROOTS, TEXT, ReplicatedDocument, decode_state_vector
 from coedit.text_node.errors import DocumentError, PersonChangeRefused
 from coedit.text_node.models import EditAccepted, LogRecord
 from coedit.text_node.node import PERSON_EDIT_PREFIX, PersonWork, TextNode
@@ -65,7 +65,6 @@ CONNECTIONS = Gauge("coedit_people_connections", "Yjs connections open on this n
 ROOM = "document"
 GROUP_SECONDS = 2.0  # a person's changes this close together make one version
 OUTBOX_LIMIT = 1000  # messages waiting for a slow connection; beyond it the connection is closed
-DOCUMENT_ROOTS = frozenset({"text", "edits", "spends"})
 EMPTY_UPDATE = b"\x00\x00"
 HOLD_SECONDS = 10.0  # how long a connection's changes may wait for items the node lacks
 HOLD_LIMIT = 1000  # updates merged into one held change; beyond it the connection is refused
@@ -128,18 +127,20 @@ class Shadow:
     def __init__(self, source: ReplicatedDocument):
         self.source = source
         self.doc = Doc()
-        self.text = self.doc.get("text", type=Text)
+        self.text = self.doc.get(TEXT, type=Text)
         self._touched: list[str] = []
         self._deltas: list[list[dict]] = []
         self._trying = False
         self._subscriptions = [
-            self.doc.get("edits", type=Map).observe(lambda _: self._touched.append("edits")),
-            self.doc.get("spends", type=Map).observe(lambda _: self._touched.append("spends")),
+            *(self.doc.get(root, type=Map).observe(self._toucher(root)) for root in sorted(ROOTS - {TEXT})),
             # the raw event: its delta (a walk over the text) is computed only when asked
             self.text.integrated.observe(self._on_text),
         ]
         self.doc.apply_update(source.doc.get_update())
         self._follow = source.doc.observe(lambda event: self.doc.apply_update(event.update))
+
+    def _toucher(self, root: str):
+        return lambda *_: self._touched.append(root)
 
     def _on_text(self, event) -> None:
         if self._trying:
@@ -160,7 +161,7 @@ class Shadow:
             self._trying = False
         if self._touched:
             raise Refused(f"it writes to {', '.join(sorted(set(self._touched)))}; only the text is a person's to change")
-        if others := set(self.doc.keys()) - DOCUMENT_ROOTS:
+        if others := set(self.doc.keys()) - ROOTS:
             raise Refused(f"it writes to {', '.join(sorted(others))}; only the text is a person's to change")
         state = self.doc.get_state()
         ours, deleted = decode_state_vector(state), deleted_ranges_end(update, state)
