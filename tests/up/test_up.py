@@ -26,6 +26,7 @@ from coedit.up.session_file import SEED_TEXT, load_session
 from coedit.up.state import group_alive, load_state
 from coedit.mcp.client import connect
 from tests.figures import report
+from tests.text_node.yjs import YClient, install
 
 BUDGET = 12_000
 IDLE_SECONDS = 10
@@ -60,6 +61,7 @@ class Observed:
     argv_with_a_secret: list[str] = field(default_factory=list)
     forged: dict = field(default_factory=dict)
     analytics_agents: set[str] = field(default_factory=set)
+    person: dict = field(default_factory=dict)
 
 
 def coedit(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -147,6 +149,7 @@ def run_life_cycle(root: Path) -> Observed:
         seen.version_while_running = wait_for(
             lambda: document(text_a)["version"] >= 2 and document(text_a)["version"], 180,
             "two versions", log)
+        seen.person = person_types(state, text_a, log)
 
         chat = state.component("chat")
         os.killpg(chat.pid, signal.SIGKILL)
@@ -233,6 +236,23 @@ def run_life_cycle(root: Path) -> Observed:
     return seen
 
 
+def person_types(state, text_url: str, log: Path) -> dict:
+    """A person signed in with the session's token types through the web's Yjs relay
+    (the npm y-websocket client) while the agents write and spend tokens."""
+    install()
+    spent = wait_for(lambda: httpx.get(f"{text_url}/api/budget", timeout=10).json()["spent"], 120,
+                     "the agents spending tokens", log)
+    person = YClient(state.web_url, "Ada", state.auth_token)
+    try:
+        person.wait_synced(timeout=30)
+        person.call("insert", index=0, text="[Ada was here] ")
+        text = wait_for(lambda: (t := document(text_url)["text"]).startswith("[Ada was here] ") and t, 30,
+                        "the person's change on text-a", log)
+        return {"spent_before": spent, "text": text, "events": list(person.events)}  # before it quits
+    finally:
+        person.close()
+
+
 def environment(pid: int) -> dict[str, str]:
     entries = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
     return dict(entry.partition("=")[::2] for entry in entries if entry)
@@ -292,6 +312,12 @@ def test_up_starts_every_component(observed):
 def test_an_outside_agent_connects_with_the_printed_command(observed):
     assert {"read_document", "announce_intent", "submit_edit"} <= observed.mcp_agent["tools"]
     assert observed.mcp_agent["version"] >= 0
+
+
+def test_a_person_types_beside_the_agents(observed):
+    assert observed.person["spent_before"] > 0  # the budget ledger is in the document
+    assert observed.person["text"].startswith("[Ada was here] ")
+    assert not [e for e in observed.person["events"] if e.get("event") == "close"], observed.person["events"]
 
 
 def test_agents_write_the_document(observed):
