@@ -108,3 +108,23 @@ def test_edit_log_pages_newest_first(monitor: Monitor):
     assert [e["version"] for e in monitor.edits_page(before=3)] == [2, 1]
     assert [e["version"] for e in monitor.edits_between(5, 8, limit=100)] == [6, 7, 8]
     assert monitor.edit(120) == {"version": 120} and monitor.edit(0) is None
+
+
+async def test_only_a_version_with_a_successor_keeps_its_text_cached(monitor: Monitor):
+    """A person typing on in the latest version changes its text without a new version
+    number: that text is fetched anew each time, an older version's once."""
+    from coedit.web.authorship import Authorship
+    from coedit.text_node.models import VersionText
+
+    monitor.authorship = Authorship("v3", version=3)
+    served: list[int] = []
+
+    async def version_text(version: int) -> VersionText:
+        served.append(version)
+        return VersionText(version=version, text=f"text {version} #{len(served)}")
+
+    monitor.upstream.nodes["http://a"].version_text = version_text
+    assert await monitor.version_text(2) == await monitor.version_text(2) == "text 2 #1"
+    assert await monitor.version_text(4) == "text 4 #2"  # the node is ahead of the web: not final yet
+    assert await monitor.version_text(4) == "text 4 #3"
+    assert await monitor.version_text(3) == "v3" and served == [2, 4, 4]

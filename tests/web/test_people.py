@@ -8,6 +8,8 @@ import httpx
 from websockets.sync.client import connect
 
 from tests.conftest import AUTH, AUTH_TOKEN
+from tests.text_node.yjs import YClient, install
+from tests.web.test_pages import eventually
 
 
 @contextmanager
@@ -74,6 +76,27 @@ def test_restore_a_version_from_the_web(session):
         assert missing.status_code == 404 and missing.json()["error"] == "version_not_found"
     assert httpx.post(f"{session.url}/api/document/restore", json={"version": 0, "agent_id": "ada"},
                       timeout=30).status_code == 401
+
+
+def test_a_person_typing_on_in_their_version_shows_in_the_web(session):
+    """A person's changes within a couple of seconds of each other make one version:
+    the version number stays while the text changes, and the web's view follows the text."""
+    install()
+    ada = YClient(session.url, "ada", AUTH_TOKEN)  # through the web's Yjs relay
+    try:
+        ada.wait_synced()
+        ada.call("insert", index=0, text="Первое. ")
+        version = eventually(lambda: (d := session.cluster.document("a"))["text"].startswith("Первое. ")
+                             and d["version"])
+        eventually(lambda: "Первое. " in session.get("/document/version", v=version).text)
+        ada.call("type", index=len("Первое. "), text="Второе. ", delay=10)  # the same version
+        eventually(lambda: session.cluster.document("a")["text"].startswith("Первое. Второе. "))
+        assert session.cluster.document("a")["version"] == version
+        eventually(lambda: "Первое. Второе. " in session.get("/document/version", v=version).text,
+                   timeout=15, message="the web still shows the person's version as first seen")
+        assert "Первое. Второе. " in session.get("/document").text
+    finally:
+        ada.close()
 
 
 def test_open_intents_for_the_editor(session):

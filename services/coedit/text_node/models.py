@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import hashlib
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -172,9 +173,18 @@ class PeerStatus(BaseModel):
     lag_seconds: float = Field(description="how long we have lacked the peer's edits")
 
 
+def text_digest(text: str | bytes) -> str:
+    """What `Replication.text_digest` holds for a text (equal texts, equal digests)."""
+    return hashlib.blake2b(text.encode() if isinstance(text, str) else text, digest_size=8).hexdigest()
+
+
 class Replication(BaseModel):
     node_id: str
     version: int
+    text_digest: str = Field(
+        description="a digest of the current text (`text_digest`): it changes with the text, also when a "
+        "person types on in the latest version, which leaves the version number as it is"
+    )
     history_complete: bool = Field(
         description="every version's text can be served (false while deltas of a catch-up are being computed)"
     )

@@ -28,7 +28,7 @@ from coedit.text_node.errors import (
     StorageUnavailable,
 )
 from coedit.text_node.memory import release_freed_memory
-from coedit.text_node.models import EditAccepted, EditRequest, LogRecord
+from coedit.text_node.models import EditAccepted, EditRequest, LogRecord, text_digest
 from coedit.text_node.settings import TextNodeSettings
 from coedit.text_node.store import STORAGE_ERRORS, Batch, LogRow, Store, VersionRow, decode, encode
 
@@ -66,6 +66,10 @@ class Committed:
     @cached_property
     def text(self) -> str:
         return self.utf8.decode()
+
+    @cached_property
+    def digest(self) -> str:
+        return text_digest(self.utf8)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from coedit.web.settings import WebSettings
 from coedit.chat.models import SessionState
 from coedit.common.client import ServiceError, Unavailable
 from coedit.text_node.client import MAX_EDIT_PAGE
+from coedit.text_node.models import text_digest
 from coedit.web.upstream import Upstream
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,7 @@ class NodeState:
     node_id: str | None = None
     up: bool | None = None  # None: not checked yet
     version: int | None = None
+    text_digest: str | None = None
     lag_seconds: float | None = None
     error: str | None = None
 
@@ -112,7 +114,8 @@ class Monitor:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     _texts: OrderedDict = field(default_factory=OrderedDict)  # version -> text, LRU
     _last_status: str = ""
-    _published_version: int | None = None
+    _published: tuple[int, str] | None = None  # the version and text digest last published
+    _digest: tuple[str, str] | None = None  # (text, its digest) of the replay, computed once per text
     _last_analytics: str = ""
 
     def __post_init__(self) -> None:
@@ -226,9 +229,10 @@ class Monitor:
             except ServiceError as failure:
                 error = failure
                 continue
-            self._texts[version] = text
-            while len(self._texts) > TEXT_CACHE:
-                self._texts.popitem(last=False)
+            if version < self.version:  # the latest version's text still changes while a person types on
+                self._texts[version] = text
+                while len(self._texts) > TEXT_CACHE:
+                    self._texts.popitem(last=False)
             return text
         raise error
 
@@ -284,8 +288,8 @@ class Monitor:
                 log.warning("reading the document failed", error=str(error))
             except Exception:  # a bug here must not stop the live view
                 log.exception("node watch failed")
-            if self.authorship and self.version != self._published_version:
-                self._published_version = self.version
+            if self.authorship and (self.version, self.text_digest()) != self._published:
+                self._published = (self.version, self.text_digest())
                 self.hub.publish(self.document_event())
             self.publish_status()
             self.started.set()
@@ -321,7 +325,7 @@ class Monitor:
             node.up, node.error = False, str(error)
             return None
         node.up, node.error = True, None
-        node.node_id, node.version = replication.node_id, replication.version
+        node.node_id, node.version, node.text_digest = replication.node_id, replication.version, replication.text_digest
         node.lag_seconds = max((p.lag_seconds for p in replication.peers), default=0.0)
         return budget.model_dump()
 
@@ -346,11 +350,25 @@ class Monitor:
             if len(page) < MAX_EDIT_PAGE:
                 break
         if self.version == before:
+            # the same version, another text: a person typed on in their version
+            if source.version == self.version and source.text_digest not in (None, self.text_digest()):
+                document = await client.document()
+                if document.version == self.version:
+                    last = self.edits[-1] if self.edits else {}
+                    self.authorship.correct(self.version, last.get("agent_id", UNKNOWN)
+                                            if last.get("kind") == "human" else UNKNOWN, document.text)
             return
         document = await client.document()
         if document.version == self.version and document.text != self.authorship.text:
             log.info("replay differs from the node's text; corrected", version=self.version)
             self.authorship.correct(self.version, UNKNOWN, document.text)
+
+    def text_digest(self) -> str:
+        """The replayed text's digest (as the nodes report theirs)."""
+        text = self.authorship.text if self.authorship else ""
+        if self._digest is None or self._digest[0] is not text:
+            self._digest = (text, text_digest(text))
+        return self._digest[1]
 
     async def _replay(self, url: str, edit: dict) -> None:
         version = edit["version"]

@@ -33,8 +33,9 @@ Node = Annotated[TextNode, Depends(get_node)]
 
 @public.get("", response_model=Replication)
 async def replication_status(node: Node, replicator: Annotated[Replicator, Depends(get_replicator)]):
+    committed = node.committed
     return Replication(
-        node_id=node.node_id, version=node.committed.version,
+        node_id=node.node_id, version=committed.version, text_digest=committed.digest,
         history_complete=node.history.complete.is_set(),
         peers=[peer.status() for peer in replicator.peers],
     )
