@@ -9,7 +9,7 @@ from contextlib import suppress
 from urllib.parse import urlsplit
 
 import structlog
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pycrdt import YMessageType, YSyncMessageType
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -62,7 +62,7 @@ async def _relay(websocket: WebSocket, room: str, name: str, token: str | None) 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    with suppress(RuntimeError):  # the browser may have gone first
+    with suppress(RuntimeError, WebSocketDisconnect):  # the browser may have gone first
         await websocket.close(code=upstream.close_code or 1000, reason=(upstream.close_reason or "")[:120])
 
 
