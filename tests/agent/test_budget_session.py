@@ -5,6 +5,8 @@ what the model consumed stays within the budget and uses most of it."""
 import httpx
 import pytest
 
+from tests.figures import report
+
 from tests.agent.session import (  # noqa: F401
     converged,
     session_factory,
@@ -31,6 +33,8 @@ def test_agents_on_a_small_budget_consume_at_most_the_limit_and_most_of_it(
     figures = session.summary()
     budget = httpx.get(f"{session.text['a'].url}/api/budget", timeout=10).json()
     assert figures["tokens"] == budget["spent"] <= BUDGET  # analytics and the ledger agree: never past it
+    report("agents_on_a_small_budget", prompt_bytes_per_token=prompt_bytes_per_token, budget=BUDGET,
+           tokens=figures["tokens"], used=round(figures["tokens"] / BUDGET, 3))
     assert figures["tokens"] >= 0.7 * BUDGET, figures
     assert budget["exhausted"] and budget["reserved"] == 0  # every reservation settled or released
     expected = (figures["prompt_tokens"] * PRICE_INPUT + figures["completion_tokens"] * PRICE_OUTPUT) / 1e6

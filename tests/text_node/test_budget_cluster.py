@@ -67,6 +67,26 @@ def test_reserve_and_settle_on_any_node(text_cluster_factory):
     assert {budget(cluster, n)["spent"] for n in "abc"} == {1200}
 
 
+def test_a_reserve_short_only_of_what_calls_in_flight_hold_waits_for_them(text_cluster_factory):
+    """Reservations are upper bounds, mostly given back when settled: a reserve that
+    only they stand in the way of is 503 (retry), and does not end the session."""
+    cluster = text_cluster_factory(token_budget=3000)
+    held = post(cluster, "a", "reserve", {"reservation_id": "r1", "agent_id": "agent-1", "tokens": 2000})
+    assert held.status_code == 200, held.text
+    body = {"reservation_id": "r2", "agent_id": "agent-2", "tokens": 1500}
+    waiting = post(cluster, "a", "reserve", body)
+    assert (waiting.status_code, waiting.json()["error"]) == (503, "budget_unavailable"), waiting.text
+    assert waiting.json()["retry_after_seconds"] == 1
+    assert not budget(cluster, "a")["exhausted"] and budget(cluster, "a")["reserved"] == 2000
+    assert post(cluster, "a", "settle", {"reservation_id": "r1", "tokens": 400}).status_code == 200
+    granted = post(cluster, "a", "reserve", body)
+    assert granted.status_code == 200 and granted.json()["tokens"] == 1500, granted.text
+    # what even the settled budget cannot cover ends it, as before
+    over = post(cluster, "b", "reserve", {"reservation_id": "r3", "agent_id": "agent-3", "tokens": 2601})
+    assert (over.status_code, over.json()["error"]) == (429, "budget_exhausted"), over.text
+    wait_for(lambda: all(budget(cluster, n)["exhausted"] for n in "abc"))
+
+
 def test_a_settle_while_its_node_is_down_waits_for_it(text_cluster_factory):
     cluster = text_cluster_factory(token_budget=3000)
     assert post(cluster, "a", "reserve", {"reservation_id": "r1", "agent_id": "x", "tokens": 400}).status_code == 200

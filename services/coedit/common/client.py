@@ -135,14 +135,15 @@ class ServiceClient:
             except httpx.TransportError as exc:
                 if not (unsure_ok or isinstance(exc, NOT_SENT)):
                     raise Unsure(url, type(exc).__name__) from exc
-                errors.append(f"{url}{path}: {type(exc).__name__}")
+                reason = type(exc).__name__
             else:
                 if response.status_code < 500:
                     return response
-                errors.append(f"{url}{path}: HTTP {response.status_code}")
+                reason = " ".join(filter(None, (f"HTTP {response.status_code}", str(error_body(response).get("error", "")))))
+            errors.append(f"{url}{path}: {reason}")
             if len(self.urls) > 1:
                 self.current = (self.current + 1) % len(self.urls)
-                log.warning("service_failover", failed=url, next=self.urls[self.current])
+                log.warning("service_failover", failed=url, reason=reason, next=self.urls[self.current])
         raise Unavailable("; ".join(errors))
 
     async def send(self, method: str, url: str, **kwargs) -> httpx.Response:

@@ -99,18 +99,24 @@ class BudgetService:
 
     async def _charge(self, decide, tokens: int):
         """Run a reserve or spend; when this node's share is short, ask the peers
-        for rights and try again. 429 when the whole budget cannot cover it, 503 when
-        it could but the rights are on nodes that do not answer."""
+        for rights and try again. 429 when the whole budget cannot cover it, even
+        once every reservation is settled; 503 (retry) when it could, but reservations
+        hold it now (the model calls in flight: settled, they give most of it back) or
+        the rights are on nodes that do not answer."""
         for _ in range(ROUNDS):
             answer = (await self._decide(decide)).answer
             if not isinstance(answer, budget.Short):
                 return answer
             view = self.ledger.view(self.me.limit)
             # what no node's share holds (the limit's remainder over the nodes) is never usable
-            if min(view.remaining, self.me.usable - view.spent - view.reserved) < tokens:
+            unspent = min(view.limit, self.me.usable) - view.spent
+            if unspent < tokens:
                 me = self.me
                 await self._decide(lambda ledger: (budget.refuse(ledger, me), None))
                 raise BudgetExhausted("the session's token budget cannot cover this request")
+            if unspent - view.reserved < tokens:
+                raise BudgetUnavailable("the budget's unused rights are held by reservations in flight; retry "
+                                        "once they are settled", retry_after_seconds=1)
             if not await self._gather(tokens):
                 break
         raise BudgetUnavailable("the budget's unused rights are held by nodes that do not answer now; retry",
