@@ -9,6 +9,7 @@ import pytest
 from coedit.common.agent_tokens import parse_tokens
 from coedit.up.components import PORT_OFFSETS, derive_ports, plan, session_limits
 from coedit.up.console import edit_line, summarise
+from coedit.up.local_llm import server_args
 from coedit.up.export import fenced
 from coedit.up.session_file import SEED_TEXT, load_session, resolve_session
 from coedit.up.settings import UpSettings
@@ -35,6 +36,19 @@ def test_access_lines_are_hidden_unless_asked_or_failing():
 def test_plain_lines_pass_through():
     assert summarise("Traceback (most recent call last):") == (
         "info", "Traceback (most recent call last):")
+
+
+def test_a_plain_uvicorn_access_line_is_routine_unless_it_failed():
+    """The local model's server (llama-cpp-python) logs each call this way."""
+    ok = 'INFO:     127.0.0.1:55530 - "POST /v1/chat/completions HTTP/1.1" 200 OK'
+    failed = 'INFO:     127.0.0.1:55530 - "POST /v1/chat/completions HTTP/1.1" 500 Internal Server Error'
+    assert summarise(ok) is None
+    assert summarise(ok, access_log=True) == ("info", ok)
+    assert summarise(failed) == ("info", failed)
+
+
+def test_the_local_model_server_does_not_print_its_internals():
+    assert server_args("/m.gguf", 8080)[-2:] == ["--verbose", "False"]
 
 
 def test_edit_line_names_the_agent_the_operation_and_why():

@@ -4,6 +4,7 @@ and a progress line while the session starts."""
 
 import json
 import os
+import re
 import sys
 from typing import TextIO
 
@@ -16,6 +17,8 @@ NOISE = {"timestamp", "service", "logger", "request_id", "trace_id", "span_id", 
 ROUTINE = ("Started server process", "Waiting for application", "Application startup complete",
            "Application shutdown complete", "Uvicorn running on", "Shutting down",
            "Finished server process", "HTTP Request:")
+# uvicorn's own access line, as a server without JSON logs prints it (the local model's)
+PLAIN_ACCESS = re.compile(r'^INFO:\s+\S+ - "[A-Z]+ \S+ HTTP/[\d.]+" (\d{3})')
 
 
 def summarise(line: str, access_log: bool = False) -> tuple[str, str] | None:
@@ -24,6 +27,9 @@ def summarise(line: str, access_log: bool = False) -> tuple[str, str] | None:
     try:
         record = json.loads(line)
     except ValueError:
+        access = PLAIN_ACCESS.match(line)
+        if access and not access_log and int(access[1]) < 500:
+            return None
         return "info", line
     if not isinstance(record, dict):
         return "info", line

@@ -48,9 +48,10 @@ def find_model(python: str) -> str:
 def server_args(model: str, port: int) -> list[str]:
     """One request at a time (the server queues the others), on the server's default
     threads (half the cores): more threads busy-wait for each other on a busy machine
-    (measured at load 9 on 2 cores: 1.6-2 s a call with 1 thread, 17-25 s with 2)."""
+    (measured at load 9 on 2 cores: 1.6-2 s a call with 1 thread, 17-25 s with 2).
+    Not verbose: llama.cpp would print five lines of timings a call to `coedit up`'s console."""
     return ["-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", str(port),
-            "--n_ctx", str(CONTEXT_TOKENS), "--model_alias", MODEL_ALIAS]
+            "--n_ctx", str(CONTEXT_TOKENS), "--model_alias", MODEL_ALIAS, "--verbose", "False"]
 
 
 class LocalLLMProcess(ServiceProcess):
