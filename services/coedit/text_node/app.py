@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import structlog
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -125,12 +126,13 @@ def install_domain_errors(app: FastAPI) -> None:
 
 
 async def _connect_with_retries(database_url: str) -> Store:
-    """Wait for PostgreSQL instead of crash-looping when started first."""
-    from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
-
+    """Wait for PostgreSQL instead of crash-looping when started first (refusing
+    connections, or accepting them to say it is still starting up)."""
     async for attempt in AsyncRetrying(
         wait=wait_exponential(multiplier=0.2, max=5), stop=stop_after_delay(120),
-        retry=retry_if_exception_type(OSError), reraise=True,
+        retry=retry_if_exception_type(STORAGE_ERRORS), reraise=True,
+        before_sleep=lambda state: log.warning("database not ready, retrying", attempt=state.attempt_number,
+                                               error=repr(state.outcome.exception())),
     ):
         with attempt:
             return await Store.connect(database_url)
