@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from coedit.agent.cycle import EditCycle, State, fitted_text
+from coedit.agent.cycle import EditCycle, State, fitted_text, litter
 from coedit.agent.runner import run_agent
 
 from coedit.common.agent_protocol import OperationReply
@@ -299,3 +299,32 @@ async def test_a_model_naming_a_sentence_too_long_to_announce_cancels_before_ann
     outcome = await EditCycle(agent, 1).run()
     assert not outcome.applied and "too long to be an anchor" in outcome.reason
     assert peers.of_type("edit_intent") == []
+
+
+@pytest.mark.parametrize(("text", "document", "expected"), [
+    ("<string>The robot smiled.</string>", "Once.", "<string>"),
+    ("The robot smiled. </claimion>", "Once.", "</claimion>"),
+    ("The robot smiles for the first time. }", "Once.", "}"),
+    ("The robot smiles. [5]", "Once.", "[5]"),
+    ("Empty brackets [] here.", "Once.", "[]"),
+    ("The robot smiled at 3 < 5 and 7 > 2.", "Once.", None),
+    ("See [1] for more.", "Sources are cited as [1] and [2].", None),  # the document's own style
+    ("Роботы улыбнулись.", "Однажды.", None),
+])
+def test_litter_small_models_leave_in_prose_is_found_unless_the_document_has_it(text, document, expected):
+    assert litter(text, document) == expected
+
+
+async def test_a_draft_with_markup_is_asked_for_once_more_then_cancelled(make_agent, peers, model):
+    littered = reply(type="insert_after", sentence=3, text=" <string>They slept.</string>")
+    model.script.update(intent=[reply(sentence=3, summary="mine")], generate=[littered, littered])
+    agent, _ = make_agent()
+    outcome = await EditCycle(agent, 1).run()
+    assert not outcome.applied and outcome.reason == "the model's text holds <string>, which is not prose"
+    assert peers.text == TEXT and model.calls == ["intent", "generate", "generate"]
+    assert "not prose" in model.prompts[-1][1]["content"]  # the second draft is told why
+    # a clean second draft goes through
+    model.calls.clear()
+    model.script.update(intent=[reply(sentence=3, summary="mine")],
+                        generate=[littered, reply(type="insert_after", sentence=3, text=" They slept.")])
+    assert (await EditCycle(agent, 2).run()).applied and "<string>" not in peers.text

@@ -69,6 +69,9 @@ class Operation:
 
 
 _ECHOED_NUMBER = re.compile(r"^\s*\[\d+\]\s*")
+# What small models leave in the prose they write: markup tags (<string>, </answer>),
+# braces from the JSON around it, bracketed numbers like the prompt's sentence numbers.
+_LITTER = re.compile(r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>|[{}]|\[\d*\]")
 
 
 def fitted_text(reply: OperationReply, truncated: bool) -> str | None:
@@ -85,6 +88,12 @@ def fitted_text(reply: OperationReply, truncated: bool) -> str | None:
     if not text:
         return None
     return {"insert_after": " " + text, "insert_before": text + " "}.get(reply.type, text)
+
+
+def litter(text: str, document: str) -> str | None:
+    """The first piece of the model's text that is not prose (see `_LITTER`), unless
+    the document itself writes so (a text citing sources as [1] may go on doing it)."""
+    return next((m.group() for m in _LITTER.finditer(text) if m.group() not in document), None)
 
 
 @dataclass
@@ -309,6 +318,12 @@ class EditCycle:
         if text is None:
             reason = "cut off at max_tokens" if completion.truncated else "empty"
             return self._cancel_because(f"the model's text was {reason}")
+        if (found := litter(text, self.text)) is not None:
+            flaw = f"the model's text holds {found}, which is not prose"
+            if self.rejected is None:  # asked once more, told why, as after a review's rejection
+                self.rejected = {"text": text.strip(), "reason": flaw}
+                return State.GENERATE
+            return self._cancel_because(flaw)
         span = window.spans[reply.sentence - 1]
         self.operation = Operation(reply.type, self.text[span[0]:span[1]], text)
         self.where = passages.locate(self.text, self.operation.anchor, near=span[0])
