@@ -18,3 +18,8 @@ def test_bars_scale_to_the_top_and_fill_the_width():
 def test_no_points_is_an_empty_chart():
     chart = bar_chart([])
     assert chart.bars == [] and chart.top == 1
+
+
+def test_the_peak_is_the_tallest_bar_not_the_scale():
+    chart = bar_chart([("10:00", 1), ("10:01", 3)])
+    assert chart.peak == 3 and chart.top == 5  # "peak 5 active agents" of three was the scale

@@ -17,7 +17,8 @@ class Bar:
 class BarChart:
     width: int
     height: int
-    top: float  # the value at the top of the plot
+    top: float  # the value at the top of the plot (a round number at or above the peak)
+    peak: float  # the tallest bar's value
     bars: list[Bar]
     first: str
     last: str
@@ -36,7 +37,8 @@ def nice_top(peak: float) -> float:
 
 def bar_chart(points: list[tuple[str, float]], width: int = 600, height: int = 140) -> BarChart:
     """One bar per (label, value), scaled so the tallest fits `height`."""
-    top = nice_top(max((value for _, value in points), default=0))
+    peak = max((value for _, value in points), default=0)
+    top = nice_top(peak)
     slot = width / max(len(points), 1)
     gap = min(2.0, slot * 0.2)
     bars = []
@@ -44,5 +46,5 @@ def bar_chart(points: list[tuple[str, float]], width: int = 600, height: int = 1
         size = height * value / top
         bars.append(Bar(round(index * slot + gap / 2, 2), round(height - size, 2),
                         round(slot - gap, 2), round(size, 2), value, label))
-    return BarChart(width, height, top, bars,
+    return BarChart(width, height, top, peak, bars,
                     points[0][0] if points else "", points[-1][0] if points else "")
