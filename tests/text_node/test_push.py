@@ -80,3 +80,46 @@ async def test_merging_stops_before_a_push_outgrows_the_body_limit():
     assert [(p.after_seq, [r.seq for r in p.records]) for p in pushes] == [
         (0, [1]), (1, [2, 3, 4]), (4, [5, 6, 7]), (7, [8])]
     assert all(len(p.model_dump_json()) < 1 << 20 for p in pushes)
+
+
+async def test_a_push_that_fails_for_any_reason_leaves_the_sender_pushing(monkeypatch):
+    """A bug while making one push (not only a peer away) must not end the sender:
+    the peer would get nothing more until its next pull."""
+    made = []
+
+    def failing_once(**fields):
+        made.append(fields)
+        if len(made) == 1:
+            raise RuntimeError("a bug while making the push")
+        return Push(**fields)
+
+    monkeypatch.setattr(replication, "Push", failing_once)
+    received = await asyncio.wait_for(_pushes_after_a_failure(), 30)
+    assert [r.seq for p in received for r in p.records] == [2]
+
+
+async def _pushes_after_a_failure() -> list[Push]:
+    """Commit 1 (its push fails), then commit 2 (pushed): what the peer got."""
+    got = asyncio.Event()
+    received: list[Push] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append(Push.model_validate_json(await request.read()))
+        got.set()
+        return web.json_response({"applied": 1})
+
+    app = web.Application()
+    app.router.add_post("/internal/records", receive)
+    node = SimpleNamespace(node_id="a", epoch="e1", doc=SimpleNamespace(genesis="g"), on_commit=[])
+    async with TestServer(app) as peer, aiohttp.ClientSession() as client:
+        replicator = Replicator(node, [f"http://{peer.host}:{peer.port}"], 3600, client)
+        replicator.start()
+        for prev, seq in ((0, 1), (1, 2)):
+            node.on_commit[0](prev, [LogRecord(seq=seq, kind="edit", record_id=f"e{seq}", origin="a", update="AA==")],
+                              [context.get_current()])
+            await asyncio.sleep(0.1)
+        try:
+            await got.wait()
+        finally:
+            await replicator.stop()
+    return received
