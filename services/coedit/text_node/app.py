@@ -97,6 +97,7 @@ STATUS = {
     DocumentTooLarge: 413,
     StorageUnavailable: 503,
     HistoryCatchingUp: 503,
+    EditInProgress: 503,
     ChangeFailed: 500,
     InvalidUpdate: 422,
     PersonChangeRefused: 403,

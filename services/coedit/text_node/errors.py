@@ -54,6 +54,12 @@ class StorageUnavailable(DocumentError):
     code = "storage_unavailable"
 
 
+class EditInProgress(DocumentError):
+    """A POST of the edit looked up is still on its way to the writer: retry."""
+
+    code = "edit_in_progress"
+
+
 class HistoryCatchingUp(DocumentError):
     """A version applied in bulk whose text the history builder has not rebuilt yet."""
 

@@ -3,6 +3,7 @@ so anchors resolve against the text they commit on, and commits are grouped: all
 the changes queued while the previous commit was in flight share the next one."""
 
 import asyncio
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -21,6 +22,7 @@ from coedit.text_node.errors import (
     ChangeFailed,
     DocumentError,
     DocumentTooLarge,
+    EditInProgress,
     EditTooLarge,
     HistoryCatchingUp,
     InvalidUpdate,
@@ -52,6 +54,7 @@ MAX_BATCH = 1000
 # computes them afterwards, off the path that makes the node current.
 BULK_RECORDS = 64
 HISTORY_WAIT_SECONDS = 10.0  # a read of such a version waits this long for the builder, then 503
+LOOKUP_WAIT_SECONDS = 30.0  # a lookup waits this long for a POST of the same edit on its way, then 503
 PERSON_EDIT_PREFIX = "human-"  # the edit id of a version a person's typing starts (people.py)
 
 
@@ -115,6 +118,14 @@ class Written:
 
 
 @dataclass
+class Arrival:
+    """POSTs of one edit id on their way to the writer."""
+
+    posts: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class PersonWork(Work):
     """A person's change (people.py): queued and committed like any other, its
     logic kept beside the Yjs protocol it comes from."""
@@ -155,6 +166,7 @@ class TextNode:
         self.on_remote: list = []
         self._history_chars = self._history_versions = self._since_compaction = 0
         self.storage_ok = False  # the last commit or load reached the database
+        self._arriving: dict[str, Arrival] = {}
         self._writer: asyncio.Task | None = None
         self._history_task: asyncio.Task | None = None
         TOKENS_LIMIT.set(settings.token_budget)
@@ -247,6 +259,32 @@ class TextNode:
     async def submit(self, work: Work):
         """Queue `work` for the writer; its outcome once committed (or its DocumentError)."""
         return await self.enqueue(work)
+
+    @contextmanager
+    def arriving(self, edit_id: str):
+        """Mark a POST of `edit_id` on its way to the writer (its rate limit, budget
+        rights asked of peers): a lookup meanwhile waits for it rather than answer
+        that the node holds no such edit, which a caller may take as leave to send
+        it to another node."""
+        arrival = self._arriving.setdefault(edit_id, Arrival())
+        arrival.posts += 1
+        try:
+            yield
+        finally:
+            arrival.posts -= 1
+            if not arrival.posts:
+                del self._arriving[edit_id]
+                arrival.done.set()
+
+    async def lookup(self, edit_id: str) -> EditAccepted | None:
+        """The first outcome of `edit_id` here (None: the node holds no such edit),
+        once no POST of it is on its way and any commit it may be in is done."""
+        if (arrival := self._arriving.get(edit_id)) is not None:
+            try:
+                await asyncio.wait_for(arrival.done.wait(), LOOKUP_WAIT_SECONDS)
+            except TimeoutError:
+                raise EditInProgress("a POST of this edit is still on its way to being applied here; retry") from None
+        return await self.submit(LookupWork(edit_id))
 
     def enqueue(self, work: Work) -> asyncio.Future:
         """Queue `work` for the writer (refused at once while the database is away); the

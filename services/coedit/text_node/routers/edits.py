@@ -8,7 +8,7 @@ from coedit.common.write_rate import WriteRate
 from coedit.text_node.budget_service import BudgetService
 from coedit.text_node.deps import get_budget, get_node
 from coedit.text_node.models import IDENTIFIER, EditAccepted, EditLog, EditRecord, EditRequest
-from coedit.text_node.node import EditWork, LookupWork, TextNode
+from coedit.text_node.node import EditWork, TextNode
 
 router = APIRouter(prefix="/api/edits", tags=["edits"], responses=error_responses(503))
 Node = Annotated[TextNode, Depends(get_node)]
@@ -32,7 +32,7 @@ async def find_edit(node: Node, edit_id: Annotated[str, Path(**IDENTIFIER)]) -> 
     """Whether this node holds the edit `edit_id`, answered as its POST was (once any
     commit it is part of is done): for a writer that lost the answer to its POST and
     must not send the edit anywhere else before it knows."""
-    if (accepted := await node.submit(LookupWork(edit_id))) is None:
+    if (accepted := await node.lookup(edit_id)) is None:
         raise ApiError(404, "edit_not_found", f"this node holds no edit {edit_id!r} (yet: a peer's edits "
                        "arrive as they replicate)")
     return accepted
@@ -49,7 +49,8 @@ async def submit_edit(
     are charged with it, only if the budget covers them (429 otherwise). An agent's
     own token writes only as that agent (403); each agent_id has its write rate (429)."""
     caller.may_write_as(edit.agent_id)
-    await rate.hit(edit.agent_id)
-    if edit.tokens:
-        await budget.ensure(edit.tokens)
-    return await node.submit(EditWork(edit))
+    with node.arriving(edit.edit_id):
+        await rate.hit(edit.agent_id)
+        if edit.tokens:
+            await budget.ensure(edit.tokens)
+        return await node.submit(EditWork(edit))
