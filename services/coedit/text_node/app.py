@@ -23,6 +23,7 @@ from coedit.text_node.errors import (
     ChangeFailed,
     DocumentError,
     DocumentTooLarge,
+    EditInProgress,
     EditTooLarge,
     HistoryCatchingUp,
     InvalidUpdate,
