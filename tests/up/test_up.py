@@ -350,7 +350,7 @@ def test_export_of_a_running_session_has_every_version(observed):
     assert len(versions) == exported["document"]["version"] + 1
     assert versions[0] == {"version": 0, "edit": None, "text": SEED_TEXT}
     assert versions[-1]["text"] == exported["document"]["text"]
-    assert all(v["edit"]["agent_id"].startswith("agent-") for v in versions[1:])
+    assert all(v["edit"]["agent_id"].startswith("agent-") or v["edit"]["agent_id"] == "Ada" for v in versions[1:])
     assert "auth_token" not in exported["session"]
     markdown = observed.export_markdown
     assert "## History" in markdown and "### Version 1\n" in markdown

@@ -77,7 +77,7 @@ class BudgetService:
             return budget.reserve(ledger, me, request.reservation_id, request.agent_id, request.tokens,
                                   time.time() + ttl)
 
-        answer = await self._charge(decide, request.tokens)
+        answer = await self._charge(decide, request.tokens, wait_for_reservations=True)
         return ReservationGranted(
             reservation_id=answer.reservation_id, tokens=answer.tokens, node_id=answer.node,
             expires_at=datetime.fromtimestamp(answer.expires_at, UTC),
@@ -97,12 +97,13 @@ class BudgetService:
         if tokens and budget.free_rights(self.ledger, self.me) < tokens:
             await self._gather(tokens)
 
-    async def _charge(self, decide, tokens: int):
+    async def _charge(self, decide, tokens: int, wait_for_reservations: bool = False):
         """Run a reserve or spend; when this node's share is short, ask the peers
-        for rights and try again. 429 when the whole budget cannot cover it, even
-        once every reservation is settled; 503 (retry) when it could, but reservations
-        hold it now (the model calls in flight: settled, they give most of it back) or
-        the rights are on nodes that do not answer."""
+        for rights and try again. 429 when the whole budget cannot cover it (a
+        reserve: even once every open reservation is settled); 503 (retry) when it
+        could but the rights are on nodes that do not answer, or, for a reserve, when
+        open reservations hold them now (model calls in flight: settled, they give
+        most of it back). A spend, for tokens already used, is charged now or never."""
         for _ in range(ROUNDS):
             answer = (await self._decide(decide)).answer
             if not isinstance(answer, budget.Short):
@@ -110,11 +111,11 @@ class BudgetService:
             view = self.ledger.view(self.me.limit)
             # what no node's share holds (the limit's remainder over the nodes) is never usable
             unspent = min(view.limit, self.me.usable) - view.spent
-            if unspent < tokens:
+            if unspent - (0 if wait_for_reservations else view.reserved) < tokens:
                 me = self.me
                 await self._decide(lambda ledger: (budget.refuse(ledger, me), None))
                 raise BudgetExhausted("the session's token budget cannot cover this request")
-            if unspent - view.reserved < tokens:
+            if wait_for_reservations and unspent - view.reserved < tokens:
                 raise BudgetUnavailable("the budget's unused rights are held by reservations in flight; retry "
                                         "once they are settled", retry_after_seconds=1)
             if not await self._gather(tokens):
