@@ -16,12 +16,12 @@ from coedit.text_node.replication import Replicator
 
 
 async def pushes_for(commits: list[tuple[int, list[int]]], update: str = "AA==", kind: str = "edit",
-                     pause: float = 0) -> list[Push]:
+                     pause: float = 0, expected: int | None = None) -> list[Push]:
     """Commit (previous own seq, seqs of its records) one after another, as the
     writer calls back (`pause` seconds apart after the first), to a sender pushing to
-    one peer. The pushes it got."""
+    one peer. The pushes it got, once `expected` records came (default: every one)."""
     received, everything = [], asyncio.Event()
-    total = sum(len(seqs) for _, seqs in commits)
+    total = sum(len(seqs) for _, seqs in commits) if expected is None else expected
 
     async def receive(request: web.Request) -> web.Response:
         received.append(Push.model_validate_json(await request.read()))
@@ -94,32 +94,5 @@ async def test_a_push_that_fails_for_any_reason_leaves_the_sender_pushing(monkey
         return Push(**fields)
 
     monkeypatch.setattr(replication, "Push", failing_once)
-    received = await asyncio.wait_for(_pushes_after_a_failure(), 30)
+    received = await asyncio.wait_for(pushes_for([(0, [1]), (1, [2])], pause=0.1, expected=1), 30)
     assert [r.seq for p in received for r in p.records] == [2]
-
-
-async def _pushes_after_a_failure() -> list[Push]:
-    """Commit 1 (its push fails), then commit 2 (pushed): what the peer got."""
-    got = asyncio.Event()
-    received: list[Push] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        received.append(Push.model_validate_json(await request.read()))
-        got.set()
-        return web.json_response({"applied": 1})
-
-    app = web.Application()
-    app.router.add_post("/internal/records", receive)
-    node = SimpleNamespace(node_id="a", epoch="e1", doc=SimpleNamespace(genesis="g"), on_commit=[])
-    async with TestServer(app) as peer, aiohttp.ClientSession() as client:
-        replicator = Replicator(node, [f"http://{peer.host}:{peer.port}"], 3600, client)
-        replicator.start()
-        for prev, seq in ((0, 1), (1, 2)):
-            node.on_commit[0](prev, [LogRecord(seq=seq, kind="edit", record_id=f"e{seq}", origin="a", update="AA==")],
-                              [context.get_current()])
-            await asyncio.sleep(0.1)
-        try:
-            await got.wait()
-        finally:
-            await replicator.stop()
-    return received

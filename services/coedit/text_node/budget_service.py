@@ -111,11 +111,12 @@ class BudgetService:
             view = self.ledger.view(self.me.limit)
             # what no node's share holds (the limit's remainder over the nodes) is never usable
             unspent = min(view.limit, self.me.usable) - view.spent
-            if unspent - (0 if wait_for_reservations else view.reserved) < tokens:
+            free = unspent - view.reserved
+            if (unspent if wait_for_reservations else free) < tokens:
                 me = self.me
                 await self._decide(lambda ledger: (budget.refuse(ledger, me), None))
                 raise BudgetExhausted("the session's token budget cannot cover this request")
-            if wait_for_reservations and unspent - view.reserved < tokens:
+            if free < tokens:  # a reserve: the calls in flight hold it
                 raise BudgetUnavailable("the budget's unused rights are held by reservations in flight; retry "
                                         "once they are settled", retry_after_seconds=1)
             if not await self._gather(tokens):

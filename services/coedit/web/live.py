@@ -349,19 +349,17 @@ class Monitor:
                 await self._replay(source.url, edit.model_dump(mode="json"))
             if len(page) < MAX_EDIT_PAGE:
                 break
-        if self.version == before:
-            # the same version, another text: a person typed on in their version
-            if source.version == self.version and source.text_digest not in (None, self.text_digest()):
-                document = await client.document()
-                if document.version == self.version:
-                    last = self.edits[-1] if self.edits else {}
-                    self.authorship.correct(self.version, last.get("agent_id", UNKNOWN)
-                                            if last.get("kind") == "human" else UNKNOWN, document.text)
+        # no new version: the text changes only if a person typed on in theirs (the digest says)
+        typed_on = self.version == before
+        if typed_on and (source.version != self.version or source.text_digest in (None, self.text_digest())):
             return
         document = await client.document()
         if document.version == self.version and document.text != self.authorship.text:
-            log.info("replay differs from the node's text; corrected", version=self.version)
-            self.authorship.correct(self.version, UNKNOWN, document.text)
+            last = self.edits[-1] if self.edits else {}
+            person = typed_on and last.get("kind") == "human"
+            if not person:
+                log.info("replay differs from the node's text; corrected", version=self.version)
+            self.authorship.correct(self.version, last["agent_id"] if person else UNKNOWN, document.text)
 
     def text_digest(self) -> str:
         """The replayed text's digest (as the nodes report theirs)."""
