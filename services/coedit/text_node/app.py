@@ -22,6 +22,7 @@ from coedit.text_node.errors import (
     BudgetUnavailable,
     ChangeFailed,
     DocumentError,
+    DocumentSwitching,
     DocumentTooLarge,
     EditInProgress,
     EditTooLarge,
@@ -31,6 +32,7 @@ from coedit.text_node.errors import (
     ReservationNotFound,
     StorageUnavailable,
 )
+from coedit.text_node.generations import Switcher
 from coedit.text_node.node import TextNode
 from coedit.text_node.people import Room
 from coedit.text_node.replication import Replicator
@@ -58,10 +60,12 @@ def create_app(settings: TextNodeSettings):
         budget_service = BudgetService(node, replicator, client)
         app.state.node, app.state.replicator, app.state.budget = node, replicator, budget_service
         app.state.people = Room(node)
+        switcher = Switcher(node, replicator, settings.generation_edits, settings.sync_interval)
         await replicator.catch_up()
         replicator.start()
         budget_service.start()
         node.start_history()
+        switcher.start()
         state["ready"] = True
         log.info("text node ready", node_id=settings.node_id, version=node.committed.version,
                  peers=settings.peer_urls)
@@ -69,6 +73,7 @@ def create_app(settings: TextNodeSettings):
             yield
         finally:
             state["ready"] = False
+            await switcher.stop()
             await budget_service.stop()
             await replicator.stop()
             await node.stop()
@@ -99,6 +104,7 @@ STATUS = {
     StorageUnavailable: 503,
     HistoryCatchingUp: 503,
     EditInProgress: 503,
+    DocumentSwitching: 503,
     ChangeFailed: 500,
     InvalidUpdate: 422,
     PersonChangeRefused: 403,

@@ -15,7 +15,13 @@ from pydantic import BaseModel
 from coedit.common.auth import Caller
 from coedit.common.errors import ApiError
 from coedit.text_node import budget
-from coedit.text_node.errors import BudgetExhausted, BudgetUnavailable, ReservationNotFound, StorageUnavailable
+from coedit.text_node.errors import (
+    BudgetExhausted,
+    BudgetUnavailable,
+    DocumentSwitching,
+    ReservationNotFound,
+    StorageUnavailable,
+)
 from coedit.text_node.models import (
     Budget,
     ForwardedSettle,
@@ -189,8 +195,8 @@ class BudgetService:
         written = await self._decide(lambda ledger: budget.give(ledger, me, request.writer, request.tokens))
         record = None
         if written.entry is not None:
-            record = LogRecord(seq=0, kind="spend", record_id=written.entry.key,
-                               origin=self.node.node_id, update=encode(written.update))
+            record = LogRecord(seq=0, kind="spend", record_id=written.entry.key, origin=self.node.node_id,
+                               update=encode(written.update), generation=written.generation)
         return TransferResponse(node_id=self.node.node_id, epoch=self.node.epoch, tokens=written.answer,
                                 record=record)
 
@@ -230,7 +236,7 @@ class BudgetService:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
                 await self.sweep()
-            except (StorageUnavailable, *STORAGE_ERRORS) as error:  # the database away: the next round retries
+            except (StorageUnavailable, DocumentSwitching, *STORAGE_ERRORS) as error:  # the next round retries
                 log.warning("budget sweep failed", error=repr(error))
             except Exception:  # a bad round must never end the loop
                 log.exception("budget sweep failed")

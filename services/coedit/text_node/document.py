@@ -26,8 +26,15 @@ TEXT, EDITS, LEDGER = "text", "edits", "ledger"
 ROOTS = frozenset({TEXT, EDITS, LEDGER})
 
 # All nodes write the initial text with this fixed client id, so the genesis
-# update is byte-identical everywhere and merges into one copy, not three.
+# update is byte-identical everywhere and merges into one copy, not three. Each later
+# generation (a document restarted from the text at one agreed state, see
+# generations.py) writes its genesis with the next id, so a Yjs client still holding
+# an older generation is told by the genesis ids in its state vector.
 GENESIS_CLIENT_ID = 1
+
+
+def genesis_client_id(generation: int) -> int:
+    return GENESIS_CLIENT_ID + generation
 
 
 def decode_state_vector(state_vector: bytes) -> dict[int, int]:
@@ -90,15 +97,38 @@ def splice_delta(start: int, end: int, insert: bytes) -> list[dict]:
     return delta
 
 
+@dataclass(frozen=True)
+class Generation:
+    """A document restarted from the text at one state all nodes agreed on (see
+    generations.py): its number, the edits all earlier generations held, and its
+    first update, byte-identical on every node."""
+
+    number: int
+    base_version: int
+    genesis: bytes
+    # what the nodes agree on: the genesis and the state it was computed from
+    digest: str
+
+
+def first_generation(initial_text: str) -> Generation:
+    genesis = Doc(client_id=genesis_client_id(0))
+    genesis.get(TEXT, type=Text).insert(0, initial_text)
+    update = genesis.get_update()
+    return Generation(0, 0, update, hashlib.sha256(update).hexdigest()[:32])
+
+
 class ReplicatedDocument:
-    def __init__(self, initial_text: str):
+    def __init__(self, initial_text: str, generation: Generation | None = None):
         self.doc = Doc()
         self.text = self.doc.get(TEXT, type=Text)
         self.edits = self.doc.get(EDITS, type=Map)
         self.ledger_entries = self.doc.get(LEDGER, type=Map)
         self.ledger = Ledger()
         self.genesis = genesis_id(initial_text)
-        self.version = 0  # edits integrated (counted here: a Yrs map's length walks the map)
+        self.generation = generation or first_generation(initial_text)
+        # edits integrated, those of earlier generations included (counted here: a Yrs
+        # map's length walks the map)
+        self.version = self.generation.base_version
         # The text as UTF-8 and its length in characters, kept in step with Yrs while
         # they are held (None: rebuilt from Yrs when next needed, which costs time in
         # proportion to the document).
@@ -114,9 +144,24 @@ class ReplicatedDocument:
         self.edits.observe(self._on_edits)
         self.ledger_entries.observe(self._on_ledger)
         self.doc.observe(self._on_transaction)
-        genesis = Doc(client_id=GENESIS_CLIENT_ID)
-        genesis.get(TEXT, type=Text).insert(0, initial_text)
-        self.doc.apply_update(genesis.get_update())
+        self.doc.apply_update(self.generation.genesis)
+
+    def next_generation(self) -> Generation:
+        """The next generation's first update, from this document's text and its
+        compacted budget ledger, with an empty edit log: the same bytes on every
+        node that holds the same document (a fixed client id, the same changes in
+        the same order)."""
+        number = self.generation.number + 1
+        genesis = Doc(client_id=genesis_client_id(number))
+        text, ledger = genesis.get(TEXT, type=Text), genesis.get(LEDGER, type=Map)
+        with genesis.transaction():
+            text.insert(0, self.current_text())
+            for entry in self.ledger.compacted():
+                ledger[entry.key] = entry.to_json()
+        update = genesis.get_update()
+        state = sorted(decode_state_vector(self.state_vector()).items())
+        digest = hashlib.sha256(json.dumps([number, self.version, state]).encode() + update).hexdigest()[:32]
+        return Generation(number, self.version, update, digest)
 
     # -- observers collect what the current transaction integrated --
     def _on_text(self, event) -> None:

@@ -60,6 +60,13 @@ class EditInProgress(DocumentError):
     code = "edit_in_progress"
 
 
+class DocumentSwitching(DocumentError):
+    """The nodes are restarting the document in a new generation (generations.py):
+    writes wait for it, and past a few seconds are refused: retry."""
+
+    code = "document_switching"
+
+
 class HistoryCatchingUp(DocumentError):
     """A version applied in bulk whose text the history builder has not rebuilt yet."""
 

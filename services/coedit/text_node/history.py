@@ -99,12 +99,12 @@ class HistoryBuilder:
         PENDING.set(len(missing))
         if not missing:
             return 0
-        snapshot_seq, state = await self.store.crdt_snapshot()
-        doc = ReplicatedDocument(self.initial_text)
-        if state:
-            doc.apply_update(state, delta=False)
+        snapshot = await self.store.snapshot(self.initial_text)
+        doc = ReplicatedDocument(self.initial_text, snapshot.generation)
+        if snapshot.state:
+            doc.apply_update(snapshot.state, delta=False)
         filled, total = [], len(missing)
-        async with aclosing(self.store.records_after(snapshot_seq)) as records:
+        async with aclosing(self.store.records_after(snapshot.seq, snapshot.generation.number)) as records:
             async for row in records:
                 edit_id = row["record_id"] if row["kind"] == "edit" else None
                 change = doc.apply_update(row["update"], edit_id, delta=row["seq"] >= first_seq)

@@ -188,6 +188,8 @@ class Replication(BaseModel):
     history_complete: bool = Field(
         description="every version's text can be served (false while deltas of a catch-up are being computed)"
     )
+    generation: int = Field(0, description="the document generation (restarted from its text every so many edits)")
+    frozen: bool = Field(False, description="writes wait: the nodes are starting the next generation")
     peers: list[PeerStatus]
 
 
@@ -204,6 +206,7 @@ class LogRecord(BaseModel):
     record_id: StorableText = Field(max_length=200)
     origin: StorableText = Field(max_length=200)
     update: Base64Text = Field(description="base64 of the CRDT update")
+    generation: int = Field(0, ge=0, le=2**31 - 1, description="the document generation it belongs to")
 
 
 class LogPage(BaseModel):
@@ -237,13 +240,19 @@ class SyncRequest(BaseModel):
     node_id: StorableText = Field(max_length=200)
     genesis: StorableText = Field(max_length=200)
     state_vector: Annotated[str, AfterValidator(_state_vector)]
+    generation: int = Field(0, ge=0, le=2**31 - 1, description="the caller's document generation")
 
 
 class SyncResponse(BaseModel):
     node_id: str
     epoch: str
     state_vector: str
-    you_lack_edits: int
+    you_lack_edits: int = Field(description="0 when the caller is in another generation")
+    generation: int = Field(0, description="this node's document generation")
+    frozen: bool = Field(False, description="taking no writes until the next generation")
+    next_digest: str | None = Field(None, description="when frozen: the digest of the generation it would start")
+    generation_digests: list[str] = Field(
+        default_factory=list, description="the digest of each generation after the first, in order")
 
 
 class TransferRequest(BaseModel):
@@ -263,4 +272,5 @@ class TransferResponse(BaseModel):
 
 class DiffResponse(BaseModel):
     node_id: str
+    generation: int = 0
     update: str = Field(description="base64 CRDT update with everything the caller lacks")

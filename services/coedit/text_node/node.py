@@ -6,6 +6,7 @@ import asyncio
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import ClassVar
 
 import structlog
 from opentelemetry import context as otel_context
@@ -16,11 +17,12 @@ from pycrdt import merge_updates
 
 from coedit.common.anchors import AnchorError
 from coedit.text_node import budget, history
-from coedit.text_node.document import Change, ReplicatedDocument
+from coedit.text_node.document import Change, Generation, ReplicatedDocument
 from coedit.text_node.errors import (
     BudgetExhausted,
     ChangeFailed,
     DocumentError,
+    DocumentSwitching,
     DocumentTooLarge,
     EditInProgress,
     EditTooLarge,
@@ -54,6 +56,7 @@ MAX_BATCH = 1000
 # computes them afterwards, off the path that makes the node current.
 BULK_RECORDS = 64
 HISTORY_WAIT_SECONDS = 10.0  # a read of such a version waits this long for the builder, then 503
+SWITCH_WAIT_SECONDS = 10.0  # a write waits this long for a document switch to end, then 503
 LOOKUP_WAIT_SECONDS = 30.0  # a lookup waits this long for a POST of the same edit on its way, then 503
 PERSON_EDIT_PREFIX = "human-"  # the edit id of a version a person's typing starts (people.py)
 
@@ -79,6 +82,7 @@ class Committed:
 class Work:
     """One change for the writer; `TextNode.submit` queues it and waits for its outcome."""
 
+    writes: ClassVar[bool] = True  # changes what this node's clients see (held while the node is frozen)
     future: asyncio.Future = field(init=False, repr=False)
     # the trace of the request that queued the work, so replicating its records
     # to the peers shows up in the same trace
@@ -97,6 +101,7 @@ class LookupWork(Work):
     commit takes back."""
 
     edit_id: str
+    writes: ClassVar[bool] = False
 
 
 @dataclass
@@ -115,6 +120,7 @@ class Written:
     answer: object
     entry: budget.Entry | None = None
     update: bytes | None = None
+    generation: int = 0  # the document generation the update belongs to
 
 
 @dataclass
@@ -144,6 +150,26 @@ class RemoteWork(Work):
     records: list[LogRecord]
     after_seq: int | None
     last_seq: int
+    writes: ClassVar[bool] = False  # what peers hold already: a frozen node takes it in to agree with them
+
+
+@dataclass
+class GenerationWork(Work):
+    """A step of restarting the document in a new generation (generations.py)."""
+
+    writes: ClassVar[bool] = False
+
+
+@dataclass
+class FreezeWork(GenerationWork):
+    """Stop taking writes in the current generation, for good."""
+
+
+@dataclass
+class SwitchWork(GenerationWork):
+    """Start the next generation, if its digest is the one the peers agreed on."""
+
+    digest: str
 
 
 class TextNode:
@@ -164,8 +190,16 @@ class TextNode:
         self.on_commit: list = []
         # callbacks(records) as peers' records are queued, before this node commits them
         self.on_remote: list = []
+        # callbacks() once the node has switched to a new document generation (generations.py)
+        self.on_switch: list = []
         self._history_chars = self._history_versions = self._since_compaction = 0
         self.storage_ok = False  # the last commit or load reached the database
+        # Frozen: the node takes no more writes in this generation and waits to switch
+        # to the next (generations.py); writes wait on `thawed`.
+        self.frozen = False
+        self.thawed = asyncio.Event()
+        self.generation_digests: list[str] = []  # of each generation after the first, in order
+        self._next_generation: tuple[tuple, Generation] | None = None
         self._arriving: dict[str, Arrival] = {}
         self._writer: asyncio.Task | None = None
         self._history_task: asyncio.Task | None = None
@@ -192,18 +226,21 @@ class TextNode:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _load(self) -> None:
-        """Rebuild the document: compacted snapshot, then the records after it."""
-        self.doc = ReplicatedDocument(self.settings.initial_text)
-        snapshot_seq, state = await self.store.crdt_snapshot()
-        if state:
-            self.doc.apply_update(state, delta=False)
-        self.last_seq, self._since_compaction = snapshot_seq, 0
-        async for row in self.store.records_after(snapshot_seq):
+        """Rebuild the document: its generation's compacted snapshot, then the records after it."""
+        snapshot = await self.store.snapshot(self.settings.initial_text)
+        self.doc = ReplicatedDocument(self.settings.initial_text, snapshot.generation)
+        if snapshot.state:
+            self.doc.apply_update(snapshot.state, delta=False)
+        self.last_seq, self._since_compaction = snapshot.seq, 0
+        async for row in self.store.records_after(snapshot.seq, snapshot.generation.number):
             edit_id = row["record_id"] if row["kind"] == "edit" else None
             self.doc.apply_update(row["update"], edit_id, delta=False)
             self.last_seq, self._since_compaction = row["seq"], self._since_compaction + 1
         await self._reconcile_versions()
-        self.doc.reset_clocks([(r["client"], r["clock"]) for r in await self.store.edit_clocks()])
+        base = self.doc.generation.base_version
+        self.doc.reset_clocks([(r["client"], r["clock"]) for r in await self.store.edit_clocks(base)])
+        self.generation_digests = await self.store.generation_digests()
+        self._set_frozen(await self.store.frozen() == self.doc.generation.number)
         self.last_seq = max(self.last_seq, await self.store.max_seq())
         self.last_own_seq = await self.store.max_seq(self.node_id)
         await self.store.commit(Batch(text_snapshot=(0, self.settings.initial_text)))
@@ -211,7 +248,8 @@ class TextNode:
         self.cursors = await self.store.cursors()
         self.storage_ok = True
         self._publish()
-        log.info("document loaded", version=self.doc.version, records_replayed=self._since_compaction)
+        log.info("document loaded", version=self.doc.version, generation=self.doc.generation.number,
+                 records_replayed=self._since_compaction, frozen=self.frozen)
 
     async def _reconcile_versions(self) -> None:
         """Make the document hold exactly the edits the `versions` table numbers, so
@@ -228,8 +266,9 @@ class TextNode:
             return
         log.warning("replay disagrees with the versions table; merging the whole log", version=self.doc.version,
                     versions=count)
-        change = self.doc.apply_update(await self.store.merged_log(), delta=True)
-        numbered = await self.store.version_edit_ids()
+        generation = self.doc.generation
+        change = self.doc.apply_update(await self.store.merged_log(generation.number), delta=True)
+        numbered = await self.store.version_edit_ids(generation.base_version)
         if lost := numbered - set(self.doc.edits.keys()):
             raise StorageInconsistent(
                 f"{len(lost)} numbered edits are not in this node's log (e.g. {sorted(lost)[:3]})"
@@ -257,8 +296,41 @@ class TextNode:
 
     # -- the public operations: queue, then wait for the commit --
     async def submit(self, work: Work):
-        """Queue `work` for the writer; its outcome once committed (or its DocumentError)."""
+        """Queue `work` for the writer; its outcome once committed (or its DocumentError).
+        A write waits while the node is frozen, to be applied in the next generation."""
+        if work.writes and self.frozen:
+            try:
+                await asyncio.wait_for(self.thawed.wait(), SWITCH_WAIT_SECONDS)
+            except TimeoutError:
+                raise DocumentSwitching("the document is being restarted in a new generation; retry") from None
+        if (earlier := await self._earlier_outcome(work)) is not None:
+            return earlier
         return await self.enqueue(work)
+
+    async def _earlier_outcome(self, work: Work) -> EditAccepted | None:
+        """The answer to an edit (or its lookup) of an earlier generation: it is in
+        the versions table, no longer in the document."""
+        base = self.doc.generation.base_version
+        if not base or not isinstance(work, EditWork | LookupWork):
+            return None
+        edit_id = work.request.edit_id if isinstance(work, EditWork) else work.edit_id
+        try:
+            row = await self.store.version_of(edit_id, base)
+        except STORAGE_ERRORS:
+            raise StorageUnavailable("the node's database is unreachable; retry") from None
+        if row is None:
+            return None
+        if isinstance(work, EditWork):
+            EDITS.labels("duplicate").inc()
+        return EditAccepted(edit_id=edit_id, version=row["metadata"]["origin_version"],
+                            node_id=row["metadata"]["node_id"])
+
+    def _set_frozen(self, frozen: bool) -> None:
+        self.frozen = frozen
+        if frozen:
+            self.thawed.clear()
+        else:
+            self.thawed.set()
 
     @contextmanager
     def arriving(self, edit_id: str):
@@ -316,7 +388,19 @@ class TextNode:
                 await self._reload_until_ok()
 
     async def _process(self, items: list[Work]) -> None:
-        batch, outcomes, contexts = Batch(), [], []
+        """Group-commit the items, in order; a generation step goes alone, between commits."""
+        start = 0
+        for index, item in enumerate(items):
+            if isinstance(item, GenerationWork):
+                if start < index:
+                    await self._commit_group(items[start:index])
+                await self._generation_step(item)
+                start = index + 1
+        if start < len(items):
+            await self._commit_group(items[start:])
+
+    async def _commit_group(self, items: list[Work]) -> None:
+        batch, outcomes, contexts = Batch(generation=self.doc.generation.number), [], []
         for item in items:
             staged = len(batch.log)
             try:
@@ -350,7 +434,7 @@ class TextNode:
             _settle(item.future, outcome)
         committed = [
             (LogRecord(seq=seq, kind=row.kind, record_id=row.record_id, origin=row.origin,
-                       update=encode(row.update)), context)
+                       update=encode(row.update), generation=batch.generation), context)
             for seq, row, context in zip(seqs, batch.log, contexts) if seq
         ]
         records = [record for record, _ in committed]
@@ -375,9 +459,14 @@ class TextNode:
         and the records after it, not encoded from the live document: Yrs leaves out
         of its encoding the records it holds pending (waiting for what they depend
         on), and a snapshot without them would lose them at the next start."""
-        snapshot_seq, state = await self.store.crdt_snapshot()
-        updates = [row["update"] async for row in self.store.records_after(snapshot_seq, up_to=self.last_seq)]
-        await self.store.save_crdt_snapshot(self.last_seq, merge_updates(*filter(None, [state]), *updates))
+        snapshot = await self.store.snapshot(self.settings.initial_text)
+        generation = self.doc.generation.number
+        if snapshot.generation.number != generation:
+            return  # switched meanwhile: the new generation's snapshot comes later
+        updates = [row["update"] async for row in
+                   self.store.records_after(snapshot.seq, generation, up_to=self.last_seq)]
+        await self.store.save_crdt_snapshot(generation, self.last_seq,
+                                            merge_updates(*filter(None, [snapshot.state]), *updates))
         self._since_compaction = 0
         log.info("log compacted", up_to_seq=self.last_seq, records=len(updates))
         del state, updates
@@ -407,6 +496,8 @@ class TextNode:
             _settle(self.queue.get_nowait().future, StorageUnavailable("the node's database is unreachable; retry"))
 
     def _apply(self, item: Work, batch: Batch):
+        if item.writes and self.frozen:  # queued just before the freeze
+            raise DocumentSwitching("the document is being restarted in a new generation; retry")
         match item:
             case EditWork(request=request):
                 return self._apply_edit(request, batch)
@@ -419,6 +510,55 @@ class TextNode:
             case PersonWork():
                 return item.apply(self, batch)
         raise AssertionError(item)
+
+    # -- generations (generations.py decides when; these are the writer's steps) --
+    def next_generation(self) -> Generation:
+        """The generation this node would switch to now (computed once per state)."""
+        key = (self.doc.state_vector(), self.doc.version, text_digest(self.doc.utf8()))
+        if self._next_generation is None or self._next_generation[0] != key:
+            self._next_generation = (key, self.doc.next_generation())
+        return self._next_generation[1]
+
+    async def _generation_step(self, item: GenerationWork) -> None:
+        try:
+            if isinstance(item, FreezeWork):
+                outcome = await self._freeze()
+            else:
+                outcome = await self._switch(item.digest)
+        except STORAGE_ERRORS as error:
+            log.warning("a generation step failed; the database is unreachable", error=repr(error))
+            outcome = StorageUnavailable("the node's database is unreachable; retry")
+        _settle(item.future, outcome)
+
+    async def _freeze(self) -> bool:
+        """Durably first: a node that said it is frozen must not take writes after a restart."""
+        if not self.frozen:
+            await self.store.freeze(self.doc.generation.number)
+            self._set_frozen(True)
+            log.info("frozen: no writes until the next generation", generation=self.doc.generation.number,
+                     version=self.doc.version)
+        return True
+
+    async def _switch(self, digest: str) -> bool:
+        """Start the next generation if it is the agreed one (False: not, or not frozen)."""
+        if not self.frozen or (generation := self.next_generation()).digest != digest:
+            return False
+        old_records = self._since_compaction
+        await self.store.start_generation(generation, first_seq=self.last_seq)
+        self.doc = ReplicatedDocument(self.settings.initial_text, generation)
+        self._next_generation, self._since_compaction = None, 0
+        self.generation_digests.append(generation.digest)
+        self._publish()
+        self._set_frozen(False)
+        log.info("switched to a new document generation", generation=generation.number,
+                 version=generation.base_version, digest=digest, records_since_compaction=old_records)
+        for callback in self.on_switch:
+            try:
+                callback()
+            except Exception:
+                log.exception("a switch listener failed; the switch stands", listener=repr(callback))
+        release_freed_memory()
+        return True
 
     def first_outcome(self, edit_id: str) -> EditAccepted | None:
         """What the node answered when `edit_id` was applied (None: it holds no such edit)."""
@@ -462,11 +602,14 @@ class TextNode:
             return Written(answer)
         change = self.doc.write_ledger(entry)
         self._stage(change, "spend", entry.key, self.node_id, batch)
-        return Written(answer, entry, change.update)
+        return Written(answer, entry, change.update, self.doc.generation.number)
 
     def _apply_remote(self, work: RemoteWork, batch: Batch) -> int:
-        applied, bulk = 0, len(work.records) >= BULK_RECORDS
-        for record in work.records:
+        applied, bulk, last_seq = 0, len(work.records) >= BULK_RECORDS, work.last_seq
+        for index, record in enumerate(work.records):
+            if record.generation > self.doc.generation.number:  # the peer switched first: wait to switch too
+                last_seq = work.records[index - 1].seq if index else work.after_seq
+                break
             if self._known(record):
                 continue
             try:
@@ -482,11 +625,13 @@ class TextNode:
         epoch, seq = batch.cursors.get(work.peer) or self.cursors.get(work.peer) or (work.epoch, 0)
         if epoch != work.epoch:  # the peer's database was recreated: its old positions mean nothing
             seq = 0
-        if work.after_seq is not None and work.after_seq <= seq:
-            batch.cursors[work.peer] = (work.epoch, max(seq, work.last_seq))
+        if work.after_seq is not None and last_seq is not None and work.after_seq <= seq:
+            batch.cursors[work.peer] = (work.epoch, max(seq, last_seq))
         return applied
 
     def _known(self, record: LogRecord) -> bool:
+        if record.generation < self.doc.generation.number:  # in the genesis of ours
+            return True
         match record.kind:
             case "edit":
                 return self.doc.has_edit(record.record_id)

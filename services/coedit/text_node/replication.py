@@ -80,6 +80,7 @@ class Peer:
     we_lack: int | None = None
     lacking_since: float | None = None
     previous_state: bytes | None = None  # the peer's state vector at the last round
+    generation: int | None = None  # the peer's document generation at the last round
     outbox: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     last_push: float = float("-inf")  # time.monotonic() of the last push sent
     person_waiting: asyncio.Event = field(default_factory=asyncio.Event)  # the outbox holds a person's record
@@ -198,6 +199,11 @@ class Replicator:
             )
             self._check_genesis(page.genesis)
             peer.node_id = page.node_id
+            ours = self.node.doc.generation.number
+            if newer := [i for i, r in enumerate(page.records) if r.generation > ours]:
+                # the peer switched generation first: take what comes before, then wait to switch too
+                page.records = page.records[:newer[0]]
+                page.last_seq = page.records[-1].seq if page.records else after
             if page.epoch != self.node.cursors.get(page.node_id, (page.epoch, 0))[0] and after:
                 full_resync = True  # the peer's database is new: start from its beginning
                 continue
@@ -207,16 +213,16 @@ class Replicator:
                     after_seq=after, last_seq=page.last_seq,
                 ))
             full_resync = False
-            if len(page.records) < PAGE:
+            if len(page.records) < PAGE or newer:
                 return
 
     async def _compare(self, peer: Peer) -> None:
-        request = SyncRequest(
-            node_id=self.node.node_id, genesis=self.node.doc.genesis,
-            state_vector=encode(self.node.doc.state_vector()),
-        )
-        answer = SyncResponse.model_validate_json(await self._call("POST", f"{peer.url}/internal/sync", request))
-        peer.node_id = answer.node_id
+        answer = await self.ask(peer)
+        if answer.generation != self.node.doc.generation.number:  # state vectors of two documents
+            peer.previous_state = peer.peer_lacks = peer.we_lack = peer.lacking_since = None
+            self._reached(peer)
+            return
+        request = self.sync_request()
         peer.peer_lacks = self.node.doc.edits_missing_from(decode(answer.state_vector))
         peer.we_lack = answer.you_lack_edits
         if peer.we_lack:
@@ -229,6 +235,22 @@ class Replicator:
         if peer.previous_state and self.node.doc.lacks_anything_from(peer.previous_state):
             await self._repair(peer, request)
         peer.previous_state = decode(answer.state_vector)
+        self._reached(peer)
+
+    def sync_request(self) -> SyncRequest:
+        doc = self.node.doc
+        return SyncRequest(node_id=self.node.node_id, genesis=doc.genesis, generation=doc.generation.number,
+                           state_vector=encode(doc.state_vector()))
+
+    async def ask(self, peer: Peer) -> SyncResponse:
+        """The peer's state: its state vector, generation and whether it is frozen."""
+        answer = SyncResponse.model_validate_json(
+            await self._call("POST", f"{peer.url}/internal/sync", self.sync_request())
+        )
+        peer.node_id, peer.generation = answer.node_id, answer.generation
+        return answer
+
+    def _reached(self, peer: Peer) -> None:
         peer.reachable, peer.last_error = True, None
         peer.last_success = datetime.now(UTC)
         self._export(peer)
@@ -238,7 +260,7 @@ class Replicator:
                     peer=peer.label, lacking=peer.we_lack)
         diff = DiffResponse.model_validate_json(await self._call("POST", f"{peer.url}/internal/diff", request))
         record = LogRecord(seq=0, kind="sync", record_id=uuid.uuid4().hex, origin=diff.node_id,
-                           update=diff.update)
+                           update=diff.update, generation=diff.generation)
         await self.node.submit(RemoteWork(peer=diff.node_id, epoch="", records=[record],
                                           after_seq=None, last_seq=0))
 

@@ -19,6 +19,9 @@ class TextNodeSettings(AgentWriteSettings):
     compact_every: int = Field(
         2000, ge=1, description="records between compacted CRDT snapshots (start-up replays at most this many)"
     )
+    generation_edits: int = Field(
+        20_000, ge=0, description="edits one document generation holds before the nodes restart the document "
+        "from its text (bounds the node's memory; 0: never)")
     max_people_connections: int = Field(
         500, ge=1, description="people's Yjs connections open at once (the web relays each editor's); over it, 503")
     sync_interval: float = Field(1.0, gt=0, description="seconds between anti-entropy rounds")

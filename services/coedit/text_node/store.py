@@ -12,6 +12,8 @@ from dataclasses import astuple, dataclass, field
 import asyncpg
 from pycrdt import merge_updates
 
+from coedit.text_node.document import Generation, first_generation
+
 # What a database that is away (stopped, restarting, unreachable) raises: callers answer
 # 503 storage_unavailable, never a 500.
 STORAGE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
@@ -59,14 +61,28 @@ SCHEMA = [
     );
     CREATE INDEX text_deltas_version ON text_deltas (version, id);
     """,
+    # version 4: document generations (generations.py): each record and the compacted
+    # snapshot belong to one; a generation's first update and where it began
+    """
+    ALTER TABLE log ADD COLUMN generation integer NOT NULL DEFAULT 0;
+    ALTER TABLE crdt_snapshot ADD COLUMN generation integer NOT NULL DEFAULT 0;
+    CREATE TABLE generations (
+        number integer PRIMARY KEY,
+        base_version integer NOT NULL,  -- the edits all earlier generations held
+        genesis bytea NOT NULL,
+        digest text NOT NULL,  -- what the nodes agreed on
+        first_seq bigint NOT NULL,  -- its records come after this log position
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 ]
 
 
 # JSON goes as text: asyncpg would read a list as an array
 COMMIT = """
 WITH new_log AS (
-    INSERT INTO log (kind, record_id, origin, update)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
+    INSERT INTO log (kind, record_id, origin, update, generation)
+    SELECT *, $18::integer FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
     ON CONFLICT (kind, record_id) DO NOTHING
     RETURNING seq, kind, record_id
 ), new_versions AS (
@@ -96,6 +112,16 @@ class LogRow:
     update: bytes
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Where the document is rebuilt from: its generation, and the compacted state
+    of that generation up to log position `seq` (None: its genesis alone)."""
+
+    generation: Generation
+    seq: int
+    state: bytes | None
+
+
 @dataclass
 class VersionRow:
     version: int
@@ -116,6 +142,7 @@ class Batch:
     cursors: dict[str, tuple[str, int]] = field(default_factory=dict)
     # (latest version, delta) of each record that changed the text without adding a version
     text_deltas: list[tuple[int, list]] = field(default_factory=list)
+    generation: int = 0  # the document generation its records belong to
 
     def __bool__(self) -> bool:
         return bool(self.log or self.versions or self.cursors)
@@ -182,36 +209,67 @@ class Store:
             snapshot_version, snapshot_text,
             [p[0] for p in peers], [p[1] for p in peers], [p[2] for p in peers],
             [v for v, _ in batch.text_deltas], [_json(d) for _, d in batch.text_deltas],
+            batch.generation,
         )
         by_key = {(r["kind"], r["record_id"]): r["seq"] for r in rows}
         return [by_key.get((r.kind, r.record_id), 0) for r in batch.log]
 
     # -- start-up --
-    async def crdt_snapshot(self) -> tuple[int, bytes | None]:
-        row = await self.pool.fetchrow("SELECT seq, state FROM crdt_snapshot WHERE id = 1")
-        return (row["seq"], row["state"]) if row else (0, None)
+    async def snapshot(self, initial_text: str) -> Snapshot:
+        """The latest generation and its compacted state."""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            row = await conn.fetchrow(
+                "SELECT number, base_version, genesis, digest, first_seq FROM generations"
+                " ORDER BY number DESC LIMIT 1"
+            )
+            generation, first_seq = (
+                (Generation(row["number"], row["base_version"], row["genesis"], row["digest"]), row["first_seq"])
+                if row
+                else (first_generation(initial_text), 0)
+            )
+            compacted = await conn.fetchrow(
+                "SELECT seq, state FROM crdt_snapshot WHERE id = 1 AND generation = $1", generation.number
+            )
+        return Snapshot(generation, *((compacted["seq"], compacted["state"]) if compacted else (first_seq, None)))
 
-    async def save_crdt_snapshot(self, seq: int, state: bytes) -> None:
+    async def save_crdt_snapshot(self, generation: int, seq: int, state: bytes) -> None:
         await self.pool.execute(
-            "INSERT INTO crdt_snapshot VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE"
-            " SET seq = EXCLUDED.seq, state = EXCLUDED.state WHERE crdt_snapshot.seq < EXCLUDED.seq",
-            seq, state,
+            "INSERT INTO crdt_snapshot VALUES (1, $2, $3, $1) ON CONFLICT (id) DO UPDATE"
+            " SET seq = EXCLUDED.seq, state = EXCLUDED.state, generation = EXCLUDED.generation"
+            " WHERE (crdt_snapshot.generation, crdt_snapshot.seq) < (EXCLUDED.generation, EXCLUDED.seq)",
+            generation, seq, state,
         )
 
-    async def records_after(self, seq: int, up_to: int | None = None):
-        """Every record after `seq` (up to `up_to`), in log order, streamed (the log can be long)."""
+    async def start_generation(self, generation: Generation, first_seq: int) -> None:
+        """Switch to `generation` (its records come after `first_seq`), in one
+        transaction: the node restarts in it whatever happens next."""
         async with self.pool.acquire() as conn, conn.transaction():
-            query = ("SELECT seq, kind, record_id, update FROM log WHERE seq > $1"
-                     " AND ($2::bigint IS NULL OR seq <= $2) ORDER BY seq")
-            async for row in conn.cursor(query, seq, up_to):
+            await conn.execute(
+                "INSERT INTO generations (number, base_version, genesis, digest, first_seq)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                generation.number, generation.base_version, generation.genesis, generation.digest, first_seq,
+            )
+            await conn.execute("DELETE FROM crdt_snapshot")
+            await conn.execute("DELETE FROM node_meta WHERE key = 'frozen'")
+
+    async def generation_digests(self) -> list[str]:
+        return [r["digest"] for r in await self.pool.fetch("SELECT digest FROM generations ORDER BY number")]
+
+    async def records_after(self, seq: int, generation: int, up_to: int | None = None):
+        """Every record of `generation` after `seq` (up to `up_to`), in log order,
+        streamed (the log can be long)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            query = ("SELECT seq, kind, record_id, update FROM log WHERE seq > $1 AND generation = $2"
+                     " AND ($3::bigint IS NULL OR seq <= $3) ORDER BY seq")
+            async for row in conn.cursor(query, seq, generation, up_to):
                 yield row
 
-    async def merged_log(self, chunk: int = 500) -> bytes:
-        """The whole log as one CRDT update (pending records included: a merge keeps
-        what an encoding of a live document leaves out). Merged in chunks: merging
-        many small updates at once costs more than in proportion."""
+    async def merged_log(self, generation: int, chunk: int = 500) -> bytes:
+        """The generation's whole log as one CRDT update (pending records included: a
+        merge keeps what an encoding of a live document leaves out). Merged in
+        chunks: merging many small updates at once costs more than in proportion."""
         merged, updates = [], []
-        async for row in self.records_after(0):
+        async for row in self.records_after(0, generation):
             updates.append(row["update"])
             if len(updates) == chunk:
                 merged.append(merge_updates(*updates))
@@ -223,11 +281,31 @@ class Store:
         row = await self.pool.fetchrow("SELECT count(*) AS n, coalesce(max(version), 0) AS top FROM versions")
         return row["n"], row["top"]
 
-    async def version_edit_ids(self) -> set[str]:
-        return {r["edit_id"] for r in await self.pool.fetch("SELECT edit_id FROM versions")}
+    async def version_edit_ids(self, after_version: int) -> set[str]:
+        rows = await self.pool.fetch("SELECT edit_id FROM versions WHERE version > $1", after_version)
+        return {r["edit_id"] for r in rows}
 
-    async def edit_clocks(self) -> list[asyncpg.Record]:
-        return await self.pool.fetch("SELECT client, clock FROM versions WHERE client IS NOT NULL")
+    async def edit_clocks(self, after_version: int) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            "SELECT client, clock FROM versions WHERE version > $1 AND client IS NOT NULL", after_version
+        )
+
+    async def version_of(self, edit_id: str, up_to: int) -> asyncpg.Record | None:
+        """The version row of an edit of an earlier generation (at most version `up_to`)."""
+        return await self.pool.fetchrow(
+            "SELECT version, metadata FROM versions WHERE edit_id = $1 AND version <= $2", edit_id, up_to
+        )
+
+    async def frozen(self) -> int | None:
+        """The generation this node froze in (generations.py), if it did and has not switched since."""
+        value = await self.pool.fetchval("SELECT value FROM node_meta WHERE key = 'frozen'")
+        return None if value is None else int(value)
+
+    async def freeze(self, generation: int) -> None:
+        await self.pool.execute(
+            "INSERT INTO node_meta VALUES ('frozen', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            str(generation),
+        )
 
     async def max_seq(self, origin: str | None = None) -> int:
         return await self.pool.fetchval(
@@ -254,7 +332,7 @@ class Store:
             # rows up to the current maximum are all committed: one writer, in seq order
             covered = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM log")
             rows = await conn.fetch(
-                "SELECT seq, kind, record_id, origin, update FROM log"
+                "SELECT seq, kind, record_id, origin, update, generation FROM log"
                 " WHERE seq > $1 AND seq <= $2 AND origin = $3 ORDER BY seq LIMIT $4",
                 after, covered, origin, limit,
             )

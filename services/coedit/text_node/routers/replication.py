@@ -37,6 +37,7 @@ async def replication_status(node: Node, replicator: Annotated[Replicator, Depen
     return Replication(
         node_id=node.node_id, version=committed.version, text_digest=committed.digest,
         history_complete=node.history.complete.is_set(),
+        generation=node.doc.generation.number, frozen=node.frozen,
         peers=[peer.status() for peer in replicator.peers],
     )
 
@@ -57,7 +58,7 @@ async def log_page(
     rows, covered = await node.store.log_page(after, limit, node.node_id)
     records = [
         LogRecord(seq=r["seq"], kind=r["kind"], record_id=r["record_id"], origin=r["origin"],
-                  update=encode(r["update"]))
+                  update=encode(r["update"]), generation=r["generation"])
         for r in rows
     ]
     return LogPage(
@@ -105,9 +106,14 @@ READS_BY_POST = frozenset({"/internal/sync", "/internal/diff"})
 @internal.post("/sync", response_model=SyncResponse)
 async def sync(node: Node, request: SyncRequest) -> SyncResponse:
     same_genesis(node, request.genesis)
+    doc = node.doc
+    same = request.generation == doc.generation.number
     return SyncResponse(
-        node_id=node.node_id, epoch=node.epoch, state_vector=encode(node.doc.state_vector()),
-        you_lack_edits=node.doc.edits_missing_from(decode(request.state_vector)),
+        node_id=node.node_id, epoch=node.epoch, state_vector=encode(doc.state_vector()),
+        you_lack_edits=doc.edits_missing_from(decode(request.state_vector)) if same else 0,
+        generation=doc.generation.number, frozen=node.frozen,
+        next_digest=node.next_generation().digest if node.frozen else None,
+        generation_digests=node.generation_digests,
     )
 
 
@@ -115,5 +121,8 @@ async def sync(node: Node, request: SyncRequest) -> SyncResponse:
 async def diff(node: Node, request: SyncRequest) -> DiffResponse:
     """Everything the caller lacks, as one CRDT update computed from its state vector."""
     same_genesis(node, request.genesis)
-    update = node.doc.doc.get_update(decode(request.state_vector))
-    return DiffResponse(node_id=node.node_id, update=encode(update))
+    doc = node.doc
+    if request.generation != doc.generation.number:
+        raise ApiError(409, "generation_mismatch", f"this node's document is in generation {doc.generation.number}")
+    return DiffResponse(node_id=node.node_id, generation=doc.generation.number,
+                        update=encode(doc.doc.get_update(decode(request.state_vector))))
