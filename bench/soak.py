@@ -108,16 +108,17 @@ async def prober(load: Load, session, urls: list[str], until: float) -> None:
 
 
 async def logs(session, urls: list[str]) -> list[dict]:
-    """Every node's own records, interleaved by their position in each log (the order
-    they were written in, roughly), as the reference replays them."""
+    """Every node's own records of the first document generation, interleaved by their
+    position in each log (the order they were written in, roughly), as the reference
+    replays them: what a node that never restarted its document would hold."""
     keyed = []
     for url in urls:
         own, after = [], 0
         while True:
             async with session.get(url + "/internal/log", params={"after": after, "limit": 5000}) as answer:
                 page = await answer.json()
-            own += page["records"]
-            if not page["records"]:
+            own += [record for record in page["records"] if record.get("generation", 0) == 0]
+            if not page["records"] or page["records"][-1].get("generation", 0):
                 break
             after = page["records"][-1]["seq"]
         keyed += [((i + 1) / len(own), record) for i, record in enumerate(own)]
@@ -169,6 +170,10 @@ async def soak(cluster: Cluster, chat: ServiceProcess, servers: dict, args) -> d
         await asyncio.sleep(args.idle)
     async with aiohttp.ClientSession(headers=AUTH) as session:  # after the idle reference: serving it allocates
         records = await logs(session, urls)
+        generations = {}
+        for name, url in zip(cluster.nodes, urls):
+            async with session.get(url + "/api/replication") as answer:
+                generations[f"text-{name}"] = (await answer.json())["generation"]
     offered = {"edit": args.writers / args.pace, "message": args.posters / args.pace}
     figures = {kind: {**summary(load.latencies[kind], load.errors[kind], seconds),
                       **({"offered_per_s_at_most": round(offered[kind], 1)} if kind in offered else {})}
@@ -185,12 +190,16 @@ async def soak(cluster: Cluster, chat: ServiceProcess, servers: dict, args) -> d
                 f"reference_change_mib_idle_{args.idle:g}s_after": round(idle_change, 1)}
 
     return {
-        "edits": figures["edit"], "messages": figures["message"],
+        "edits": figures["edit"], "messages": figures["message"], "document_generations_at_end": generations,
         "reference_document_alone": document_alone(records, cluster.initial_text, cluster.base),
         "reference_healthz_same_processes": figures["healthz"],
         "memory_mib": {
             name: {"at_warmup_end": after[name][0][1] if after[name] else None,
-                   "at_end": points[-1][1], **growth(name), "samples": points}
+                   "at_end": points[-1][1],
+                   # a text node's memory saw-tooths with its document generations: its range
+                   "range_after_warmup": [min(m for _, m in after[name]), max(m for _, m in after[name])]
+                   if after[name] else None,
+                   **growth(name), "samples": points}
             for name, points in memory.items()
         },
     }
@@ -205,12 +214,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=30, help="seconds not measured at the start")
     parser.add_argument("--interval", type=float, default=10, help="seconds between memory samples")
     parser.add_argument("--idle", type=float, default=20, help="seconds of no load at the end (memory's reference)")
+    parser.add_argument("--generation-edits", type=int, default=None,
+                        help="the text nodes' --generation-edits (default: theirs)")
     args = parser.parse_args()
     if args.minutes * 60 <= args.warmup:
         parser.error("--minutes must be longer than --warmup")
     base = Path(tempfile.mkdtemp(prefix="coedit-soak-"))
     initial = " ".join(f"[w{w}:0]" for w in range(args.writers))
-    cluster = Cluster(base, initial_text=initial)
+    generations = () if args.generation_edits is None else ("--generation-edits", str(args.generation_edits))
+    cluster = Cluster(base, initial_text=initial, extra_args=generations)
     redis = RedisServer(base / "redis").start()
     chat = ServiceProcess("chat", ["--redis-url", redis.url, "--log-level", "warning"],
                           base, name="chat", env=TOKEN_ENV).start()
@@ -224,7 +236,8 @@ def main() -> None:
         redis.stop()
         cluster.stop()
     print(json.dumps({"minutes": args.minutes, "writers": args.writers, "posters": args.posters,
-                      "pace_s": args.pace, "warmup_s": args.warmup, **result}, indent=1))
+                      "pace_s": args.pace, "warmup_s": args.warmup, "generation_edits": args.generation_edits,
+                      **result}, indent=1))
 
 
 if __name__ == "__main__":

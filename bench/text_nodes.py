@@ -101,7 +101,8 @@ async def http_floor(base: Path, writers: int, edits: int) -> dict:
 
 
 class Cluster:
-    def __init__(self, base: Path, token_budget: int = 10**12, initial_text: str = INITIAL):
+    def __init__(self, base: Path, token_budget: int = 10**12, initial_text: str = INITIAL,
+                 extra_args: tuple[str, ...] = ()):
         self.base, self.initial_text = base, initial_text
         names = ["a", "b", "c"]
         self.databases = {n: PostgresServer(base / f"pg-{n}").start() for n in names}
@@ -112,7 +113,7 @@ class Cluster:
                 ["--node-id", n, "--database-url", self.databases[n].url,
                  "--peers", ",".join(f"http://127.0.0.1:{ports[p]}" for p in names if p != n),
                  "--token-budget", str(token_budget),
-                 "--initial-text", initial_text, "--log-level", "warning"],
+                 "--initial-text", initial_text, "--log-level", "warning", *extra_args],
                 base, name=f"text-{n}", port=ports[n], env=TOKEN_ENV,
             )
             for n in names

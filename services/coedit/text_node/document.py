@@ -141,10 +141,20 @@ class ReplicatedDocument:
         # The raw Yrs event: pycrdt's wrapped event computes the text delta eagerly,
         # and a delta walks the whole text; this one computes it only when asked.
         self._text_subscription = self.text.integrated.observe(self._on_text)
-        self.edits.observe(self._on_edits)
-        self.ledger_entries.observe(self._on_ledger)
-        self.doc.observe(self._on_transaction)
+        self._subscriptions = [
+            (self.edits, self.edits.observe(self._on_edits)),
+            (self.ledger_entries, self.ledger_entries.observe(self._on_ledger)),
+            (self.doc, self.doc.observe(self._on_transaction)),
+        ]
         self.doc.apply_update(self.generation.genesis)
+
+    def close(self) -> None:
+        """Drop the observers. Yrs holds them, and they hold this object: a document
+        not closed is never freed (measured: 2.2 MiB per 3,000 edits, for good)."""
+        self._text_subscription.drop()
+        for shared, subscription in self._subscriptions:
+            shared.unobserve(subscription)
+        self._subscriptions = []
 
     def next_generation(self) -> Generation:
         """The next generation's first update, from this document's text and its

@@ -18,7 +18,7 @@ from prometheus_client import Gauge
 from pycrdt import Doc, Text
 
 from coedit.text_node.document import ReplicatedDocument
-from coedit.text_node.store import STORAGE_ERRORS, Store
+from coedit.text_node.store import STORAGE_ERRORS, Snapshot, Store
 
 log = structlog.get_logger(__name__)
 
@@ -103,6 +103,12 @@ class HistoryBuilder:
         doc = ReplicatedDocument(self.initial_text, snapshot.generation)
         if snapshot.state:
             doc.apply_update(snapshot.state, delta=False)
+        try:
+            return await self._fill(doc, snapshot, missing, first_seq)
+        finally:
+            doc.close()
+
+    async def _fill(self, doc: ReplicatedDocument, snapshot: Snapshot, missing: dict[str, int], first_seq: int) -> int:
         filled, total = [], len(missing)
         async with aclosing(self.store.records_after(snapshot.seq, snapshot.generation.number)) as records:
             async for row in records:

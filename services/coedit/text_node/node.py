@@ -41,6 +41,7 @@ tracer = trace.get_tracer("coedit.text_node")
 
 EDITS = Counter("coedit_text_edits_total", "Edits answered by this node", ["outcome"])
 VERSION = Gauge("coedit_text_version", "Edits this node holds (its document version)")
+GENERATION = Gauge("coedit_text_generation", "The document generation this node is in (generations.py)")
 TOKENS_SPENT = Gauge("coedit_budget_tokens_spent", "Tokens spent in the session, as this node sees it")
 TOKENS_RESERVED = Gauge("coedit_budget_tokens_reserved", "Tokens held by open reservations, as this node sees it")
 TOKENS_LIMIT = Gauge("coedit_budget_tokens_limit", "The session's token budget")
@@ -200,6 +201,9 @@ class TextNode:
         self.thawed = asyncio.Event()
         self.generation_digests: list[str] = []  # of each generation after the first, in order
         self._next_generation: tuple[tuple, Generation] | None = None
+        # the answers to the previous generation's edits: a change queued before the
+        # switch is applied after it, and must find them (older ones: `_earlier_outcome`)
+        self._previous_outcomes: dict[str, EditAccepted] = {}
         self._arriving: dict[str, Arrival] = {}
         self._writer: asyncio.Task | None = None
         self._history_task: asyncio.Task | None = None
@@ -228,6 +232,7 @@ class TextNode:
     async def _load(self) -> None:
         """Rebuild the document: its generation's compacted snapshot, then the records after it."""
         snapshot = await self.store.snapshot(self.settings.initial_text)
+        self.doc.close()
         self.doc = ReplicatedDocument(self.settings.initial_text, snapshot.generation)
         if snapshot.state:
             self.doc.apply_update(snapshot.state, delta=False)
@@ -291,6 +296,7 @@ class TextNode:
         self.committed = Committed(self.doc.utf8(), self.doc.version,
                                    self.doc.ledger.view(self.settings.token_budget))
         VERSION.set(self.committed.version)
+        GENERATION.set(self.doc.generation.number)
         TOKENS_SPENT.set(self.committed.budget.spent)
         TOKENS_RESERVED.set(self.committed.budget.reserved)
 
@@ -366,8 +372,9 @@ class TextNode:
         work.future = asyncio.get_running_loop().create_future()
         self.queue.put_nowait(work)  # unbounded
         if isinstance(work, RemoteWork):  # after the put: a change made on what they send is queued after it
+            ours = [r for r in work.records if r.generation == self.doc.generation.number]
             for callback in self.on_remote:
-                callback(work.records)
+                callback(ours)
         return work.future
 
     # -- the writer --
@@ -400,6 +407,12 @@ class TextNode:
             await self._commit_group(items[start:])
 
     async def _commit_group(self, items: list[Work]) -> None:
+        if self.frozen:  # writes queued just before the freeze wait for the next generation
+            for item in items:
+                if item.writes:
+                    asyncio.ensure_future(self._after_thaw(item))
+            if not (items := [item for item in items if not item.writes]):
+                return
         batch, outcomes, contexts = Batch(generation=self.doc.generation.number), [], []
         for item in items:
             staged = len(batch.log)
@@ -495,9 +508,16 @@ class TextNode:
         while not self.queue.empty():
             _settle(self.queue.get_nowait().future, StorageUnavailable("the node's database is unreachable; retry"))
 
+    async def _after_thaw(self, item: Work) -> None:
+        """Queue a write again once the node has switched (or refuse it, as `submit` does)."""
+        try:
+            await asyncio.wait_for(self.thawed.wait(), SWITCH_WAIT_SECONDS)
+        except TimeoutError:
+            _settle(item.future, DocumentSwitching("the document is being restarted in a new generation; retry"))
+            return
+        self.queue.put_nowait(item)  # an edit of the generation before is found by `first_outcome`
+
     def _apply(self, item: Work, batch: Batch):
-        if item.writes and self.frozen:  # queued just before the freeze
-            raise DocumentSwitching("the document is being restarted in a new generation; retry")
         match item:
             case EditWork(request=request):
                 return self._apply_edit(request, batch)
@@ -545,6 +565,8 @@ class TextNode:
             return False
         old_records = self._since_compaction
         await self.store.start_generation(generation, first_seq=self.last_seq)
+        self._previous_outcomes = {edit_id: self.first_outcome(edit_id) for edit_id in self.doc.edits.keys()}
+        self.doc.close()
         self.doc = ReplicatedDocument(self.settings.initial_text, generation)
         self._next_generation, self._since_compaction = None, 0
         self.generation_digests.append(generation.digest)
@@ -561,10 +583,11 @@ class TextNode:
         return True
 
     def first_outcome(self, edit_id: str) -> EditAccepted | None:
-        """What the node answered when `edit_id` was applied (None: it holds no such edit)."""
-        if (first := self.doc.edit_metadata(edit_id)) is None:
-            return None
-        return EditAccepted(edit_id=edit_id, version=first["origin_version"], node_id=first["node_id"])
+        """What the node answered when `edit_id` was applied (None: it holds no such
+        edit in this generation or the one before, see `_switch`)."""
+        if (first := self.doc.edit_metadata(edit_id)) is not None:
+            return EditAccepted(edit_id=edit_id, version=first["origin_version"], node_id=first["node_id"])
+        return self._previous_outcomes.get(edit_id)
 
     def _apply_edit(self, request: EditRequest, batch: Batch) -> EditAccepted:
         if (first := self.first_outcome(request.edit_id)) is not None:
