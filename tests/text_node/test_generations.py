@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 
+import asyncpg
 import httpx
 import pytest
 from pycrdt import merge_updates
@@ -179,3 +180,52 @@ def test_three_nodes_switch_generations_under_writes_and_converge(text_cluster_f
             assert retried.status_code in (200, 201) and retried.json()["version"] == accepted["g1"]["version"]
             assert client.get(f"{url}/api/document/versions/150").json()["text"] == text
     assert cluster.texts()["a"] == (text, 150)
+
+
+def wait_generation(cluster, at_least: int, timeout: float = 30) -> dict:
+    """Every node's replication status, once all are in one generation >= `at_least`, not frozen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {n: httpx.get(f"{cluster[n].url}/api/replication", timeout=10).json() for n in "abc"}
+        generations = {s["generation"] for s in states.values()}
+        if len(generations) == 1 and min(generations) >= at_least and not any(s["frozen"] for s in states.values()):
+            return states
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not in one generation >= {at_least}: {states}")
+        time.sleep(0.2)
+
+
+def post_edits(cluster, names: str, start: int, count: int) -> None:
+    with httpx.Client(headers=AUTH, timeout=30) as client:
+        for i in range(start, start + count):
+            body = {"edit_id": f"g{i}", "agent_id": "w", "op": {"type": "append", "text": f" {i}"}}
+            answer = client.post(f"{cluster[names[i % len(names)]].url}/api/edits", json=body)
+            assert answer.status_code == 201, answer.text
+
+
+def test_a_node_that_lost_its_database_catches_up_through_the_generations(text_cluster_factory):
+    """Node c's database is lost after two generations: it starts again in the first,
+    takes in its peers' records and what came from c (which only its peers hold now),
+    switches generation after generation as they did, and ends with every edit and
+    its history."""
+    cluster = text_cluster_factory(extra_args=("--generation-edits", "30"))
+    post_edits(cluster, "abc", 0, 90)
+    wait_converged(cluster, 90)
+    generation = wait_generation(cluster, 2)["a"]["generation"]
+    cluster["c"].kill()
+
+    async def wipe():
+        connection = await asyncpg.connect(cluster.databases["c"].url)
+        await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        await connection.close()
+
+    asyncio.run(wipe())
+    cluster["c"].start()
+    wait_generation(cluster, generation, timeout=60)
+    text, version = wait_converged(cluster, 90)["c"]
+    assert version == 90 and all(f" {i}" in text for i in range(90))
+    history = httpx.get(f"{cluster['c'].url}/api/edits", params={"after_version": 0, "limit": 1000}).json()["edits"]
+    assert sorted(e["edit_id"] for e in history) == sorted(f"g{i}" for i in range(90))
+    assert httpx.get(f"{cluster['c'].url}/api/document/versions/90").json()["text"] == text
+    post_edits(cluster, "c", 90, 5)
+    assert wait_converged(cluster, 95)["a"][1] == 95

@@ -71,7 +71,7 @@ async def test_a_database_left_with_a_snapshot_lacking_pending_records_is_repair
     first, second = peer_edits(2)
     await node.submit(EditWork(append("e0", " свой")))
     await node.submit(remote(second))
-    await node.store.save_crdt_snapshot(node.last_seq, node.doc.doc.get_update())  # without `second`
+    await node.store.save_crdt_snapshot(0, node.last_seq, node.doc.doc.get_update())  # without `second`
     await node.submit(remote(first))
     text = node.committed.text
     await node.stop()

@@ -151,7 +151,8 @@ class ReplicatedDocument:
     def close(self) -> None:
         """Drop the observers. Yrs holds them, and they hold this object: a document
         not closed is never freed (measured: 2.2 MiB per 3,000 edits, for good)."""
-        self._text_subscription.drop()
+        if self._subscriptions:
+            self._text_subscription.drop()
         for shared, subscription in self._subscriptions:
             shared.unobserve(subscription)
         self._subscriptions = []

@@ -44,6 +44,7 @@ from coedit.text_node.replication import PEER_ERRORS, Replicator
 log = structlog.get_logger(__name__)
 
 FROZEN_POLL_SECONDS = 0.1  # how often a frozen node asks its peers whether they agree
+BEHIND_SECONDS = 3.0  # a node behind a peer's generation for this long asks it for what it lacks
 
 
 class Switcher:
@@ -55,6 +56,7 @@ class Switcher:
         self.generation_edits, self.interval = generation_edits, interval
         self._task: asyncio.Task | None = None
         self._waiting_logged = False
+        self._behind_since: float | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="text-node-generations")
@@ -81,15 +83,33 @@ class Switcher:
             return
         if not self.node.history.complete.is_set():  # a version's delta needs this generation's log
             return
-        digest = self.node.next_generation().digest
-        if all(answer is not None and agrees(answer, self.node.doc.generation.number, digest)
-               for answer in answers):
-            self._waiting_logged = False
+        generation, digest = self.node.doc.generation.number, self.node.next_generation().digest
+        if all(answer is not None and agrees(answer, generation, digest) for answer in answers):
+            self._waiting_logged, self._behind_since = False, None
             await self.node.submit(SwitchWork(digest))
+            return
+        ahead = [peer for peer, answer in zip(self.replicator.peers, answers)
+                 if answer is not None and answer.generation > generation]
+        if ahead:
+            await self._catch_up(ahead[0])
         elif not self._waiting_logged:
             self._waiting_logged = True
             log.info("frozen, waiting for every peer to agree on the next generation", digest=digest,
                      peers={p.label: _stand(a) for p, a in zip(self.replicator.peers, answers)})
+
+    async def _catch_up(self, peer) -> None:
+        """Behind a peer that has left this generation (this node's database is newer
+        than the peers', say): its pulls bring that peer's own records, and what came
+        from nodes that are gone the peer rebuilds from its log, after a while."""
+        now = asyncio.get_running_loop().time()
+        if self._behind_since is None:
+            self._behind_since = now
+        elif now - self._behind_since >= BEHIND_SECONDS:
+            self._behind_since = now
+            try:
+                await self.replicator.repair(peer, self.replicator.sync_request())
+            except (*PEER_ERRORS, ValueError) as error:
+                log.warning("could not catch up with a peer's later generation", peer=peer.label, error=repr(error))
 
     def _should_freeze(self, answers: list[SyncResponse | None]) -> bool:
         ours = self.node.doc.generation.number

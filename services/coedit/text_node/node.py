@@ -13,11 +13,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
-from pycrdt import merge_updates
+from pycrdt import get_update, merge_updates
 
 from coedit.common.anchors import AnchorError
 from coedit.text_node import budget, history
-from coedit.text_node.document import Change, Generation, ReplicatedDocument
+from coedit.text_node.document import Change, Generation, ReplicatedDocument, first_generation
 from coedit.text_node.errors import (
     BudgetExhausted,
     ChangeFailed,
@@ -482,7 +482,7 @@ class TextNode:
                                             merge_updates(*filter(None, [snapshot.state]), *updates))
         self._since_compaction = 0
         log.info("log compacted", up_to_seq=self.last_seq, records=len(updates))
-        del state, updates
+        del snapshot, updates
         release_freed_memory()
 
     async def _reload_until_ok(self) -> None:
@@ -538,6 +538,16 @@ class TextNode:
         if self._next_generation is None or self._next_generation[0] != key:
             self._next_generation = (key, self.doc.next_generation())
         return self._next_generation[1]
+
+    async def past_generation_diff(self, number: int, state_vector: bytes) -> bytes | None:
+        """What a replica of an earlier generation lacks of that generation's final
+        state (a node that lost its database catching up through the generations):
+        rebuilt from this node's log, which keeps every generation's records."""
+        generation = await self.store.generation(number) if number else first_generation(self.settings.initial_text)
+        if generation is None:  # started in a later one (its database is newer)
+            return None
+        final = merge_updates(generation.genesis, await self.store.merged_log(number))
+        return get_update(final, state_vector)
 
     async def _generation_step(self, item: GenerationWork) -> None:
         try:

@@ -233,7 +233,7 @@ class Replicator:
         # state means nothing. Lacking what the peer had a whole round ago, after
         # pulling since, does: those records are stuck (pending in Yrs) or lost.
         if peer.previous_state and self.node.doc.lacks_anything_from(peer.previous_state):
-            await self._repair(peer, request)
+            await self.repair(peer, request)
         peer.previous_state = decode(answer.state_vector)
         self._reached(peer)
 
@@ -255,7 +255,7 @@ class Replicator:
         peer.last_success = datetime.now(UTC)
         self._export(peer)
 
-    async def _repair(self, peer: Peer, request: SyncRequest) -> None:
+    async def repair(self, peer: Peer, request: SyncRequest) -> None:
         log.warning("still lacking the peer's edits after pulling; applying its diff",
                     peer=peer.label, lacking=peer.we_lack)
         diff = DiffResponse.model_validate_json(await self._call("POST", f"{peer.url}/internal/diff", request))

@@ -252,6 +252,12 @@ class Store:
             await conn.execute("DELETE FROM crdt_snapshot")
             await conn.execute("DELETE FROM node_meta WHERE key = 'frozen'")
 
+    async def generation(self, number: int) -> Generation | None:
+        row = await self.pool.fetchrow(
+            "SELECT number, base_version, genesis, digest FROM generations WHERE number = $1", number
+        )
+        return Generation(row["number"], row["base_version"], row["genesis"], row["digest"]) if row else None
+
     async def generation_digests(self) -> list[str]:
         return [r["digest"] for r in await self.pool.fetch("SELECT digest FROM generations ORDER BY number")]
 

@@ -121,8 +121,13 @@ async def sync(node: Node, request: SyncRequest) -> SyncResponse:
 async def diff(node: Node, request: SyncRequest) -> DiffResponse:
     """Everything the caller lacks, as one CRDT update computed from its state vector."""
     same_genesis(node, request.genesis)
-    doc = node.doc
-    if request.generation != doc.generation.number:
+    doc, state_vector = node.doc, decode(request.state_vector)
+    if request.generation > doc.generation.number:
         raise ApiError(409, "generation_mismatch", f"this node's document is in generation {doc.generation.number}")
-    return DiffResponse(node_id=node.node_id, generation=doc.generation.number,
-                        update=encode(doc.doc.get_update(decode(request.state_vector))))
+    if request.generation < doc.generation.number:  # the caller catches up through the generations
+        update = await node.past_generation_diff(request.generation, state_vector)
+        if update is None:
+            raise ApiError(409, "generation_unknown", f"this node never held generation {request.generation}")
+    else:
+        update = doc.doc.get_update(state_vector)
+    return DiffResponse(node_id=node.node_id, generation=request.generation, update=encode(update))
