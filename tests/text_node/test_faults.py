@@ -9,6 +9,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from tests.conftest import AUTH
 from tests.figures import report
@@ -57,8 +58,12 @@ class MarkedWriter(threading.Thread):
                     time.sleep(0.05)
 
 
-def test_sigkills_under_load_lose_nothing_and_every_node_commits_after(text_cluster_factory):
-    cluster = text_cluster_factory(extra_args=("--compact-every", "40"))
+@pytest.mark.parametrize("generation_edits", [None, 150], ids=["one-generation", "a-generation-every-150-edits"])
+def test_sigkills_under_load_lose_nothing_and_every_node_commits_after(text_cluster_factory, generation_edits):
+    """With generations every 150 edits, the kills also land while nodes are frozen
+    or switching (generations.py)."""
+    generations = ("--generation-edits", str(generation_edits)) if generation_edits else ()
+    cluster = text_cluster_factory(extra_args=("--compact-every", "40", *generations))
     writers = [MarkedWriter(cluster, n) for n in range(4)]
     for writer in writers:
         writer.start()
@@ -92,6 +97,10 @@ def test_sigkills_under_load_lose_nothing_and_every_node_commits_after(text_clus
         assert answer.status_code == 201, answer.text
         assert "duplicate key" not in cluster[node].logs()
     wait_converged(cluster, version + 3)
-    report("text_node/test_faults", sigkills=len(victims), acknowledged=len(acknowledged), lost=0,
+    generation = httpx.get(f"{cluster['a'].url}/api/replication", timeout=10).json()["generation"]
+    if generation_edits:
+        assert generation >= 3
+    report(f"text_node/test_faults[{generation_edits or 'one-generation'}]", sigkills=len(victims),
+           generations=generation, acknowledged=len(acknowledged), lost=0,
            outcome_unknown=len(unknown), unknown_that_landed=version - len(acknowledged),
            converge_after_writers_stopped_s=round(converge_seconds, 2))

@@ -79,7 +79,7 @@ class Peer:
     peer_lacks: int | None = None
     we_lack: int | None = None
     lacking_since: float | None = None
-    previous_state: bytes | None = None  # the peer's state vector at the last round
+    previous_state: tuple[int, bytes] | None = None  # the peer's generation and state vector at the last round
     generation: int | None = None  # the peer's document generation at the last round
     outbox: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     last_push: float = float("-inf")  # time.monotonic() of the last push sent
@@ -232,9 +232,11 @@ class Replicator:
         # Under load there are always edits in flight, so lacking the peer's latest
         # state means nothing. Lacking what the peer had a whole round ago, after
         # pulling since, does: those records are stuck (pending in Yrs) or lost.
-        if peer.previous_state and self.node.doc.lacks_anything_from(peer.previous_state):
+        generation = self.node.doc.generation.number
+        if peer.previous_state and peer.previous_state[0] == generation and self.node.doc.lacks_anything_from(
+                peer.previous_state[1]):
             await self.repair(peer, request)
-        peer.previous_state = decode(answer.state_vector)
+        peer.previous_state = (answer.generation, decode(answer.state_vector))
         self._reached(peer)
 
     def sync_request(self) -> SyncRequest:
