@@ -49,6 +49,13 @@ def memory_mib(pid: int, tree: bool) -> float:
     return total / 2**20
 
 
+def peaks(samples: list[tuple[float, float]], drop: float = 1.0) -> list[tuple[float, float]]:
+    """The samples just before memory fell by `drop` MiB or more: a text node's
+    memory saw-tooths, rising with the edits of a document generation and falling
+    when the nodes start the next; flat means its peaks do not rise."""
+    return [a for a, b in zip(samples, samples[1:]) if a[1] - b[1] >= drop]
+
+
 def growth_per_hour(samples: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, MiB), in MiB per hour."""
     if len(samples) < 2:
@@ -186,7 +193,10 @@ async def soak(cluster: Cluster, chat: ServiceProcess, servers: dict, args) -> d
         # a text node holds every edit's metadata in its document: it grows with edits, not with time
         per_edit = {"growth_kib_per_edit": round(per_hour * 1024 / edits_per_hour, 2)} if name.startswith("text-") and edits_per_hour else {}
         idle_change = idle[name][-1] - idle[name][0]
-        return {"growth_mib_per_hour_after_warmup": round(per_hour, 1), **per_edit,
+        tops = peaks(after[name]) if name.startswith("text-") else []
+        sawtooth = {"peaks_mib": [m for _, m in tops],
+                    "growth_of_peaks_mib_per_hour": round(growth_per_hour(tops), 1)} if len(tops) >= 2 else {}
+        return {"growth_mib_per_hour_after_warmup": round(per_hour, 1), **per_edit, **sawtooth,
                 f"reference_change_mib_idle_{args.idle:g}s_after": round(idle_change, 1)}
 
     return {
