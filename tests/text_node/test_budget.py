@@ -4,6 +4,7 @@ spent + reserved over the limit, and once everything is delivered they agree and
 every settled token is counted."""
 
 import random
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -277,3 +278,96 @@ def test_entries_in_any_order_give_the_same_view():
     for seed in range(5):
         a.rebuild(random.Random(seed))
         assert a.ledger.view(LIMIT) == before
+
+
+def quiet_cluster(seed: int, steps: int = 120) -> Cluster:
+    """A workload of reserves, settles, spends and expiries, everything delivered."""
+    rng = random.Random(seed)
+    cluster = Cluster(rng)
+    for _ in range(steps):
+        name = rng.choice(NODES)
+        action = rng.choices(["reserve", "settle", "spend", "expire"], weights=[6, 4, 2, 1])[0]
+        match action:
+            case "reserve":
+                cluster.reserve(name, rng.choice([1, 10, 50, 120]))
+            case "settle":
+                cluster.settle(name)
+            case "spend":
+                cluster.spend(name, rng.randint(1, 30))
+            case "expire":
+                cluster.now += rng.choice([1.0, 10.0, 100.0])
+                cluster.sweep(name)
+        cluster.deliver(0.7, 0.0)
+    cluster.deliver(1.0, 0.0)
+    return cluster
+
+
+def fed(entries: list[budget.Entry]) -> budget.Ledger:
+    ledger = budget.Ledger()
+    for entry in entries:
+        ledger.integrate(entry.to_json())
+    return ledger
+
+
+def test_a_compacted_ledger_carries_the_budget_on_exactly():
+    """What a new document generation starts from (generations.py): the same view,
+    cut, writers' latest entries, open reservations and what is due, fewer ops."""
+    for seed in range(5):
+        cluster = quiet_cluster(seed)
+        ledger = cluster.replicas["a"].ledger
+        compacted = ledger.compacted()
+        restarted = fed(compacted)
+        assert restarted.view(LIMIT) == ledger.view(LIMIT)
+        assert restarted.cut() == {w: s for w, s in ledger.cut().items() if s}
+        for replica in cluster.replicas.values():
+            assert restarted.own(replica.me.id) == replace(ledger.own(replica.me.id), ops=restarted.own(replica.me.id).ops)
+            assert budget.due(restarted, replica.me, cluster.now) == budget.due(ledger, replica.me, cluster.now)
+        assert {w: ids for w, ids in restarted.open.items() if ids} == {w: ids for w, ids in ledger.open.items() if ids}
+        assert restarted.refused_at == ledger.refused_at
+        # the same on every replica, whatever order they integrated in, and compacting again changes nothing
+        assert all(r.ledger.compacted() == compacted for r in cluster.replicas.values())
+        assert restarted.compacted() == compacted
+
+
+def test_a_retry_just_after_compaction_is_answered_as_the_first_time():
+    cluster = quiet_cluster(7)
+    a = cluster.replicas["a"]
+    restarted = fed(a.ledger.compacted())
+    settled = [r for rs in a.ledger.reservations.values() for r in rs.values()
+               if r.writer == a.me.id and r.state == "settled"]
+    assert settled
+    for reservation in settled[-3:]:
+        again = restarted.reservations[reservation.reservation_id][a.me.id]
+        entry, answer = budget.settle(restarted, a.me, again, reservation.used + 5)
+        assert entry is None and answer.reservation.used == reservation.used
+        entry, answer = budget.reserve(restarted, a.me, reservation.reservation_id, "agent", 10, 0)
+        assert entry is None
+    for spend_id, (writer, tokens) in a.ledger.spends.items():
+        if writer == a.me.id:
+            assert budget.spend(restarted, a.me, spend_id, "agent", tokens + 1) == (None, tokens)
+
+
+def test_a_compacted_ledger_stays_bounded_and_the_limit_holds_after_it():
+    cluster = Cluster(random.Random(8), limit=10**9)
+    for _ in range(1500):  # many reservations, each settled
+        cluster.reserve("a", 10)
+        cluster.settle("a")
+    cluster.deliver(1.0, 0.0)
+    compacted = cluster.replicas["a"].ledger.compacted()
+    assert sum(len(entry.ops) for entry in compacted) <= 2 * budget.REMEMBERED_CLOSED + 10
+    # the three replicas carry on from it as from a new document
+    for replica in cluster.replicas.values():
+        replica.doc = ReplicatedDocument("")
+        for entry in compacted:
+            replica.doc.write_ledger(entry)
+    before = cluster.replicas["a"].ledger.view(cluster.limit)
+    for step in range(60):
+        name = NODES[step % 3]
+        cluster.reserve(name, 5_000_000)
+        if step % 2:
+            cluster.settle(name)
+        cluster.deliver(0.5, 0.0)
+        cluster.check()
+    cluster.deliver(1.0, 0.0)
+    after = cluster.replicas["a"].ledger.view(cluster.limit)
+    assert after.spent >= before.spent and after.spent + after.reserved <= cluster.limit

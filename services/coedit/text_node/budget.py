@@ -32,6 +32,13 @@ import json
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+# Closed operations (settled or expired reservations, spends) a compacted ledger still
+# remembers per writer, so that a retry arriving just after a document generation
+# switch (generations.py) is answered as the first time. An agent retries within
+# seconds; at its pace a writer closes a few operations a second.
+REMEMBERED_CLOSED = 256
+EDIT_SPEND_PREFIX = "edit:"  # an edit's own tokens: the edit's idempotency covers a retry
+
 
 @dataclass(frozen=True)
 class Writer:
@@ -239,6 +246,55 @@ class Ledger:
 
     def owned(self, reservation_id: str) -> list[Reservation]:
         return list(self.reservations.get(reservation_id, {}).values())
+
+    def compacted(self) -> list[Entry]:
+        """The ledger for a new document generation, taken at a state every replica
+        holds alike (all writers quiet): each writer's entry at the cut, numbers
+        unchanged (its next entry follows on), its operations reduced to what must
+        outlive the switch: its open reservations, settle requests for them, refusals
+        and its last REMEMBERED_CLOSED closed operations; earlier ones are forgotten
+        (a retry of one of them is taken as new). A writer with no entry at the cut
+        (none at a quiet state) is left out. Sorted by key: the same on every replica."""
+        cut = self.cut()
+        refusals = [{"op": "refused", "limit": limit} for limit in sorted(self.refused_at)]
+        compacted = []
+        for writer in sorted(w for w, seq in cut.items() if seq):
+            ops = [*self._closed_ops(writer), *self._open_ops(writer)]
+            if not compacted:
+                ops += refusals
+            compacted.append(replace(self._entries[writer][cut[writer]], ops=tuple(ops)))
+        return compacted
+
+    def _closed_ops(self, writer: str) -> list[dict]:
+        """The writer's last closed operations, oldest first, each as the ops that
+        recreate it (a reservation's reserve, then its settle or expiry)."""
+        closed: dict[str, dict] = {}  # id -> the op that closed it, in the order they closed
+        for seq in self._seqs[writer]:
+            for op in self._entries[writer][seq].ops:
+                if op["op"] in ("settle", "expire") or (
+                        op["op"] == "spend" and not op["id"].startswith(EDIT_SPEND_PREFIX)):
+                    closed.pop(op["id"], None)
+                    closed[op["id"]] = op
+        ops = []
+        for op_id, op in list(closed.items())[-REMEMBERED_CLOSED:]:
+            if op["op"] != "spend":
+                reservation = self.reservations[op_id][writer]
+                ops.append(_reserve_op(reservation))
+            ops.append(op)
+        return ops
+
+    def _open_ops(self, writer: str) -> list[dict]:
+        ops = []
+        for reservation_id in sorted(self.open.get(writer, ())):
+            ops.append(_reserve_op(self.reservations[reservation_id][writer]))
+            if (tokens := self.settle_requests.get(reservation_id)) is not None:
+                ops.append({"op": "settle_request", "id": reservation_id, "tokens": tokens})
+        return ops
+
+
+def _reserve_op(reservation: Reservation) -> dict:
+    return {"op": "reserve", "id": reservation.reservation_id, "agent": reservation.agent_id,
+            "tokens": reservation.tokens, "expires": reservation.expires_at}
 
 
 # -- deciding a change (the node's writer task; nothing is written here) --
