@@ -10,10 +10,13 @@ from pycrdt import Doc, Text, YMessageType, create_sync_message, create_update_m
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from coedit.text_node.document import first_generation
+from coedit.text_node.people import RESTARTED
 from tests.conftest import AUTH, AUTH_TOKEN
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster
 from tests.text_node.test_cluster import wait_converged
 from tests.streams import assert_websockets_capped
+from tests.text_node.test_generations import wait_generation
 from tests.text_node.yjs import YClient, install
 
 
@@ -249,3 +252,40 @@ def test_restore_makes_one_version_with_that_text_attributed_to_the_person(text_
         refused = httpx.post(f"{text_cluster['a'].url}/api/document/restore", json=bad, headers=AUTH, timeout=10)
         assert refused.status_code in (404, 422) and "error" in refused.json()
     assert httpx.post(f"{text_cluster['a'].url}/api/document/restore", json=body, timeout=10).status_code == 401
+
+
+def test_people_start_over_when_the_document_restarts_in_a_new_generation(text_cluster_factory, person):
+    """After a generation switch (generations.py) a person's Yjs document is the old
+    one: the node closes the connection with RESTARTED, refuses a client that comes
+    back with the old document, and a new one syncs the text and types on."""
+    cluster = text_cluster_factory(extra_args=("--generation-edits", "5"))
+    ada = person(cluster["a"].url, "ada")
+    ada.wait_synced()
+    ada.call("insert", index=0, text="Ada: ")
+    wait_text(cluster, lambda t: t.startswith("Ada: "))
+    for i in range(6):
+        assert cluster.edit("abc"[i % 3], f"e{i}", {"type": "append", "text": f" {i}"}).status_code == 201
+    wait_generation(cluster, 1)
+    deadline = time.monotonic() + 15
+    while not any(event.get("code") == RESTARTED for event in ada.events):
+        assert time.monotonic() < deadline, ada.events
+        time.sleep(0.1)
+    text, version = wait_converged(cluster, 7)["a"]
+
+    stale = Doc()
+    stale.apply_update(first_generation(INITIAL_TEXT).genesis)  # what a client of the first generation holds
+    url = cluster["a"].url.replace("http", "ws") + f"/yjs/document?name=old&token={AUTH_TOKEN}"
+    with connect(url, open_timeout=5) as ws:
+        ws.send(create_sync_message(stale))
+        stale.get("text", type=Text).insert(0, "stale ")
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=10)
+        assert closed.value.rcvd.code == RESTARTED
+    assert cluster.texts()["b"] == (text, version)
+
+    bob = person(cluster["b"].url, "bob")
+    assert bob.wait_synced()["text"] == text
+    bob.call("insert", index=0, text="Bob: ")
+    wait_text(cluster, lambda t: t == "Bob: " + text)
+    assert edits(cluster["c"].url)[-1]["agent_id"] == "bob"

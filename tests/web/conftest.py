@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +56,13 @@ class Session:
 
 @pytest.fixture(scope="package")
 def session() -> Iterator[Session]:
+    with started_session() as started:
+        yield started
+
+
+@contextmanager
+def started_session(node_args: tuple[str, ...] = ()) -> Iterator[Session]:
+    """The whole session; `node_args`: more flags for every text node."""
     # Not under pytest's basetemp: a parallel pytest run re-locks that to 0700,
     # which the unprivileged PostgreSQL user must be able to traverse.
     tmp = Path(tempfile.mkdtemp(prefix="coedit-web-"))
@@ -74,7 +82,7 @@ def session() -> Iterator[Session]:
                 "text-node",
                 ["--node-id", name, "--database-url", database.url,
                  "--peers", ",".join(f"http://127.0.0.1:{ports[p]}" for p in "abc" if p != name),
-                 "--initial-text", INITIAL_TEXT, "--sync-interval", "0.3"],
+                 "--initial-text", INITIAL_TEXT, "--sync-interval", "0.3", *node_args],
                 tmp, name=f"text-{name}", port=ports[name], env=AUTH_ENV)
             for name, database in zip("abc", databases)
         }

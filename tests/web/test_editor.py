@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import AUTH_TOKEN
-from tests.web.conftest import Session
+from tests.web.conftest import Session, started_session
 from tests.web.test_browser import ARTIFACTS
 from tests.web.test_pages import eventually
 
@@ -109,3 +109,42 @@ def test_without_a_token_the_editor_is_read_only_but_live(session, open_editor):
     eventually(lambda: mark.count() == 1, 30, "no intent mark")
     assert mark.inner_text() == "читали детям сказки" and mark.get_attribute("title") == "agent-v: про сказки"
     assert [t + " Агент дописал." for t in before[:1]] == node_texts(session)[:1]
+
+
+@pytest.fixture(scope="module")
+def switching_session():
+    """A session of its own whose nodes restart the document every 5 edits."""
+    with started_session(("--generation-edits", "5")) as started:
+        yield started
+
+
+def test_the_editor_starts_over_when_the_document_restarts(chromium, switching_session):
+    """The text nodes start a new document generation (generations.py): the page's
+    editor is closed with RESTARTED, starts over with a new Y.Doc on its own, shows
+    the text, and what the person types then reaches every node."""
+    session = switching_session
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    problems = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(f"{session.url}/?token={AUTH_TOKEN}")
+        page.fill("#person-name", "ada")
+        page.press("#person-name", "Enter")
+        page.goto(f"{session.url}/document")
+        page.wait_for_selector("#editor[data-state=synced]", timeout=30_000)
+        for i in range(6):
+            session.edit(f"restart-{i}", "agent-r", {"type": "append", "text": f" r{i}"}, node="abc"[i % 3])
+        page.wait_for_selector("#editor[data-restarts='1'][data-state=synced]", timeout=30_000)
+        assert "restarted" in page.inner_text("#editor-status")
+        eventually(lambda: editor_text(page).endswith(" r5"), 30, "the restarted editor lacks the text")
+        page.click("#editor .cm-content")
+        page.keyboard.press("Control+End")
+        page.keyboard.type(" Ада снова.", delay=20)
+        eventually(lambda: all(t.endswith(" r5 Ада снова.") for t in node_texts(session)), 30,
+                   "typing after the restart did not reach the nodes")
+        generation = httpx.get(f"{session.cluster['a'].url}/api/replication", timeout=10).json()["generation"]
+        assert generation >= 1
+    finally:
+        context.close()
+    assert not problems, problems

@@ -67,6 +67,12 @@ class DocumentSwitching(DocumentError):
     code = "document_switching"
 
 
+class DocumentRestarted(DocumentError):
+    """A person's change made on an earlier generation of the document (people.py)."""
+
+    code = "document_restarted"
+
+
 class HistoryCatchingUp(DocumentError):
     """A version applied in bulk whose text the history builder has not rebuilt yet."""
 

@@ -23,13 +23,20 @@ person sends goes through the node's single writer like an agent's edit:
   the version, the rest are `text` records. A person's changes spend no tokens.
 
 Awareness (cursors, names) is relayed between the connections of one node, not
-replicated between nodes."""
+replicated between nodes.
+
+When the nodes restart the document in a new generation (generations.py), a Yjs
+client's document is the old one: its items mean nothing in the new. Every
+connection is closed with `RESTARTED` (the web's editor then starts over with a new
+Y.Doc), and a client that comes back with the old document (its state vector names
+an earlier generation's genesis client) is closed the same way, nothing of it applied."""
 
 import asyncio
 import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import ClassVar
 from datetime import UTC, datetime
 
 import structlog
@@ -51,8 +58,8 @@ from pycrdt import (
 )
 from prometheus_client import Counter, Gauge
 
-from coedit.text_node.document import ROOTS, TEXT, ReplicatedDocument, decode_state_vector
-from coedit.text_node.errors import DocumentError, PersonChangeRefused
+from coedit.text_node.document import ROOTS, TEXT, ReplicatedDocument, decode_state_vector, genesis_client_id
+from coedit.text_node.errors import DocumentError, DocumentRestarted, PersonChangeRefused
 from coedit.text_node.models import EditAccepted, LogRecord
 from coedit.text_node.node import PERSON_EDIT_PREFIX, PersonWork, TextNode
 from coedit.text_node.store import Batch, decode
@@ -68,10 +75,16 @@ OUTBOX_LIMIT = 1000  # messages waiting for a slow connection; beyond it the con
 EMPTY_UPDATE = b"\x00\x00"
 HOLD_SECONDS = 10.0  # how long a connection's changes may wait for items the node lacks
 HOLD_LIMIT = 1000  # updates merged into one held change; beyond it the connection is refused
+RESTARTED = 4409  # the close code for a client holding an earlier generation of the document
+RESTARTED_REASON = "the document restarted (a new generation); start over with a new document"
 
 
 class Refused(Exception):
     """A person's update that would change more than the text."""
+
+
+class Stale(Exception):
+    """A client (or a change of its) holding an earlier generation of the document."""
 
 
 class Pending(Exception):
@@ -147,7 +160,11 @@ class Shadow:
             self._deltas.append(event.delta)
 
     def close(self) -> None:
+        """Drop every observer: Yrs holds them and they hold the copy, which is otherwise never freed."""
         self.source.doc.unobserve(self._follow)
+        for subscription in self._subscriptions:
+            subscription.drop()
+        self._subscriptions = []
 
     def attempt(self, update: bytes, max_bytes: int) -> list[dict]:
         """Apply `update` here; return the text delta it makes, or raise Refused or Pending
@@ -199,6 +216,7 @@ class Connection:
     releaser: asyncio.Task | None = None  # waits for `known`, then applies what is held
     inbox: list[bytes] = field(default_factory=list)  # its updates not yet given to the writer
     received: asyncio.Event = field(default_factory=asyncio.Event)  # the inbox has some
+    generation: int = 0  # the document generation it synced with
 
     def send(self, message: bytes) -> None:
         try:
@@ -229,6 +247,7 @@ class SyncReply(PersonWork):
     commit of the batch it was made in)."""
 
     message: bytes  # the sync message (after the SYNC byte)
+    writes: ClassVar[bool] = False  # it reads: no need to wait while the node is frozen
 
     def apply(self, node: TextNode, batch: Batch) -> bytes:
         return handle_sync_message(self.message, node.doc.doc)
@@ -274,12 +293,16 @@ class Room:
         self.shadow: Shadow | None = None
         node.on_commit.append(self._broadcast)
         node.on_remote.append(self._relay)
+        node.on_switch.append(self._restart)
 
     # -- the writer's side --
     def integrate(self, node: TextNode, connection: Connection, update: bytes | None, batch: Batch) -> int:
         """Check and apply one person's update (merged after the connection's held ones,
         which it may complete); stage its record, or hold it. Returns the version."""
         name, held = connection.name, connection.held
+        if connection.generation != node.doc.generation.number:  # queued before the switch
+            CHANGES.labels("stale").inc()
+            raise DocumentRestarted(RESTARTED_REASON)
         if update is None and not held:
             return node.doc.version  # released already, with a later update
         update = merge_updates(*held, *([update] if update is not None else []))
@@ -338,9 +361,21 @@ class Room:
             try:
                 await self.node.submit(PersonChange(self, connection, None))
             except DocumentError as error:
-                code = 1008 if isinstance(error, PersonChangeRefused) else 1013
+                code = {PersonChangeRefused: 1008, DocumentRestarted: RESTARTED}.get(type(error), 1013)
                 await connection.websocket.close(code=code, reason=error.detail[:120])
                 return
+
+    def _restart(self) -> None:
+        """The node switched generation: every connection holds the old document."""
+        self._drop_shadow()
+        self.groups.clear()
+        for connection in self.connections:
+            if connection.releaser is not None:
+                connection.releaser.cancel()
+            connection.held = []
+            asyncio.ensure_future(connection.websocket.close(code=RESTARTED, reason=RESTARTED_REASON))
+        log.info("people's connections closed: the document restarted", connections=len(self.connections),
+                 generation=self.node.doc.generation.number)
 
     def _shadow(self) -> Shadow:
         if self.shadow is None or self.shadow.source is not self.node.doc:  # new, or the node reloaded
@@ -385,7 +420,7 @@ class Room:
     # -- a connection --
     async def serve(self, websocket, name: str) -> None:
         """Speak the protocol with one client until it goes (the websocket is accepted)."""
-        connection = Connection(websocket, name)
+        connection = Connection(websocket, name, generation=self.node.doc.generation.number)
         self.connections.add(connection)
         CONNECTIONS.inc()
         pump = asyncio.create_task(connection.pump(), name=f"yjs-send-{name}")
@@ -402,6 +437,9 @@ class Room:
                     await self._handle(connection, message["bytes"])
         except Refused as refusal:
             await websocket.close(code=1008, reason=str(refusal)[:120])
+        except Stale:
+            CHANGES.labels("stale").inc()
+            await websocket.close(code=RESTARTED, reason=RESTARTED_REASON)
         except DocumentError as error:  # the node could not take it now (e.g. its database is away)
             await websocket.close(code=1013, reason=error.detail[:120])
         finally:
@@ -424,6 +462,7 @@ class Room:
         try:
             if message[0] == YMessageType.SYNC:
                 if message[1] == YSyncMessageType.SYNC_STEP1:
+                    self._check_generation(connection, read_message(message[2:]))
                     connection.send(await self.node.submit(SyncReply(message[1:])))
                 elif message[1] in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
                     if (update := read_message(message[2:])) != EMPTY_UPDATE:
@@ -436,6 +475,12 @@ class Room:
         except (IndexError, AssertionError, ValueError, RuntimeError, json.JSONDecodeError) as error:
             raise Refused(f"not a Yjs message: {error}") from None
 
+    def _check_generation(self, connection: Connection, state_vector: bytes) -> None:
+        """A client whose document holds an earlier generation's genesis is stale."""
+        generation = self.node.doc.generation.number
+        earlier = {genesis_client_id(number) for number in range(generation)}
+        if connection.generation != generation or earlier & set(decode_state_vector(state_vector)):
+            raise Stale(RESTARTED_REASON)
     async def _apply(self, connection: Connection) -> None:
         """A connection's updates, in order, through the writer: those that come while one
         is being committed are merged into the next, so a burst of keystrokes shares one
@@ -449,6 +494,8 @@ class Room:
                 await self.node.submit(PersonChange(self, connection, update))
         except PersonChangeRefused as refusal:
             await connection.websocket.close(code=1008, reason=refusal.detail[:120])
+        except DocumentRestarted:
+            await connection.websocket.close(code=RESTARTED, reason=RESTARTED_REASON)
         except DocumentError as error:  # the node could not take it now (e.g. its database is away)
             await connection.websocket.close(code=1013, reason=error.detail[:120])
 

@@ -4,6 +4,10 @@
 // It lives in a shadow root: CodeMirror's styles then go to a constructed style
 // sheet, which the page's Content-Security-Policy (no inline <style>) allows.
 // The agents' open intents are highlighted where their anchors are.
+// When the text nodes restart the document in a new generation they close every
+// editor's connection with RESTARTED: the editor starts over with a new Y.Doc (its
+// old one means nothing to the new document; y-websocket does not reconnect on a
+// 44xx close).
 import { EditorState, StateEffect, StateField } from '@codemirror/state'
 import { Decoration } from '@codemirror/view'
 import { EditorView, minimalSetup } from 'codemirror'
@@ -27,6 +31,7 @@ const THEME = EditorView.theme({
 
 // --- the agents' open intents, highlighted where their anchors are ---
 const INTENTS_EVERY_MS = 3000
+const RESTARTED = 4409 // people.py
 const setIntents = StateEffect.define()
 
 const intentMarks = StateField.define({
@@ -53,12 +58,12 @@ function markIntents (text, intents) {
   return Decoration.set(ranges, true)
 }
 
-async function followIntents (view) {
+async function followIntents (editor) {
   try {
     const response = await fetch('/api/intents')
-    if (response.ok) view.dispatch({ effects: setIntents.of((await response.json()).intents) })
+    if (response.ok) editor.view.dispatch({ effects: setIntents.of((await response.json()).intents) })
   } catch (error) { /* the web is away; next round */ }
-  setTimeout(() => followIntents(view), INTENTS_EVERY_MS)
+  setTimeout(() => followIntents(editor), INTENTS_EVERY_MS)
 }
 
 function colourOf (name) {
@@ -68,6 +73,15 @@ function colourOf (name) {
 }
 
 function start (root) {
+  const shadow = root.attachShadow({ mode: 'open' })
+  const editor = connect(root, shadow, '')
+  followIntents(editor)
+  return editor
+}
+
+// One document, its connection and its view; `editor` is updated in place when the
+// document restarts, so followIntents keeps the current view.
+function connect (root, shadow, notice, editor = {}) {
   const signedIn = document.body.dataset.signedIn === '1'
   const name = (localStorage.getItem('coedit-name') || '').trim() || 'anonymous'
   const doc = new Y.Doc()
@@ -78,7 +92,6 @@ function start (root) {
   })
   const [color, colorLight] = colourOf(name)
   if (signedIn) provider.awareness.setLocalStateField('user', { name, color, colorLight })
-  const shadow = root.attachShadow({ mode: 'open' })
   const view = new EditorView({
     root: shadow,
     parent: shadow,
@@ -94,13 +107,20 @@ function start (root) {
   const show = () => {
     const state = provider.wsconnected ? (provider.synced ? 'synced' : 'syncing') : 'connecting'
     root.dataset.state = state
-    if (status) status.textContent = `${state}${signedIn ? ` as ${name}` : ' (read-only: sign in to edit)'}`
+    if (status) status.textContent = `${notice}${state}${signedIn ? ` as ${name}` : ' (read-only: sign in to edit)'}`
   }
   provider.on('status', show)
   provider.on('sync', show)
+  provider.on('closed', (event) => {
+    if (event.code !== RESTARTED) return
+    provider.destroy()
+    view.destroy()
+    doc.destroy()
+    connect(root, shadow, 'the document restarted; reloaded — ', editor)
+  })
   show()
-  followIntents(view)
-  return { view, doc, provider }
+  root.dataset.restarts = String(Number(root.dataset.restarts || '0') + (notice ? 1 : 0))
+  return Object.assign(editor, { view, doc, provider })
 }
 
 const root = document.getElementById('editor')
