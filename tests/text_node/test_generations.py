@@ -16,7 +16,7 @@ from coedit.text_node import budget
 from coedit.text_node.document import ReplicatedDocument, genesis_client_id
 from coedit.text_node.errors import DocumentError
 from coedit.text_node.generations import Switcher
-from coedit.text_node.node import EditWork
+from coedit.text_node.node import EditWork, FreezeWork
 from coedit.text_node.replication import Replicator
 from tests.conftest import AUTH
 from tests.text_node.test_cluster import wait_converged
@@ -105,6 +105,20 @@ async def test_writes_wait_while_the_node_is_frozen_and_land_in_the_next_generat
     await steps.step()
     assert (await asyncio.wait_for(waiting, 5)).version == 4
     assert node.doc.has_edit("late") and node.doc.generation.number == 1
+
+
+async def test_a_retry_queued_before_the_switch_is_answered_from_the_generation_before(start_node):
+    """An edit of the old generation retried just as the node froze: it waits, and
+    after the switch it is answered as the first time, not applied again."""
+    node = await start_node(INITIAL, generation_edits=3)
+    first = (await write(node, 3))[0]
+    text = node.committed.text
+    freezing = node.enqueue(FreezeWork())
+    retried = node.enqueue(EditWork(append("e0", " e0")))  # queued behind the freeze
+    await freezing
+    await switcher(node).step()
+    assert await asyncio.wait_for(retried, 5) == first
+    assert node.committed.text == text and node.committed.version == 3
 
 
 @pytest.mark.parametrize("method", ["freeze", "start_generation"])

@@ -3,6 +3,7 @@ so anchors resolve against the text they commit on, and commits are grouped: all
 the changes queued while the previous commit was in flight share the next one."""
 
 import asyncio
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -203,7 +204,7 @@ class TextNode:
         self._next_generation: tuple[tuple, Generation] | None = None
         # the answers to the previous generation's edits: a change queued before the
         # switch is applied after it, and must find them (older ones: `_earlier_outcome`)
-        self._previous_outcomes: dict[str, EditAccepted] = {}
+        self._previous_outcomes: dict[str, tuple[int, str]] = {}  # edit id -> (version, node id)
         self._arriving: dict[str, Arrival] = {}
         self._writer: asyncio.Task | None = None
         self._history_task: asyncio.Task | None = None
@@ -575,7 +576,10 @@ class TextNode:
             return False
         old_records = self._since_compaction
         await self.store.start_generation(generation, first_seq=self.last_seq)
-        self._previous_outcomes = {edit_id: self.first_outcome(edit_id) for edit_id in self.doc.edits.keys()}
+        self._previous_outcomes = {
+            edit_id: (metadata["origin_version"], metadata["node_id"])
+            for edit_id, raw in self.doc.edits.items() for metadata in [json.loads(raw)]
+        }
         self.doc.close()
         self.doc = ReplicatedDocument(self.settings.initial_text, generation)
         self._next_generation, self._since_compaction = None, 0
@@ -597,7 +601,9 @@ class TextNode:
         edit in this generation or the one before, see `_switch`)."""
         if (first := self.doc.edit_metadata(edit_id)) is not None:
             return EditAccepted(edit_id=edit_id, version=first["origin_version"], node_id=first["node_id"])
-        return self._previous_outcomes.get(edit_id)
+        if (previous := self._previous_outcomes.get(edit_id)) is not None:
+            return EditAccepted(edit_id=edit_id, version=previous[0], node_id=previous[1])
+        return None
 
     def _apply_edit(self, request: EditRequest, batch: Batch) -> EditAccepted:
         if (first := self.first_outcome(request.edit_id)) is not None:
