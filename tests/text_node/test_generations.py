@@ -13,7 +13,7 @@ import pytest
 from pycrdt import merge_updates
 
 from coedit.text_node import budget
-from coedit.text_node.document import ReplicatedDocument, genesis_client_id
+from coedit.text_node.document import ReplicatedDocument, decode_state_vector, genesis_client_id
 from coedit.text_node.errors import DocumentError
 from coedit.text_node.generations import Switcher
 from coedit.text_node.node import EditWork, FreezeWork
@@ -39,6 +39,31 @@ async def write(node, count: int, prefix: str = "e") -> list:
     return [await node.submit(EditWork(append(f"{prefix}{i}", f" {prefix}{i}"))) for i in range(count)]
 
 
+def wait_generation(cluster, at_least: int, timeout: float = 30) -> dict:
+    """Every node's replication status, once all are in one generation >= `at_least`, not frozen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {n: httpx.get(f"{cluster[n].url}/api/replication", timeout=10).json() for n in "abc"}
+        generations = {s["generation"] for s in states.values()}
+        if len(generations) == 1 and min(generations) >= at_least and not any(s["frozen"] for s in states.values()):
+            return states
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not in one generation >= {at_least}: {states}")
+        time.sleep(0.2)
+
+
+def post_edits(cluster, names: str, start: int, count: int) -> dict[str, dict]:
+    """Edits `g<start>`... appending their number, to the nodes in turn: edit id -> answer."""
+    accepted = {}
+    with httpx.Client(headers=AUTH, timeout=30) as client:
+        for i in range(start, start + count):
+            body = {"edit_id": f"g{i}", "agent_id": "w", "op": {"type": "append", "text": f" {i}"}}
+            answer = client.post(f"{cluster[names[i % len(names)]].url}/api/edits", json=body)
+            assert answer.status_code == 201, answer.text
+            accepted[f"g{i}"] = answer.json()
+    return accepted
+
+
 def test_the_next_generation_is_the_same_bytes_on_replicas_that_hold_the_same_document():
     one, two = ReplicatedDocument(INITIAL), ReplicatedDocument(INITIAL)
     me = budget.writer_for("a", "epoch-a", 1000, 2)
@@ -61,8 +86,6 @@ def test_the_next_generation_is_the_same_bytes_on_replicas_that_hold_the_same_do
 
 
 def _clients(document: ReplicatedDocument) -> set[int]:
-    from coedit.text_node.document import decode_state_vector
-
     return set(decode_state_vector(document.state_vector()))
 
 
@@ -161,26 +184,12 @@ async def test_killed_at_any_step_of_a_switch_the_node_comes_back_where_it_was(s
 
 def test_three_nodes_switch_generations_under_writes_and_converge(text_cluster_factory):
     cluster = text_cluster_factory(extra_args=("--generation-edits", "40"))
-    accepted = {}
-    with httpx.Client(headers=AUTH, timeout=30) as client:
-        for i in range(150):
-            node = "abc"[i % 3]
-            body = {"edit_id": f"g{i}", "agent_id": "w", "op": {"type": "append", "text": f" {i}"}}
-            answer = client.post(f"{cluster[node].url}/api/edits", json=body)
-            assert answer.status_code == 201, answer.text
-            accepted[f"g{i}"] = answer.json()
+    accepted = post_edits(cluster, "abc", 0, 150)
     texts = wait_converged(cluster, 150)
     assert {version for _, version in texts.values()} == {150}
     text = texts["a"][0]
     assert all(f" {i}" in text for i in range(150))
-    deadline = time.monotonic() + 30
-    while True:
-        states = {n: httpx.get(f"{cluster[n].url}/api/replication").json() for n in "abc"}
-        if all(s["generation"] >= 2 and not s["frozen"] for s in states.values()) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    # a generation every 40 edits or more (a node checks every --sync-interval)
-    assert len({s["generation"] for s in states.values()}) == 1 and states["a"]["generation"] >= 2, states
+    wait_generation(cluster, 2)  # a generation every 40 edits or more (a node checks every --sync-interval)
     with httpx.Client(headers=AUTH, timeout=30) as client:
         for name in "abc":
             url = cluster[name].url
@@ -194,27 +203,6 @@ def test_three_nodes_switch_generations_under_writes_and_converge(text_cluster_f
             assert retried.status_code in (200, 201) and retried.json()["version"] == accepted["g1"]["version"]
             assert client.get(f"{url}/api/document/versions/150").json()["text"] == text
     assert cluster.texts()["a"] == (text, 150)
-
-
-def wait_generation(cluster, at_least: int, timeout: float = 30) -> dict:
-    """Every node's replication status, once all are in one generation >= `at_least`, not frozen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        states = {n: httpx.get(f"{cluster[n].url}/api/replication", timeout=10).json() for n in "abc"}
-        generations = {s["generation"] for s in states.values()}
-        if len(generations) == 1 and min(generations) >= at_least and not any(s["frozen"] for s in states.values()):
-            return states
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not in one generation >= {at_least}: {states}")
-        time.sleep(0.2)
-
-
-def post_edits(cluster, names: str, start: int, count: int) -> None:
-    with httpx.Client(headers=AUTH, timeout=30) as client:
-        for i in range(start, start + count):
-            body = {"edit_id": f"g{i}", "agent_id": "w", "op": {"type": "append", "text": f" {i}"}}
-            answer = client.post(f"{cluster[names[i % len(names)]].url}/api/edits", json=body)
-            assert answer.status_code == 201, answer.text
 
 
 def test_a_node_that_lost_its_database_catches_up_through_the_generations(text_cluster_factory):
