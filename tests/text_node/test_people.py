@@ -1,7 +1,10 @@
 """People on the text nodes: npm `yjs` + `y-websocket` clients (real ones, in Node)
-against three text-node processes on their own PostgreSQL servers."""
+against three text-node processes on their own PostgreSQL servers (and a node in
+this process, for a race between a person's change and a generation switch)."""
 
+import asyncio
 import contextlib
+import json
 import time
 
 import httpx
@@ -11,12 +14,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from coedit.text_node.document import first_generation
-from coedit.text_node.people import RESTARTED
+from coedit.text_node.errors import DocumentRestarted
+from coedit.text_node.node import FreezeWork
+from coedit.text_node.people import RESTARTED, Connection, PersonChange, Room
 from tests.conftest import AUTH, AUTH_TOKEN
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster
 from tests.text_node.test_cluster import wait_converged
 from tests.streams import assert_websockets_capped
-from tests.text_node.test_generations import wait_generation
+from tests.text_node.test_generations import switcher, wait_generation, write
 from tests.text_node.yjs import YClient, install
 
 
@@ -254,38 +259,116 @@ def test_restore_makes_one_version_with_that_text_attributed_to_the_person(text_
     assert httpx.post(f"{text_cluster['a'].url}/api/document/restore", json=body, timeout=10).status_code == 401
 
 
+def closes(client: YClient, code: int) -> int:
+    return sum(event.get("code") == code for event in client.events)
+
+
+def wait_closes(client: YClient, code: int, count: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while closes(client, code) < count:
+        assert time.monotonic() < deadline, client.events
+        time.sleep(0.1)
+
+
+def stale_changes(url: str) -> float:
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith('coedit_people_changes_total{outcome="stale"}'))
+
+
+def logged(process, event: str) -> list[dict]:
+    """The node's log lines of `event` (its whole log, not the tail `logs()` gives)."""
+    lines = process.log_path.read_text(errors="replace").splitlines()
+    return [record for line in lines if event in line for record in [json.loads(line)] if record["event"] == event]
+
+
+def closed_code(url: str, *messages: bytes) -> int:
+    """Send `messages` at once on a new Yjs connection; the code the node closes it with."""
+    with connect(f"{url.replace('http', 'ws')}/yjs/document?name=old&token={AUTH_TOKEN}", open_timeout=5) as ws:
+        for message in messages:
+            ws.send(message)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=10)
+    return closed.value.rcvd.code
+
+
 def test_people_start_over_when_the_document_restarts_in_a_new_generation(text_cluster_factory, person):
     """After a generation switch (generations.py) a person's Yjs document is the old
-    one: the node closes the connection with RESTARTED, refuses a client that comes
-    back with the old document, and a new one syncs the text and types on."""
+    one: the node closes every connection with RESTARTED, refuses a client that comes
+    back with the old document (nothing of it applied), and a new one syncs the text
+    and types on."""
     cluster = text_cluster_factory(extra_args=("--generation-edits", "5"))
-    ada = person(cluster["a"].url, "ada")
+    url = cluster["a"].url
+    ada, carol = person(url, "ada"), person(url, "carol")
     ada.wait_synced()
+    carol.wait(lambda s: s["synced"] and "ada" in s["people"], what="ada's cursor")
     ada.call("insert", index=0, text="Ada: ")
     wait_text(cluster, lambda t: t.startswith("Ada: "))
     for i in range(6):
         assert cluster.edit("abc"[i % 3], f"e{i}", {"type": "append", "text": f" {i}"}).status_code == 201
     wait_generation(cluster, 1)
-    deadline = time.monotonic() + 15
-    while not any(event.get("code") == RESTARTED for event in ada.events):
-        assert time.monotonic() < deadline, ada.events
-        time.sleep(0.1)
-    text, version = wait_converged(cluster, 7)["a"]
+    wait_closes(ada, RESTARTED, 1)
+    wait_closes(carol, RESTARTED, 1)
+    restarts = logged(cluster["a"], "people's connections closed: the document restarted")
+    assert [line["connections"] for line in restarts] == [2]
+    texts = wait_converged(cluster, 7)
+    text, version = texts["a"]
+    history = edits(url)
 
+    # the same y-websocket client, told to reconnect, with its old Y.Doc and a change typed on it
+    ada.call("insert", index=0, text="stale ")
+    ada.call("connect")
+    wait_closes(ada, RESTARTED, 2)
+    # a client sending its step 1 and its document at once; one skipping step 1
     stale = Doc()
     stale.apply_update(first_generation(INITIAL_TEXT).genesis)  # what a client of the first generation holds
-    url = cluster["a"].url.replace("http", "ws") + f"/yjs/document?name=old&token={AUTH_TOKEN}"
-    with connect(url, open_timeout=5) as ws:
-        ws.send(create_sync_message(stale))
-        stale.get("text", type=Text).insert(0, "stale ")
-        with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                ws.recv(timeout=10)
-        assert closed.value.rcvd.code == RESTARTED
-    assert cluster.texts()["b"] == (text, version)
+    stale.get("text", type=Text).insert(0, "stale ")
+    update = create_update_message(stale.get_update())
+    assert closed_code(url, create_sync_message(stale), update) == RESTARTED
+    assert closed_code(url, update) == RESTARTED
+    assert stale_changes(url) == 3
+    time.sleep(1)  # anything applied would have replicated by now
+    assert cluster.texts() == texts and edits(url) == history
 
-    bob = person(cluster["b"].url, "bob")
+    bob = person(url, "bob")
     assert bob.wait_synced()["text"] == text
+    assert bob.state()["people"] == ["bob"]  # the closed connections' cursors went with them
     bob.call("insert", index=0, text="Bob: ")
     wait_text(cluster, lambda t: t == "Bob: " + text)
     assert edits(cluster["c"].url)[-1]["agent_id"] == "bob"
+    assert closes(ada, RESTARTED) == 2 and closes(bob, RESTARTED) == 0
+
+
+async def test_a_change_queued_before_the_switch_is_not_applied_after_it(start_node):
+    """The race the restart's close does not cover: a person's change queued for the
+    writer just before the switch is applied after it, on the new document; it must
+    be refused, and so must an update of the old document sent on a connection of the
+    new generation (a client skipping sync step 1). A change made on the new one lands."""
+    node = await start_node(INITIAL_TEXT, generation_edits=3)
+    room = Room(node)
+    await write(node, 3)
+    text = node.committed.text
+    old = Doc()
+    old.apply_update(node.doc.doc.get_update())
+    typed = old.get_state()
+    old.get("text", type=Text).insert(0, "Ada: ")
+    freezing = node.enqueue(FreezeWork())
+    queued = node.enqueue(PersonChange(room, Connection(None, "ada", generation=0), old.get_update(typed)))
+    await freezing
+    await switcher(node).step()
+    assert node.doc.generation.number == 1
+    with pytest.raises(DocumentRestarted):
+        await asyncio.wait_for(queued, 5)
+    bob = Connection(None, "bob", generation=1)
+    with pytest.raises(DocumentRestarted):
+        await node.submit(PersonChange(room, bob, old.get_update(node.doc.doc.get_state())))
+    assert (node.committed.text, node.committed.version) == (text, 3)
+
+    new = Doc()
+    new.apply_update(node.doc.doc.get_update())
+    synced = new.get_state()
+    new.get("text", type=Text).insert(0, "Bob: ")
+    assert await node.submit(PersonChange(room, bob, new.get_update(synced))) == 4
+    assert node.committed.text == "Bob: " + text
+    assert node.doc.edit_metadata(next(iter(node.doc.edits)))["agent_id"] == "bob"

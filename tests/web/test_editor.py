@@ -111,6 +111,12 @@ def test_without_a_token_the_editor_is_read_only_but_live(session, open_editor):
     assert [t + " Агент дописал." for t in before[:1]] == node_texts(session)[:1]
 
 
+def stale_changes(url: str) -> float:
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith('coedit_people_changes_total{outcome="stale"}'))
+
+
 @pytest.fixture(scope="module")
 def switching_session():
     """A session of its own whose nodes restart the document every 5 edits."""
@@ -143,8 +149,13 @@ def test_the_editor_starts_over_when_the_document_restarts(chromium, switching_s
         page.keyboard.type(" Ада снова.", delay=20)
         eventually(lambda: all(t.endswith(" r5 Ада снова.") for t in node_texts(session)), 30,
                    "typing after the restart did not reach the nodes")
+        assert page.locator("#editor .cm-editor").count() == 1  # the old view went with the old Y.Doc
         generation = httpx.get(f"{session.cluster['a'].url}/api/replication", timeout=10).json()["generation"]
         assert generation >= 1
+        edits = httpx.get(f"{session.cluster['a'].url}/api/edits", params={"limit": 1000}, timeout=10).json()["edits"]
+        assert edits[-1]["kind"] == "human" and edits[-1]["agent_id"] == "ada"
+        # the editor never came back with its old Y.Doc: no node refused a stale client
+        assert sum(stale_changes(node.url) for node in session.cluster.nodes.values()) == 0
     finally:
         context.close()
     assert not problems, problems

@@ -32,6 +32,7 @@ Y.Doc), and a client that comes back with the old document (its state vector nam
 an earlier generation's genesis client) is closed the same way, nothing of it applied."""
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -84,7 +85,7 @@ class Refused(Exception):
 
 
 class Stale(Exception):
-    """A client (or a change of its) holding an earlier generation of the document."""
+    """A person's update carrying an earlier generation's genesis client: made on the old document."""
 
 
 class Pending(Exception):
@@ -131,6 +132,19 @@ def reaches(state: dict[int, int], needs: dict[int, int]) -> bool:
     return all(state.get(client, 0) >= clock for client, clock in needs.items())
 
 
+def earlier_genesis(generation: int) -> set[int]:
+    """The genesis client ids of the generations before `generation`: a Yjs document
+    holding one of them is an old generation's."""
+    return {genesis_client_id(number) for number in range(generation)}
+
+
+async def close(websocket, code: int, reason: str) -> None:
+    """Close the websocket unless it is closed already: a restart, a refusal and a
+    slow connection's pump may each come to close it."""
+    with contextlib.suppress(RuntimeError, OSError):  # Starlette: sent a close already; uvicorn: gone
+        await websocket.close(code=code, reason=reason[:120])
+
+
 class Shadow:
     """A copy of the node's CRDT kept in step with it (every transaction on the
     node's document is applied here too), on which a person's update is tried
@@ -167,8 +181,10 @@ class Shadow:
         self._subscriptions = []
 
     def attempt(self, update: bytes, max_bytes: int) -> list[dict]:
-        """Apply `update` here; return the text delta it makes, or raise Refused or Pending
-        (either spoils the copy: Yrs keeps a pending delete set in it)."""
+        """Apply `update` here; return the text delta it makes, or raise Refused, Stale or
+        Pending (each spoils the copy: Yrs keeps a pending delete set in it). Stale comes
+        first: an old document's update writes to the other roots too (its client was sent
+        the whole document), and its client is to start over, not to be told it may not."""
         self._touched, self._deltas, self._trying = [], [], True
         try:
             self.doc.apply_update(update)
@@ -176,12 +192,14 @@ class Shadow:
             raise Refused(f"not a Yjs update: {error}") from None
         finally:
             self._trying = False
+        state = self.doc.get_state()
+        ours, deleted = decode_state_vector(state), deleted_ranges_end(update, state)
+        if earlier_genesis(self.source.generation.number) & (ours.keys() | (deleted or {}).keys()):
+            raise Stale()
         if self._touched:
             raise Refused(f"it writes to {', '.join(sorted(set(self._touched)))}; only the text is a person's to change")
         if others := set(self.doc.keys()) - ROOTS:
             raise Refused(f"it writes to {', '.join(sorted(others))}; only the text is a person's to change")
-        state = self.doc.get_state()
-        ours, deleted = decode_state_vector(state), deleted_ranges_end(update, state)
         if deleted is None:
             raise Refused("it depends on changes this node does not have (structs left pending)")
         delta = [step for delta in self._deltas for step in delta]
@@ -227,7 +245,7 @@ class Connection:
     async def pump(self) -> None:
         while not self.overflowed:
             await self.websocket.send_bytes(await self.outbox.get())
-        await self.websocket.close(code=1013, reason="too far behind; reconnect")
+        await close(self.websocket, 1013, "too far behind; reconnect")
 
 
 @dataclass
@@ -247,9 +265,12 @@ class SyncReply(PersonWork):
     commit of the batch it was made in)."""
 
     message: bytes  # the sync message (after the SYNC byte)
+    generation: int  # the connection's: a switch since, and the client gets nothing of the new document
     writes: ClassVar[bool] = False  # it reads: no need to wait while the node is frozen
 
     def apply(self, node: TextNode, batch: Batch) -> bytes:
+        if self.generation != node.doc.generation.number:
+            raise DocumentRestarted(RESTARTED_REASON)
         return handle_sync_message(self.message, node.doc.doc)
 
 
@@ -291,6 +312,7 @@ class Room:
         self.awareness.observe(self._on_awareness)
         self.groups: dict[str, Group] = {}
         self.shadow: Shadow | None = None
+        self._closing: set[asyncio.Task] = set()  # the restart's closes under way
         node.on_commit.append(self._broadcast)
         node.on_remote.append(self._relay)
         node.on_switch.append(self._restart)
@@ -313,6 +335,11 @@ class Room:
         except Pending as pending:
             self._drop_shadow()
             return self._hold(connection, update, pending.needs, len(held) + 1)
+        except Stale:
+            self._drop_shadow()
+            CHANGES.labels("stale").inc()
+            log.warning("a person's update of an earlier document generation refused", person=name)
+            raise DocumentRestarted(RESTARTED_REASON) from None
         except Refused as refusal:
             self._drop_shadow()
             CHANGES.labels("refused").inc()
@@ -356,24 +383,29 @@ class Room:
             except TimeoutError:
                 log.warning("a person's held update dropped", person=connection.name, needs=connection.needs)
                 connection.held = []
-                await connection.websocket.close(code=1013, reason="changes wait for items this node lacks; resync")
+                await close(connection.websocket, 1013, "changes wait for items this node lacks; resync")
                 return
             try:
                 await self.node.submit(PersonChange(self, connection, None))
             except DocumentError as error:
                 code = {PersonChangeRefused: 1008, DocumentRestarted: RESTARTED}.get(type(error), 1013)
-                await connection.websocket.close(code=code, reason=error.detail[:120])
+                await close(connection.websocket, code, error.detail)
                 return
 
     def _restart(self) -> None:
-        """The node switched generation: every connection holds the old document."""
+        """The node switched generation: every connection holds the old document. Each
+        is closed (its awareness goes as it disconnects); what it held or sends still
+        is refused by its generation (`integrate`)."""
         self._drop_shadow()
         self.groups.clear()
         for connection in self.connections:
             if connection.releaser is not None:
                 connection.releaser.cancel()
-            connection.held = []
-            asyncio.ensure_future(connection.websocket.close(code=RESTARTED, reason=RESTARTED_REASON))
+            connection.held, connection.needs = [], {}
+            closing = asyncio.get_running_loop().create_task(
+                close(connection.websocket, RESTARTED, RESTARTED_REASON), name=f"yjs-restart-{connection.name}")
+            self._closing.add(closing)  # the loop keeps only a weak reference to a task
+            closing.add_done_callback(self._closing.discard)
         log.info("people's connections closed: the document restarted", connections=len(self.connections),
                  generation=self.node.doc.generation.number)
 
@@ -436,12 +468,11 @@ class Room:
                 if message.get("bytes"):
                     await self._handle(connection, message["bytes"])
         except Refused as refusal:
-            await websocket.close(code=1008, reason=str(refusal)[:120])
-        except Stale:
-            CHANGES.labels("stale").inc()
-            await websocket.close(code=RESTARTED, reason=RESTARTED_REASON)
+            await close(websocket, 1008, str(refusal))
+        except DocumentRestarted:
+            await close(websocket, RESTARTED, RESTARTED_REASON)
         except DocumentError as error:  # the node could not take it now (e.g. its database is away)
-            await websocket.close(code=1013, reason=error.detail[:120])
+            await close(websocket, 1013, error.detail)
         finally:
             self.connections.discard(connection)
             CONNECTIONS.dec()
@@ -463,7 +494,7 @@ class Room:
             if message[0] == YMessageType.SYNC:
                 if message[1] == YSyncMessageType.SYNC_STEP1:
                     self._check_generation(connection, read_message(message[2:]))
-                    connection.send(await self.node.submit(SyncReply(message[1:])))
+                    connection.send(await self.node.submit(SyncReply(message[1:], connection.generation)))
                 elif message[1] in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
                     if (update := read_message(message[2:])) != EMPTY_UPDATE:
                         connection.inbox.append(update)
@@ -476,11 +507,16 @@ class Room:
             raise Refused(f"not a Yjs message: {error}") from None
 
     def _check_generation(self, connection: Connection, state_vector: bytes) -> None:
-        """A client whose document holds an earlier generation's genesis is stale."""
+        """A client whose document holds an earlier generation's genesis is stale (so is
+        a connection opened before the switch): it is closed before it gets an answer."""
         generation = self.node.doc.generation.number
-        earlier = {genesis_client_id(number) for number in range(generation)}
-        if connection.generation != generation or earlier & set(decode_state_vector(state_vector)):
-            raise Stale(RESTARTED_REASON)
+        clients = decode_state_vector(state_vector).keys()
+        if connection.generation != generation or earlier_genesis(generation) & clients:
+            CHANGES.labels("stale").inc()
+            log.info("a Yjs client of an earlier document generation refused", person=connection.name,
+                     generation=generation)
+            raise DocumentRestarted(RESTARTED_REASON)
+
     async def _apply(self, connection: Connection) -> None:
         """A connection's updates, in order, through the writer: those that come while one
         is being committed are merged into the next, so a burst of keystrokes shares one
@@ -493,11 +529,11 @@ class Room:
                 update = updates[0] if len(updates) == 1 else merge_updates(*updates)
                 await self.node.submit(PersonChange(self, connection, update))
         except PersonChangeRefused as refusal:
-            await connection.websocket.close(code=1008, reason=refusal.detail[:120])
+            await close(connection.websocket, 1008, refusal.detail)
         except DocumentRestarted:
-            await connection.websocket.close(code=RESTARTED, reason=RESTARTED_REASON)
+            await close(connection.websocket, RESTARTED, RESTARTED_REASON)
         except DocumentError as error:  # the node could not take it now (e.g. its database is away)
-            await connection.websocket.close(code=1013, reason=error.detail[:120])
+            await close(connection.websocket, 1013, error.detail)
 
     def _on_awareness(self, topic: str, event) -> None:
         changes, origin = event

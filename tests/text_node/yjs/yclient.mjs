@@ -37,6 +37,9 @@ const commands = {
   },
   // a write to another root of the shared document, which a person may not make
   forge: ({ root, key, value }) => { doc.getMap(root).set(key, value); return commands.state() },
+  // y-websocket does not reconnect after a close for good (a 44xx code) unless told to;
+  // it then comes back with the Y.Doc it has
+  connect: () => { provider.connect(); return commands.state() },
   quit: () => { provider.destroy(); setTimeout(() => process.exit(0), 50); return {} }
 }
 
