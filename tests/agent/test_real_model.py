@@ -4,7 +4,6 @@ story in English (the model writes English only). `.ci/run` builds the server in
 /opt/llm and names it with COEDIT_LOCAL_LLM_PYTHON; without it the test is skipped,
 except in CI, where it fails. The assertions are counts and invariants, not wording."""
 
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from coedit.agent.prompts import MAX_TOKENS
 from coedit.common.agent_protocol import Phase
 from coedit.up.session_file import SEED_TEXT_EN, SEED_TOPIC_EN
 from coedit.up.local_llm import MODEL_ALIAS, LocalLLMProcess, LocalLLMUnavailable
+from tests.logs import log_records
 from tests.agent.session import session_factory, text_cluster_factory  # noqa: F401
 
 RUN_SECONDS = 240
@@ -33,11 +33,6 @@ def local_llm(tmp_path):
     server.start(timeout=180)
     yield server
     server.stop()
-
-
-def log_lines(session, agent_id: str) -> list[dict]:
-    lines = (session.log_dir / f"{agent_id}.log").read_text(errors="replace").splitlines()
-    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 @pytest.mark.timeout(RUN_SECONDS + 240)
@@ -71,7 +66,7 @@ def test_two_agents_land_edits_on_a_real_small_model(session_factory, local_llm)
 
     given_up = 0
     for agent_id in agents:
-        lines = log_lines(session, agent_id)
+        lines = log_records(session.log_dir / f"{agent_id}.log")
         chosen = [line for line in lines if line.get("event") == "structured_output"]
         assert len(chosen) == 1 and chosen[0]["form"] == "json_object+schema", chosen
         calls = [line for line in lines if line.get("event") == "model_call"]

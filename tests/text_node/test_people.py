@@ -4,7 +4,6 @@ this process, for a race between a person's change and a generation switch)."""
 
 import asyncio
 import contextlib
-import json
 import time
 
 import httpx
@@ -18,6 +17,7 @@ from coedit.text_node.errors import DocumentRestarted
 from coedit.text_node.node import FreezeWork
 from coedit.text_node.people import RESTARTED, Connection, PersonChange, Room
 from tests.conftest import AUTH, AUTH_TOKEN
+from tests.logs import log_records
 from tests.text_node.conftest import INITIAL_TEXT, TextCluster
 from tests.text_node.test_cluster import wait_converged
 from tests.streams import assert_websockets_capped
@@ -276,12 +276,6 @@ def stale_changes(url: str) -> float:
                if line.startswith('coedit_people_changes_total{outcome="stale"}'))
 
 
-def logged(process, event: str) -> list[dict]:
-    """The node's log lines of `event` (its whole log, not the tail `logs()` gives)."""
-    lines = process.log_path.read_text(errors="replace").splitlines()
-    return [record for line in lines if event in line for record in [json.loads(line)] if record["event"] == event]
-
-
 def closed_code(url: str, *messages: bytes) -> int:
     """Send `messages` at once on a new Yjs connection; the code the node closes it with."""
     with connect(f"{url.replace('http', 'ws')}/yjs/document?name=old&token={AUTH_TOKEN}", open_timeout=5) as ws:
@@ -310,7 +304,8 @@ def test_people_start_over_when_the_document_restarts_in_a_new_generation(text_c
     wait_generation(cluster, 1)
     wait_closes(ada, RESTARTED, 1)
     wait_closes(carol, RESTARTED, 1)
-    restarts = logged(cluster["a"], "people's connections closed: the document restarted")
+    restarts = [record for record in log_records(cluster["a"].log_path)
+                if record.get("event") == "people's connections closed: the document restarted"]
     assert [line["connections"] for line in restarts] == [2]
     texts = wait_converged(cluster, 7)
     text, version = texts["a"]
