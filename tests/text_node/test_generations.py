@@ -183,26 +183,34 @@ async def test_killed_at_any_step_of_a_switch_the_node_comes_back_where_it_was(s
 
 
 def test_three_nodes_switch_generations_under_writes_and_converge(text_cluster_factory):
+    """Writes go on through two switches at least: a node freezes once it sees 40
+    edits in its generation, but it looks only every --sync-interval, so a
+    generation holds more (57 seen on a quiet machine, over 70 under load); the
+    writes go on, 50 at a time, until the nodes have switched twice."""
     cluster = text_cluster_factory(extra_args=("--generation-edits", "40"))
     accepted = post_edits(cluster, "abc", 0, 150)
-    texts = wait_converged(cluster, 150)
-    assert {version for _, version in texts.values()} == {150}
+    while httpx.get(f"{cluster['a'].url}/api/replication", timeout=10).json()["generation"] < 2:
+        assert len(accepted) < 400, "fewer than two switches in 400 edits"
+        accepted |= post_edits(cluster, "abc", len(accepted), 50)
+    edits = len(accepted)
+    texts = wait_converged(cluster, edits)
+    assert {version for _, version in texts.values()} == {edits}
     text = texts["a"][0]
-    assert all(f" {i}" in text for i in range(150))
-    wait_generation(cluster, 2)  # a generation every 40 edits or more (a node checks every --sync-interval)
+    assert all(f" {i}" in text for i in range(edits))
+    wait_generation(cluster, 2)
     with httpx.Client(headers=AUTH, timeout=30) as client:
         for name in "abc":
             url = cluster[name].url
             history = client.get(f"{url}/api/edits", params={"after_version": 0, "limit": 1000}).json()["edits"]
             assert sorted(e["edit_id"] for e in history) == sorted(accepted)
-            assert [e["version"] for e in history] == list(range(1, 151))
+            assert [e["version"] for e in history] == list(range(1, edits + 1))
             looked_up = client.get(f"{url}/api/edits/g0")
             assert looked_up.status_code == 200 and looked_up.json()["version"] == accepted["g0"]["version"]
             retried = client.post(f"{url}/api/edits", json={"edit_id": "g1", "agent_id": "w",
                                                             "op": {"type": "append", "text": " 1"}})
             assert retried.status_code in (200, 201) and retried.json()["version"] == accepted["g1"]["version"]
-            assert client.get(f"{url}/api/document/versions/150").json()["text"] == text
-    assert cluster.texts()["a"] == (text, 150)
+            assert client.get(f"{url}/api/document/versions/{edits}").json()["text"] == text
+    assert cluster.texts()["a"] == (text, edits)
 
 
 def test_a_node_that_lost_its_database_catches_up_through_the_generations(text_cluster_factory):
@@ -211,7 +219,11 @@ def test_a_node_that_lost_its_database_catches_up_through_the_generations(text_c
     switches generation after generation as they did, and ends with every edit and
     its history."""
     cluster = text_cluster_factory(extra_args=("--generation-edits", "30"))
-    post_edits(cluster, "abc", 0, 90)
+    for batch in range(2):  # a batch at a time: a switch that comes late starts its generation later
+        post_edits(cluster, "abc", 30 * batch, 30)
+        wait_converged(cluster, 30 * (batch + 1))
+        wait_generation(cluster, batch + 1)
+    post_edits(cluster, "abc", 60, 30)
     wait_converged(cluster, 90)
     generation = wait_generation(cluster, 2)["a"]["generation"]
     cluster["c"].kill()
