@@ -14,6 +14,7 @@ from coedit.common.anchors import AnchorError
 from coedit.common.app import create_service_app, serve
 from coedit.common.auth import auth_headers
 from coedit.common.errors import ApiError
+from coedit.common.retrying import log_waiting
 from coedit.common.streams import StreamSlots
 from coedit.common.write_rate import AgentWriteRate
 from coedit.text_node.budget_service import BudgetService
@@ -139,8 +140,7 @@ async def _connect_with_retries(database_url: str) -> Store:
     async for attempt in AsyncRetrying(
         wait=wait_exponential(multiplier=0.2, max=5), stop=stop_after_delay(120),
         retry=retry_if_exception_type(STORAGE_ERRORS), reraise=True,
-        before_sleep=lambda state: log.warning("database not ready, retrying", attempt=state.attempt_number,
-                                               error=repr(state.outcome.exception())),
+        before_sleep=log_waiting(log, "the database"),
     ):
         with attempt:
             return await Store.connect(database_url)
