@@ -106,7 +106,8 @@ def test_a_bad_agent_token_list_stops_the_node(start_node):
 
 
 def test_agent_write_rate(start_node):
-    node = start_node("--agent-writes-per-minute", "3", "--agent-writes-window", "2")
+    # four writes in a 5-s window: well inside it even on a loaded machine
+    node = start_node("--agent-writes-per-minute", "3", "--agent-writes-window", "5")
     with httpx.Client(base_url=node.url, timeout=30) as http:
         for n in range(3):
             assert http.post("/api/edits", json=edit(f"e-{n}", "ada"), headers=bearer(ADA)).status_code == 201
@@ -114,7 +115,7 @@ def test_agent_write_rate(start_node):
         assert over.status_code == 429, over.text
         assert over.json()["error"] == "rate_limited"
         wait = int(over.headers["Retry-After"])
-        assert 1 <= wait <= 2
+        assert 1 <= wait <= 5
         assert http.post("/api/edits", json=edit("e-bob", "bob"), headers=bearer(BOB)).status_code == 201
         assert "e-over" not in [e["edit_id"] for e in http.get("/api/edits").json()["edits"]]
 

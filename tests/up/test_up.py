@@ -99,6 +99,19 @@ def log_sizes(data_dir: Path) -> dict[str, int]:
     return {path.name: path.stat().st_size for path in (data_dir / "logs").glob("*.log")}
 
 
+def settled_log_sizes(data_dir: Path, seconds: float = 2.0, timeout: float = 60) -> dict[str, int]:
+    """The logs' sizes once none has grown for `seconds`: the start-up's last lines
+    (peers meeting, the web's first reads) come later on a slow machine."""
+    deadline = time.monotonic() + timeout
+    sizes = log_sizes(data_dir)
+    while True:
+        time.sleep(seconds)
+        if (now := log_sizes(data_dir)) == sizes:
+            return sizes
+        assert time.monotonic() < deadline, f"the logs never stopped growing: {now}"
+        sizes = now
+
+
 def ctrl_c(up: subprocess.Popen, log: Path) -> int:
     assert up.poll() is None, f"coedit up exited {up.returncode} by itself:\n{log.read_text()[-4000:]}"
     os.killpg(up.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
@@ -223,7 +236,7 @@ def run_life_cycle(root: Path) -> Observed:
     try:
         pids = {c.pid for c in ready_state(seen.data_dir, up, log).components if c.pid}
         # idle: the web polls the nodes, peers pull each other, probes run; nothing else
-        before = log_sizes(seen.data_dir)
+        before = settled_log_sizes(seen.data_dir)
         time.sleep(IDLE_SECONDS)
         seen.idle_log_bytes = {name: size - before.get(name, 0) for name, size in log_sizes(seen.data_dir).items()}
     finally:
