@@ -335,35 +335,65 @@ def test_people_start_over_when_the_document_restarts_in_a_new_generation(text_c
     assert closes(ada, RESTARTED) == 2 and closes(bob, RESTARTED) == 0
 
 
-async def test_a_change_queued_before_the_switch_is_not_applied_after_it(start_node):
-    """The race the restart's close does not cover: a person's change queued for the
-    writer just before the switch is applied after it, on the new document; it must
-    be refused, and so must an update of the old document sent on a connection of the
-    new generation (a client skipping sync step 1). A change made on the new one lands."""
+class Socket:
+    """Stands for a client's websocket: keeps the code it was closed with."""
+
+    def __init__(self):
+        self.closed: int | None = None
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = code
+
+
+async def test_what_a_person_typed_on_the_old_document_is_carried_while_the_text_is_the_same(start_node):
+    """The race the restart's close does not cover: a person's changes queued behind
+    the freeze come to the writer after the switch. While the new document's text is
+    the old one's final text they are made in it, as that person's version; once the
+    new document has changed otherwise they are refused. An update of the old document
+    on a connection of the new generation (a client skipping sync step 1) is refused.
+    A change made on the new document lands."""
     node = await start_node(INITIAL_TEXT, generation_edits=3)
     room = Room(node)
     await write(node, 3)
     text = node.committed.text
     old = Doc()
     old.apply_update(node.doc.doc.get_update())
-    typed = old.get_state()
-    old.get("text", type=Text).insert(0, "Ada: ")
+    ada = Connection(Socket(), "ada", generation=0)
+    room.connections.add(ada)  # connected in the first generation
+
+    def typed(index: int, words: str) -> bytes:
+        before = old.get_state()
+        old.get("text", type=Text).insert(index, words)
+        return old.get_update(before)
+
     freezing = node.enqueue(FreezeWork())
-    queued = node.enqueue(PersonChange(room, Connection(None, "ada", generation=0), old.get_update(typed)))
+    queued = node.enqueue(PersonChange(room, ada, typed(0, "Ada: ")))
     await freezing
     await switcher(node).step()
     assert node.doc.generation.number == 1
+    assert await asyncio.wait_for(queued, 5) == 4
+    await asyncio.sleep(0)  # the restart's close
+    assert ada.websocket.closed == RESTARTED
+    assert await node.submit(PersonChange(room, ada, typed(len("Ada: "), "hi. "))) == 4  # before the close came
+    assert (node.committed.text, node.committed.version) == ("Ada: hi. " + text, 4)
+    (edit_id,) = node.doc.edits
+    assert {key: node.doc.edit_metadata(edit_id)[key] for key in ("kind", "agent_id")} == {
+        "kind": "human", "agent_id": "ada"}
+
+    await write(node, 1, prefix="x")  # the new document moves on: old positions mean nothing in it now
     with pytest.raises(DocumentRestarted):
-        await asyncio.wait_for(queued, 5)
-    bob = Connection(None, "bob", generation=1)
+        await node.submit(PersonChange(room, ada, typed(0, "late ")))
+    assert room.carry is None
+    bob = Connection(Socket(), "bob", generation=1)
     with pytest.raises(DocumentRestarted):
         await node.submit(PersonChange(room, bob, old.get_update(node.doc.doc.get_state())))
-    assert (node.committed.text, node.committed.version) == (text, 3)
+    text = "Ada: hi. " + text + " x0"
+    assert (node.committed.text, node.committed.version) == (text, 5)
 
     new = Doc()
     new.apply_update(node.doc.doc.get_update())
     synced = new.get_state()
     new.get("text", type=Text).insert(0, "Bob: ")
-    assert await node.submit(PersonChange(room, bob, new.get_update(synced))) == 4
+    assert await node.submit(PersonChange(room, bob, new.get_update(synced))) == 6
     assert node.committed.text == "Bob: " + text
-    assert node.doc.edit_metadata(next(iter(node.doc.edits)))["agent_id"] == "bob"
+    assert sorted(node.doc.edit_metadata(e)["agent_id"] for e in node.doc.edits) == ["ada", "bob", "t"]

@@ -311,9 +311,9 @@ class ReplicatedDocument:
             self._expect_own_entry(edit_id)
         return self._record(write, want_delta=True)
 
-    def replace_text(self, text: str, edit_id: str, metadata: dict) -> Change:
+    def replace_text(self, text: str, edit_id: str | None, metadata: dict | None) -> Change:
         """Make the text `text` (one splice: what lies between the common prefix and
-        suffix) and log it as one version, in one transaction."""
+        suffix) in one transaction; with `edit_id` it is logged as a new version."""
         current = self.current_text()
         prefix = len(os.path.commonprefix([current, text]))
         suffix = len(os.path.commonprefix([current[prefix:][::-1], text[prefix:][::-1]]))
@@ -326,9 +326,11 @@ class ReplicatedDocument:
                 del self.text[splice.start : splice.end]
             if splice.insert:
                 self.text.insert(splice.start, splice.insert.decode())
-            self.edits[edit_id] = json.dumps(metadata, ensure_ascii=False)
+            if edit_id is not None:
+                self.edits[edit_id] = json.dumps(metadata, ensure_ascii=False)
 
-        self._expect_own_entry(edit_id)
+        if edit_id is not None:
+            self._expect_own_entry(edit_id)
         change = self._record(write, want_delta=False)
         self._utf8, self._chars = text.encode(), len(text)
         change.delta = splice_delta(splice.start, splice.end, splice.insert)

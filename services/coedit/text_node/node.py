@@ -192,7 +192,8 @@ class TextNode:
         self.on_commit: list = []
         # callbacks(records) as peers' records are queued, before this node commits them
         self.on_remote: list = []
-        # callbacks() once the node has switched to a new document generation (generations.py)
+        # callbacks(the previous generation's document, closed after them) once the node
+        # has switched to a new document generation (generations.py)
         self.on_switch: list = []
         self._history_chars = self._history_versions = self._since_compaction = 0
         self.storage_ok = False  # the last commit or load reached the database
@@ -580,19 +581,19 @@ class TextNode:
             edit_id: (metadata["origin_version"], metadata["node_id"])
             for edit_id, raw in self.doc.edits.items() for metadata in [json.loads(raw)]
         }
-        self.doc.close()
-        self.doc = ReplicatedDocument(self.settings.initial_text, generation)
+        previous, self.doc = self.doc, ReplicatedDocument(self.settings.initial_text, generation)
         self._next_generation, self._since_compaction = None, 0
         self.generation_digests.append(generation.digest)
         self._publish()
         self._set_frozen(False)
         log.info("switched to a new document generation", generation=generation.number,
                  version=generation.base_version, digest=digest, records_since_compaction=old_records)
-        for callback in self.on_switch:
+        for callback in self.on_switch:  # each is given the previous generation's document
             try:
-                callback()
+                callback(previous)
             except Exception:
                 log.exception("a switch listener failed; the switch stands", listener=repr(callback))
+        previous.close()
         release_freed_memory()
         return True
 

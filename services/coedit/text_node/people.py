@@ -29,7 +29,12 @@ When the nodes restart the document in a new generation (generations.py), a Yjs
 client's document is the old one: its items mean nothing in the new. Every
 connection is closed with `RESTARTED` (the web's editor then starts over with a new
 Y.Doc), and a client that comes back with the old document (its state vector names
-an earlier generation's genesis client) is closed the same way, nothing of it applied."""
+an earlier generation's genesis client) is closed the same way, nothing of it applied.
+What a person typed on the old document and the node had not applied yet (queued
+behind the freeze, or sent before the close reached the client) is *carried*: tried
+on a copy of the old document's final state and, while the new document's text is
+still that state's text, made in it as the same change of the text, by that person;
+once the new document has changed otherwise it is refused (the client starts over)."""
 
 import asyncio
 import contextlib
@@ -151,7 +156,7 @@ class Shadow:
     before the document gets it. An update it refuses leaves the copy spoiled:
     the caller drops it and makes a new one."""
 
-    def __init__(self, source: ReplicatedDocument):
+    def __init__(self, source: ReplicatedDocument, follow: bool = True):
         self.source = source
         self.doc = Doc()
         self.text = self.doc.get(TEXT, type=Text)
@@ -164,7 +169,7 @@ class Shadow:
             self.text.integrated.observe(self._on_text),
         ]
         self.doc.apply_update(source.doc.get_update())
-        self._follow = source.doc.observe(lambda event: self.doc.apply_update(event.update))
+        self._follow = source.doc.observe(lambda event: self.doc.apply_update(event.update)) if follow else None
 
     def _toucher(self, root: str):
         return lambda *_: self._touched.append(root)
@@ -175,7 +180,9 @@ class Shadow:
 
     def close(self) -> None:
         """Drop every observer: Yrs holds them and they hold the copy, which is otherwise never freed."""
-        self.source.doc.unobserve(self._follow)
+        if self._follow is not None:
+            self.source.doc.unobserve(self._follow)
+            self._follow = None
         for subscription in self._subscriptions:
             subscription.drop()
         self._subscriptions = []
@@ -312,6 +319,7 @@ class Room:
         self.awareness.observe(self._on_awareness)
         self.groups: dict[str, Group] = {}
         self.shadow: Shadow | None = None
+        self.carry: Shadow | None = None  # the previous generation's final state, unfollowed (_carry)
         self._closing: set[asyncio.Task] = set()  # the restart's closes under way
         node.on_commit.append(self._broadcast)
         node.on_remote.append(self._relay)
@@ -322,9 +330,8 @@ class Room:
         """Check and apply one person's update (merged after the connection's held ones,
         which it may complete); stage its record, or hold it. Returns the version."""
         name, held = connection.name, connection.held
-        if connection.generation != node.doc.generation.number:  # queued before the switch
-            CHANGES.labels("stale").inc()
-            raise DocumentRestarted(RESTARTED_REASON)
+        if connection.generation != node.doc.generation.number:  # made on the previous generation's document
+            return self._carry(node, connection, update, batch)
         if update is None and not held:
             return node.doc.version  # released already, with a later update
         update = merge_updates(*held, *([update] if update is not None else []))
@@ -348,18 +355,50 @@ class Room:
         if not delta:  # nothing the document lacks (a resync, an empty step 2)
             CHANGES.labels("nothing_new").inc()
             return node.doc.version
+        return self._stage_change(node, name, batch, lambda edit_id, metadata:
+                           node.doc.apply_person_update(update, edit_id, metadata), "applied")
+
+    def _stage_change(self, node: TextNode, name: str, batch: Batch, make, outcome: str) -> int:
+        """Stage `make(edit_id, metadata)`, a person's change: in their open version if
+        they changed the text within GROUP_SECONDS with no other version since (no
+        edit id then), else as a new version. Returns the version."""
         group, now = self.groups.get(name), time.monotonic()
         if group and now - group.last_change < GROUP_SECONDS and group.version == node.doc.version:
-            change = node.doc.apply_person_update(update, None, None)
-            node._stage(change, "text", uuid.uuid4().hex, node.node_id, batch)
+            node._stage(make(None, None), "text", uuid.uuid4().hex, node.node_id, batch)
             group.last_change = now
         else:
             edit_id = f"{PERSON_EDIT_PREFIX}{uuid.uuid4().hex}"
-            change = node.doc.apply_person_update(update, edit_id, version_metadata(node, name))
-            node._stage(change, "edit", edit_id, node.node_id, batch)
+            node._stage(make(edit_id, version_metadata(node, name)), "edit", edit_id, node.node_id, batch)
             self.groups[name] = Group(edit_id, node.doc.version, now)
-        CHANGES.labels("applied").inc()
+        CHANGES.labels(outcome).inc()
         return node.doc.version
+
+    def _carry(self, node: TextNode, connection: Connection, update: bytes | None, batch: Batch) -> int:
+        """A person's update of the previous generation's document, carried into the new
+        one when it can be exactly (see the module's docstring); else DocumentRestarted."""
+        carry = self.carry
+        if carry is not None and str(carry.text) != node.doc.current_text():
+            self._drop_carry()  # the new document has changed otherwise: nothing is carried any more
+            carry = None
+        if update is None or carry is None or connection.generation != carry.source.generation.number:
+            CHANGES.labels("stale").inc()
+            raise DocumentRestarted(RESTARTED_REASON)
+        try:
+            delta = carry.attempt(update, node.settings.max_document_chars)
+        except (Pending, Stale, Refused) as error:
+            self._drop_carry()
+            CHANGES.labels("stale").inc()
+            log.info("a person's change to the previous document generation not carried", person=connection.name,
+                     reason=str(error) or type(error).__name__)
+            raise DocumentRestarted(RESTARTED_REASON) from None
+        if not delta:
+            CHANGES.labels("nothing_new").inc()
+            return node.doc.version
+        text = str(carry.text)
+        log.info("a person's change to the previous document generation carried into this one",
+                 person=connection.name, generation=node.doc.generation.number)
+        return self._stage_change(node, connection.name, batch,
+                           lambda edit_id, metadata: node.doc.replace_text(text, edit_id, metadata), "carried")
 
     def _hold(self, connection: Connection, update: bytes, needs: dict[int, int], count: int) -> int:
         if count > HOLD_LIMIT:
@@ -392,11 +431,15 @@ class Room:
                 await close(connection.websocket, code, error.detail)
                 return
 
-    def _restart(self) -> None:
+    def _restart(self, previous: ReplicatedDocument) -> None:
         """The node switched generation: every connection holds the old document. Each
-        is closed (its awareness goes as it disconnects); what it held or sends still
-        is refused by its generation (`integrate`)."""
+        is closed (its awareness goes as it disconnects); what it held is dropped, what
+        it sends still is carried if it can be (`_carry`), on a copy of `previous` kept
+        while any of its connections is open."""
         self._drop_shadow()
+        self._drop_carry()
+        if self.connections:
+            self.carry = Shadow(previous, follow=False)
         self.groups.clear()
         for connection in self.connections:
             if connection.releaser is not None:
@@ -419,6 +462,11 @@ class Room:
         if self.shadow is not None:
             self.shadow.close()
             self.shadow = None
+
+    def _drop_carry(self) -> None:
+        if self.carry is not None:
+            self.carry.close()
+            self.carry = None
 
     def _relay(self, records: list[LogRecord]) -> None:
         """Peers' records as they come, before this node commits them: each is committed
@@ -488,6 +536,9 @@ class Room:
                     other.send(message)
             if self.shadow is not None and not self.connections:
                 self._drop_shadow()  # costs nothing while nobody is connected
+            if self.carry is not None and all(c.generation != self.carry.source.generation.number
+                                              for c in self.connections):
+                self._drop_carry()  # the last connection of the previous generation is gone
 
     async def _handle(self, connection: Connection, message: bytes) -> None:
         try:
