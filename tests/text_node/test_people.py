@@ -15,6 +15,7 @@ from websockets.sync.client import connect
 from coedit.text_node.document import first_generation
 from coedit.text_node.errors import DocumentRestarted
 from coedit.text_node.node import FreezeWork
+from coedit.text_node import people
 from coedit.text_node.people import RESTARTED, Connection, PersonChange, Room
 from tests.conftest import AUTH, AUTH_TOKEN
 from tests.logs import log_records
@@ -397,3 +398,16 @@ async def test_what_a_person_typed_on_the_old_document_is_carried_while_the_text
     assert await node.submit(PersonChange(room, bob, new.get_update(synced))) == 6
     assert node.committed.text == "Bob: " + text
     assert sorted(node.doc.edit_metadata(e)["agent_id"] for e in node.doc.edits) == ["ada", "bob", "t"]
+
+
+async def test_the_old_documents_copy_is_freed_soon_after_the_switch(start_node, monkeypatch):
+    monkeypatch.setattr(people, "CARRY_SECONDS", 0.2)
+    node = await start_node(INITIAL_TEXT, generation_edits=3)
+    room = Room(node)
+    room.connections.add(Connection(Socket(), "ada", generation=0))
+    await write(node, 3)
+    await node.submit(FreezeWork())
+    await switcher(node).step()
+    assert node.doc.generation.number == 1
+    await asyncio.sleep(1.0)
+    assert room.carry is None  # nothing changed the text, and no connection went: the timer freed it

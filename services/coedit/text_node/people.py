@@ -83,6 +83,7 @@ HOLD_SECONDS = 10.0  # how long a connection's changes may wait for items the no
 HOLD_LIMIT = 1000  # updates merged into one held change; beyond it the connection is refused
 RESTARTED = 4409  # the close code for a client holding an earlier generation of the document
 RESTARTED_REASON = "the document restarted (a new generation); start over with a new document"
+CARRY_SECONDS = 5.0  # how long after a switch a change made on the old document may still be carried
 
 
 class Refused(Exception):
@@ -319,7 +320,7 @@ class Room:
         self.awareness.observe(self._on_awareness)
         self.groups: dict[str, Group] = {}
         self.shadow: Shadow | None = None
-        self.carry: Shadow | None = None  # the previous generation's final state, unfollowed (_carry)
+        self.carry: Shadow | None = None  # the previous generation's final state, for CARRY_SECONDS (_carry)
         self._closing: set[asyncio.Task] = set()  # the restart's closes under way
         node.on_commit.append(self._broadcast)
         node.on_remote.append(self._relay)
@@ -433,13 +434,15 @@ class Room:
 
     def _restart(self, previous: ReplicatedDocument) -> None:
         """The node switched generation: every connection holds the old document. Each
-        is closed (its awareness goes as it disconnects); what it held is dropped, what
-        it sends still is carried if it can be (`_carry`), on a copy of `previous` kept
-        while any of its connections is open."""
+        is closed (its awareness goes as it disconnects); what it held is dropped. What
+        it sent or sends still is carried if it can be (`_carry`), on a copy of
+        `previous` kept CARRY_SECONDS: the changes queued behind the freeze may come to
+        the writer after the connection has closed."""
         self._drop_shadow()
         self._drop_carry()
         if self.connections:
-            self.carry = Shadow(previous, follow=False)
+            self.carry = carry = Shadow(previous, follow=False)
+            asyncio.get_running_loop().call_later(CARRY_SECONDS, self._drop_carry, carry)
         self.groups.clear()
         for connection in self.connections:
             if connection.releaser is not None:
@@ -463,8 +466,8 @@ class Room:
             self.shadow.close()
             self.shadow = None
 
-    def _drop_carry(self) -> None:
-        if self.carry is not None:
+    def _drop_carry(self, only: Shadow | None = None) -> None:
+        if self.carry is not None and (only is None or self.carry is only):
             self.carry.close()
             self.carry = None
 
@@ -536,9 +539,6 @@ class Room:
                     other.send(message)
             if self.shadow is not None and not self.connections:
                 self._drop_shadow()  # costs nothing while nobody is connected
-            if self.carry is not None and all(c.generation != self.carry.source.generation.number
-                                              for c in self.connections):
-                self._drop_carry()  # the last connection of the previous generation is gone
 
     async def _handle(self, connection: Connection, message: bytes) -> None:
         try:
