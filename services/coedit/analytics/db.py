@@ -16,6 +16,7 @@ from coedit.analytics.migrations import migrate
 from coedit.common.retrying import log_waiting
 
 log = structlog.get_logger(__name__)
+_log_waiting = log_waiting(log, "the database")
 
 # What a database that is down, restarting or unreachable raises.
 UNAVAILABLE = (
@@ -33,7 +34,6 @@ class Database:
         self.url, self.pool_size = url, pool_size
         self.pool: asyncpg.Pool | None = None
         self.last_error: str | None = None
-        self._log_waiting = log_waiting(log, "the database")
 
     async def open(self) -> None:
         """Connect and migrate, retrying with jittered exponential backoff (capped at
@@ -62,7 +62,7 @@ class Database:
 
     def _failed(self, state: RetryCallState) -> None:
         self.last_error = repr(state.outcome.exception())
-        self._log_waiting(state)
+        _log_waiting(state)
 
     async def close(self) -> None:
         if self.pool is not None:

@@ -157,7 +157,7 @@ class Shadow:
     before the document gets it. An update it refuses leaves the copy spoiled:
     the caller drops it and makes a new one."""
 
-    def __init__(self, source: ReplicatedDocument, follow: bool = True):
+    def __init__(self, source: ReplicatedDocument):
         self.source = source
         self.doc = Doc()
         self.text = self.doc.get(TEXT, type=Text)
@@ -170,7 +170,7 @@ class Shadow:
             self.text.integrated.observe(self._on_text),
         ]
         self.doc.apply_update(source.doc.get_update())
-        self._follow = source.doc.observe(lambda event: self.doc.apply_update(event.update)) if follow else None
+        self._follow = source.doc.observe(lambda event: self.doc.apply_update(event.update))
 
     def _toucher(self, root: str):
         return lambda *_: self._touched.append(root)
@@ -179,11 +179,15 @@ class Shadow:
         if self._trying:
             self._deltas.append(event.delta)
 
-    def close(self) -> None:
-        """Drop every observer: Yrs holds them and they hold the copy, which is otherwise never freed."""
+    def unfollow(self) -> None:
+        """Stop following the source: the copy keeps the source's state from now on."""
         if self._follow is not None:
             self.source.doc.unobserve(self._follow)
             self._follow = None
+
+    def close(self) -> None:
+        """Drop every observer: Yrs holds them and they hold the copy, which is otherwise never freed."""
+        self.unfollow()
         for subscription in self._subscriptions:
             subscription.drop()
         self._subscriptions = []
@@ -356,8 +360,9 @@ class Room:
         if not delta:  # nothing the document lacks (a resync, an empty step 2)
             CHANGES.labels("nothing_new").inc()
             return node.doc.version
-        return self._stage_change(node, name, batch, lambda edit_id, metadata:
-                           node.doc.apply_person_update(update, edit_id, metadata), "applied")
+        return self._stage_change(
+            node, name, batch, lambda edit_id, metadata: node.doc.apply_person_update(update, edit_id, metadata),
+            "applied")
 
     def _stage_change(self, node: TextNode, name: str, batch: Batch, make, outcome: str) -> int:
         """Stage `make(edit_id, metadata)`, a person's change: in their open version if
@@ -398,8 +403,9 @@ class Room:
         text = str(carry.text)
         log.info("a person's change to the previous document generation carried into this one",
                  person=connection.name, generation=node.doc.generation.number)
-        return self._stage_change(node, connection.name, batch,
-                           lambda edit_id, metadata: node.doc.replace_text(text, edit_id, metadata), "carried")
+        return self._stage_change(
+            node, connection.name, batch, lambda edit_id, metadata: node.doc.replace_text(text, edit_id, metadata),
+            "carried")
 
     def _hold(self, connection: Connection, update: bytes, needs: dict[int, int], count: int) -> int:
         if count > HOLD_LIMIT:
@@ -438,11 +444,15 @@ class Room:
         it sent or sends still is carried if it can be (`_carry`), on a copy of
         `previous` kept CARRY_SECONDS: the changes queued behind the freeze may come to
         the writer after the connection has closed."""
-        self._drop_shadow()
         self._drop_carry()
-        if self.connections:
-            self.carry = carry = Shadow(previous, follow=False)
-            asyncio.get_running_loop().call_later(CARRY_SECONDS, self._drop_carry, carry)
+        if self.shadow is not None and self.shadow.source is previous:  # a copy of it already
+            self.carry, self.shadow = self.shadow, None
+        else:
+            self._drop_shadow()
+            self.carry = Shadow(previous) if self.connections else None
+        if self.carry is not None:
+            self.carry.unfollow()
+            asyncio.get_running_loop().call_later(CARRY_SECONDS, self._drop_carry, self.carry)
         self.groups.clear()
         for connection in self.connections:
             if connection.releaser is not None:
